@@ -1,0 +1,37 @@
+import torch.nn as nn
+
+from . import register_arch
+
+
+@register_arch
+class FSRCNN(nn.Module):
+    """FSRCNN (Dong et al., ECCV 2016) on RGB, as ClassSR uses it: d is the width ClassSR narrows.
+
+    feature extraction 5x5 -> shrink 1x1 to s -> m mapping 3x3 -> expand 1x1 to d ->
+    9x9 transposed conv at stride `upscale`.
+    """
+
+    def __init__(self, num_in_ch=3, num_out_ch=3, d=56, s=12, m=4, upscale=4):
+        super().__init__()
+        if upscale not in (1, 2, 3, 4):
+            raise ValueError(f"FSRCNN upscale must be 1, 2, 3 or 4, got {upscale}")
+        layers = [nn.Conv2d(num_in_ch, d, 5, padding=2), nn.PReLU(d),
+                  nn.Conv2d(d, s, 1), nn.PReLU(s)]
+        for _ in range(m):
+            layers += [nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)]
+        layers += [nn.Conv2d(s, d, 1), nn.PReLU(d)]
+        self.body = nn.Sequential(*layers)
+        self.last = nn.ConvTranspose2d(d, num_out_ch, 9, stride=upscale, padding=4,
+                                       output_padding=upscale - 1)
+        self._init()
+
+    def _init(self):
+        for mod in self.modules():
+            if isinstance(mod, nn.Conv2d):
+                nn.init.kaiming_normal_(mod.weight, a=0.25, nonlinearity="leaky_relu")
+                nn.init.zeros_(mod.bias)
+        nn.init.normal_(self.last.weight, std=1e-3)
+        nn.init.zeros_(self.last.bias)
+
+    def forward(self, x):
+        return self.last(self.body(x))

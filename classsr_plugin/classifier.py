@@ -1,0 +1,39 @@
+"""Class-Modules: map an LR sub-image to logits over M difficulty classes."""
+import torch.nn as nn
+
+
+class ClassModule(nn.Module):
+    """The ClassSR paper's classifier: a 4x4 stride-4 conv, four pointwise convs, global average
+    pooling and a linear layer (about 7.6 MFLOPs on a 32x32 RGB tile). Returns logits."""
+
+    def __init__(self, num_classes=3, in_ch=3, nf=128, nf_out=32):
+        super().__init__()
+        act = lambda: nn.LeakyReLU(0.1, inplace=True)  # noqa: E731
+        self.features = nn.Sequential(
+            nn.Conv2d(in_ch, nf, 4, stride=4), act(),
+            nn.Conv2d(nf, nf, 1), act(),
+            nn.Conv2d(nf, nf, 1), act(),
+            nn.Conv2d(nf, nf, 1), act(),
+            nn.Conv2d(nf, nf_out, 1), act(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(nf_out, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+def build_classifier(cfg, num_classes: int, in_ch: int) -> nn.Module:
+    """`None` or `{type: ClassModule, ...}` -> the paper's module; `{type: timm, model_name: ...}`
+    -> any timm model with `num_classes` outputs (built offline: pretrained weights are off
+    unless asked for)."""
+    cfg = dict(cfg or {})
+    kind = cfg.pop("type", "ClassModule")
+    if kind == "ClassModule":
+        return ClassModule(num_classes=num_classes, in_ch=in_ch, **cfg)
+    if kind == "timm":
+        import timm
+        if "model_name" not in cfg:
+            raise KeyError("classifier.model_name: required for a timm classifier")
+        cfg.setdefault("pretrained", False)
+        return timm.create_model(num_classes=num_classes, in_chans=in_ch, **cfg)
+    raise KeyError(f"classifier.type: unknown classifier {kind!r}; use 'ClassModule' or 'timm'")

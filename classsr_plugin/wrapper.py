@@ -1,0 +1,249 @@
+"""ClassSR: a classifier routes each LR sub-image to one of M branches, the base network and
+narrower copies of it (Kong et al., CVPR 2021)."""
+import copy
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from .archs import resolve_arch
+from .classifier import build_classifier
+from .cost import TileCost, count_flops
+from .derive import (IN_CH_KEYS, WIDTH_KEYS, base_value, check_widths, constructor_defaults,
+                     derive_widths, find_key, width_multiple)
+from .tiling import TileGrid
+
+
+@dataclass
+class Restored:
+    """What `ClassSR.restore_image` returns."""
+    image: torch.Tensor          # [C, H*s, W*s] (or [1, C, H*s, W*s] if the input had a batch dim)
+    class_map: torch.Tensor      # [tiles down, tiles across] class index of every tile
+    counts: List[int]            # tiles per class, narrowest branch first
+    flops_per_tile: float        # average FLOPs per tile, classifier included
+    flops_percent: float         # of the base network on the same tiles
+    seconds: float               # wall time of the whole call
+
+
+def _conv_heavy(module: nn.Module) -> bool:
+    """channels_last helps convolutions on CPU; skip it for mostly-linear nets (transformers)."""
+    conv = sum(p.numel() for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+               for p in m.parameters(recurse=False))
+    linear = sum(p.numel() for m in module.modules() if isinstance(m, nn.Linear)
+                 for p in m.parameters(recurse=False))
+    return conv > linear
+
+
+class ClassSR(nn.Module):
+    """Wrap a network config as ClassSR.
+
+    base:        the unchanged config of the original network, e.g. {'type': 'MSRResNet', ...};
+                 `type` may be a name (plugin archs, or a toolkit registry once its adapter is
+                 imported) or a class.
+    num_classes: M >= 2 branches.
+    widths:      M strictly ascending widths ending at the base width; default: the paper's
+                 widths where it gives them, else evenly spaced from 0.5625 x base.
+    width_key:   the constructor argument that sets the width; default detected.
+    classifier:  None (the paper's Class-Module) or {'type': 'timm', 'model_name': ...}.
+    channels_last: True, False or 'auto' (on for conv-dominated nets).
+    probe_tile:  tile size of the build-time check, which also measures FLOPs.
+    """
+
+    def __init__(self, base: dict, num_classes: int = 3, widths: Optional[List[int]] = None,
+                 width_key: Optional[str] = None, classifier: Optional[dict] = None,
+                 channels_last: Union[bool, str] = "auto", probe_tile: int = 32):
+        super().__init__()
+        if not isinstance(base, dict) or "type" not in base:
+            raise KeyError(f"base: expected the original network's config with a 'type' key, got {base!r}")
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes: must be an int >= 2, got {num_classes!r}")
+        base = dict(base)
+        arch = resolve_arch(base.pop("type"))
+        width_key = width_key or find_key(arch, base, WIDTH_KEYS, "width", "width_key")
+        if width_key not in constructor_defaults(arch) and width_key not in base:
+            raise KeyError(f"width_key: {arch.__name__} has no argument {width_key!r}")
+        base_width = base_value(arch, base, width_key, "width_key")
+        multiple = width_multiple(arch, base)
+        if widths is None:
+            widths = derive_widths(arch.__name__, base_width, num_classes, multiple)
+        widths = check_widths(widths, base_width, num_classes, multiple)
+        try:
+            in_key = find_key(arch, base, IN_CH_KEYS, "input channels", "base")
+            self.in_ch = int(base_value(arch, base, in_key, "base"))
+        except KeyError:
+            self.in_ch = 3
+
+        self.arch, self.base_cfg, self.width_key, self.widths = arch, base, width_key, widths
+        self.num_classes = num_classes
+        self.config = dict(base={"type": arch.__name__, **base}, num_classes=num_classes,
+                           widths=widths, width_key=width_key, classifier=classifier)
+        self.branches = nn.ModuleList(self._build_branch(w) for w in widths)
+        self.classifier = build_classifier(classifier, num_classes, self.in_ch)
+        self.channels_last = _conv_heavy(self.branches[-1]) if channels_last == "auto" else bool(channels_last)
+        if self.channels_last:
+            self.branches.to(memory_format=torch.channels_last)
+        self._costs: Dict[tuple, TileCost] = {}
+        self.scale = self._probe(probe_tile)
+
+    def _build_branch(self, width: int) -> nn.Module:
+        try:
+            return self.arch(**{**self.base_cfg, self.width_key: width})
+        except Exception as err:  # the arch's own check, e.g. divisibility
+            raise ValueError(f"widths: {self.arch.__name__}({self.width_key}={width}) was rejected "
+                             f"by the arch: {err}") from err
+
+    def _probe(self, tile: int) -> int:
+        """Run every branch once on a tile: catches widths that only fail at run time, finds the
+        scale and output channels, and caches FLOPs for this tile size."""
+        x = torch.zeros(1, self.in_ch, tile, tile)
+        was = self.training
+        self.eval()
+        shapes = []
+        for width, branch in zip(self.widths, self.branches):
+            try:
+                _, out = count_flops(branch, self._layout(x))
+            except Exception as err:
+                raise ValueError(f"widths: {self.arch.__name__}({self.width_key}={width}) fails on a "
+                                 f"{tile}x{tile} tile: {err}") from err
+            shapes.append(tuple(out.shape))
+        self.train(was)
+        if len(set(shapes)) != 1 or shapes[0][-1] % tile or shapes[0][-2] != shapes[0][-1]:
+            raise ValueError(f"widths: branches give output shapes {shapes} for a {tile}x{tile} tile; "
+                             f"expected one square shape, a multiple of the tile")
+        self.out_ch = shapes[0][1]
+        self.scale = shapes[0][-1] // tile
+        self.tile_cost(tile)
+        return self.scale
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _check_input(self, x: torch.Tensor, dims: int) -> None:
+        if not torch.is_tensor(x) or x.dim() != dims or x.shape[-3] != self.in_ch:
+            shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+            want = "[B, C, H, W]" if dims == 4 else "[C, H, W] or [1, C, H, W]"
+            raise ValueError(f"input of shape {shape}: expected {want} with C = {self.in_ch} "
+                             f"channels for this {self.arch.__name__} (convert gray/RGBA images first)")
+
+    # -- costs ---------------------------------------------------------------------------------
+    def tile_cost(self, tile) -> TileCost:
+        """FLOPs of one tile (int or (h, w)) per branch and for the classifier; measured once."""
+        hw = (tile, tile) if isinstance(tile, int) else tuple(tile)
+        if hw not in self._costs:
+            x = torch.zeros(1, self.in_ch, *hw)
+            was = self.training
+            self.eval()
+            cls_flops, _ = count_flops(self.classifier, x)
+            branch_flops = [count_flops(b, self._layout(x))[0] for b in self.branches]
+            self.train(was)
+            self._costs[hw] = TileCost(hw, cls_flops, branch_flops)
+        return self._costs[hw]
+
+    # -- forward -------------------------------------------------------------------------------
+    def route(self, x: torch.Tensor, logit_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Class index of every sub-image: argmax of the classifier's logits (+ an optional
+        per-class bias, the hook for cost/quality trade-offs)."""
+        logits = self.classifier(x)
+        if logit_bias is not None:
+            logits = logits + logit_bias.to(logits)
+        return logits.argmax(1)
+
+    def run_branches(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Each sub-image through its class's branch: one batched call per class present."""
+        s = self.scale
+        out = x.new_empty(x.shape[0], self.out_ch, x.shape[2] * s, x.shape[3] * s)
+        for k in idx.unique().tolist():
+            sel = (idx == k).nonzero().squeeze(1)
+            out[sel] = self.branches[k](self._layout(x[sel])).to(out.dtype)
+        return out
+
+    def forward(self, x: torch.Tensor, force_class: Optional[int] = None):
+        """Train mode: (sum_j p_j * branch_j(x), p [B, M]), every branch runs.
+        Eval mode (or with force_class): (output, class index [B]), each sub-image runs only
+        through its argmax (or forced) branch."""
+        self._check_input(x, 4)
+        if self.training and force_class is None:
+            p = self.classifier(x).softmax(1)
+            outs = torch.stack([b(self._layout(x)) for b in self.branches], 1)
+            return (p[:, :, None, None, None] * outs).sum(1), p
+        if force_class is not None:
+            idx = torch.full((x.shape[0],), self._check_class(force_class), dtype=torch.long, device=x.device)
+        else:
+            idx = self.route(x)
+        return self.run_branches(x, idx), idx
+
+    def _check_class(self, k: int) -> int:
+        if not 0 <= k < self.num_classes:
+            raise ValueError(f"force_class: {k} is not a class in 0..{self.num_classes - 1}")
+        return int(k)
+
+    # -- weights -------------------------------------------------------------------------------
+    def build_base(self) -> nn.Module:
+        """A plain base network carrying the widest branch's weights (for reference runs)."""
+        net = self.arch(**self.base_cfg)
+        net.load_state_dict(self.branches[-1].state_dict())
+        return net
+
+    def load_base(self, state, strict: bool = True, key: Optional[str] = None) -> None:
+        """Load a pretrained base network into the widest branch: a state dict or a path to
+        one, as BasicSR saves it (with or without a 'params' / 'params_ema' key)."""
+        if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__"):
+            state = torch.load(state, map_location="cpu", weights_only=True)
+        if key is not None:
+            if key not in state:
+                raise KeyError(f"key: {key!r} not in the checkpoint (keys: {list(state)[:10]})")
+            state = state[key]
+        else:
+            for k in ("params", "params_ema", "state_dict"):
+                if k in state and isinstance(state[k], dict):
+                    state = state[k]
+                    break
+        state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
+        self.branches[-1].load_state_dict(state, strict=strict)
+
+    # -- whole images --------------------------------------------------------------------------
+    @torch.no_grad()
+    def restore_image(self, img: torch.Tensor, tile: int = 32, stride: int = 28,
+                      batch: Optional[int] = None, force_class: Optional[int] = None,
+                      logit_bias: Optional[torch.Tensor] = None, progress: bool = False) -> Restored:
+        """Super-resolve (or restore, at scale 1) a whole LR image of any size.
+
+        img: [C, H, W] or [1, C, H, W] float tensor. Tiles of `tile` px every `stride` px cover
+        the whole image; overlaps are averaged. Tiles are classified, then each class's tiles
+        run through their branch in batches of `batch` (default: about 64 tiles of 32x32)."""
+        start = time.perf_counter()
+        batched = torch.is_tensor(img) and img.dim() == 4
+        if batched and img.shape[0] != 1:
+            raise ValueError(f"input of shape {tuple(img.shape)}: restore_image takes one image")
+        img = img[0] if batched else img
+        self._check_input(img, 3)
+        batch = batch or max(1, 65536 // (tile * tile))
+        was = self.training
+        self.eval()
+        grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, self.scale)
+        flat = grid.pad(img.float()).reshape(img.shape[0], -1)
+        all_ids = torch.arange(len(grid))
+        if force_class is not None:
+            idx = torch.full((len(grid),), self._check_class(force_class), dtype=torch.long)
+        else:
+            idx = torch.cat([self.route(grid.extract(flat, ids), logit_bias).cpu()
+                             for ids in all_ids.split(batch * 4)])
+        out = grid.new_output(self.out_ch, device=img.device)
+        jobs = [(k, ids) for k in range(self.num_classes) for ids in all_ids[idx == k].split(batch)]
+        for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=not progress, leave=False):
+            tiles = self._layout(grid.extract(flat, ids))
+            grid.add(out, self.branches[k](tiles), ids)
+        image = grid.finish(out)
+        self.train(was)
+        counts = torch.bincount(idx, minlength=self.num_classes).tolist()
+        cost = self.tile_cost(tile)
+        return Restored(image=image[None] if batched else image, class_map=idx.view(grid.shape),
+                        counts=counts, flops_per_tile=cost.per_tile(counts),
+                        flops_percent=cost.percent(counts), seconds=time.perf_counter() - start)
+
+    def extra_repr(self) -> str:
+        return (f"arch={self.arch.__name__}, {self.width_key}={self.widths}, scale={self.scale}, "
+                f"channels_last={self.channels_last}")

@@ -1,0 +1,35 @@
+"""BasicSR adapter: registers ClassSR, the plugin's archs and losses in BasicSR's registries,
+and lets the core resolve any arch in ARCH_REGISTRY. Import it once, before building.
+
+BasicSR 1.4.2 imports `torchvision.transforms.functional_tensor`, which torchvision 0.17
+removed; its one use (rgb_to_grayscale) lives in `torchvision.transforms.functional`, so that
+module is aliased before the first basicsr import. Nothing else is patched.
+"""
+import sys
+
+import torchvision.transforms.functional as _tv_functional
+
+sys.modules.setdefault("torchvision.transforms.functional_tensor", _tv_functional)
+
+import basicsr.archs  # noqa: E402,F401  (fills ARCH_REGISTRY)
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY  # noqa: E402
+
+from ..archs import ARCHS, add_arch_lookup  # noqa: E402
+from ..losses import AverageLoss, ClassLoss  # noqa: E402
+from ..wrapper import ClassSR  # noqa: E402
+
+
+def _lookup(name):
+    # ARCH_REGISTRY.get raises KeyError for unknown names; it also tries `name_basicsr`.
+    try:
+        return ARCH_REGISTRY.get(name)
+    except KeyError:
+        return None
+
+
+# BasicSR asserts names are unique, so a second import under another path fails loudly.
+for _cls in (ClassSR, *ARCHS.values()):
+    ARCH_REGISTRY.register(_cls)
+for _cls in (ClassLoss, AverageLoss):
+    LOSS_REGISTRY.register(_cls)
+add_arch_lookup(_lookup)
