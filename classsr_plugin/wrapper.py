@@ -232,7 +232,8 @@ class ClassSR(nn.Module):
             idx = torch.cat([self.route(grid.extract(flat, ids), logit_bias).cpu()
                              for ids in all_ids.split(batch * 4)])
         out = grid.new_output(self.out_ch, device=img.device)
-        jobs = [(k, ids) for k in range(self.num_classes) for ids in all_ids[idx == k].split(batch)]
+        jobs = [(k, ids) for k in range(self.num_classes) if (idx == k).any()
+                for ids in all_ids[idx == k].split(batch)]
         for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=not progress, leave=False):
             tiles = self._layout(grid.extract(flat, ids))
             grid.add(out, self.branches[k](tiles), ids)
