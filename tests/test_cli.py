@@ -1,0 +1,28 @@
+import cv2
+import numpy as np
+
+from classsr_plugin.cli import main
+
+
+def test_demo_builtin_photo(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "UNTRAINED" in out and "PSNR bicubic" in out and "% of FSRCNN" in out
+    sr = cv2.imread(str(tmp_path / "astronaut_classsr_x4.png"))
+    cmap = cv2.imread(str(tmp_path / "astronaut_classmap.png"))
+    assert sr.shape == cmap.shape == (512, 512, 3)
+
+
+def test_demo_own_image(tmp_path, capsys):
+    img = (np.random.default_rng(0).random((37, 50, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "mine.png"
+    cv2.imwrite(str(path), img)
+    assert main(["demo", "--input", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert cv2.imread(str(tmp_path / "out" / "mine_classsr_x4.png")).shape == (148, 200, 3)
+
+
+def test_demo_unreadable_input(tmp_path, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    assert main(["demo", "--input", str(bad), "--out", str(tmp_path)]) == 2
+    assert "broken.png" in capsys.readouterr().err
