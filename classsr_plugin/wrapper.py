@@ -223,6 +223,17 @@ class ClassSR(nn.Module):
         batch = batch or max(1, 65536 // (tile * tile))
         was = self.training
         self.eval()
+        try:
+            image, idx, grid = self._restore(img, tile, stride, batch, force_class, logit_bias, progress)
+        finally:
+            self.train(was)
+        counts = torch.bincount(idx, minlength=self.num_classes).tolist()
+        cost = self.tile_cost(tile)
+        return Restored(image=image[None] if batched else image, class_map=idx.view(grid.shape),
+                        counts=counts, flops_per_tile=cost.per_tile(counts),
+                        flops_percent=cost.percent(counts), seconds=time.perf_counter() - start)
+
+    def _restore(self, img, tile, stride, batch, force_class, logit_bias, progress):
         grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, self.scale)
         flat = grid.pad(img.float()).reshape(img.shape[0], -1)
         all_ids = torch.arange(len(grid))
@@ -237,13 +248,7 @@ class ClassSR(nn.Module):
         for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=not progress, leave=False):
             tiles = self._layout(grid.extract(flat, ids))
             grid.add(out, self.branches[k](tiles), ids)
-        image = grid.finish(out)
-        self.train(was)
-        counts = torch.bincount(idx, minlength=self.num_classes).tolist()
-        cost = self.tile_cost(tile)
-        return Restored(image=image[None] if batched else image, class_map=idx.view(grid.shape),
-                        counts=counts, flops_per_tile=cost.per_tile(counts),
-                        flops_percent=cost.percent(counts), seconds=time.perf_counter() - start)
+        return grid.finish(out), idx, grid
 
     def extra_repr(self) -> str:
         return (f"arch={self.arch.__name__}, {self.width_key}={self.widths}, scale={self.scale}, "

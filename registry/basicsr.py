@@ -20,11 +20,12 @@ from ..wrapper import ClassSR  # noqa: E402
 
 
 def _lookup(name):
-    # ARCH_REGISTRY.get raises KeyError for unknown names; it also tries `name_basicsr`.
-    try:
-        return ARCH_REGISTRY.get(name)
-    except KeyError:
-        return None
+    # BasicSR keeps some archs under `name_basicsr` (SRVGGNetCompact_basicsr); its own `get`
+    # falls back to that too, but prints a line each time.
+    for key in (name, f"{name}_basicsr"):
+        if key in ARCH_REGISTRY:
+            return ARCH_REGISTRY.get(key)
+    return None
 
 
 # BasicSR asserts names are unique, so a second import under another path fails loudly.
