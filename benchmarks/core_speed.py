@@ -1,7 +1,7 @@
 """Speed and memory of ClassSR against its base network, on CPU, from one run.
 
 For ClassSR-FSRCNN (d = 16/36/56) and ClassSR-MSRResNet (num_feat = 36/52/64), untrained
-(seed 0; routing is arbitrary, timings are not affected), on a 270x512 LR image (-> 2048x1080 at x4):
+(seed 0; routing is arbitrary, timings are not), on a 270x512 LR image (-> 2048x1080 at x4):
 
 - the base network on the whole image (contiguous and channels_last; the faster is marked),
 - the base network tiled like ClassSR (32 px tiles every 28 px, 64 tiles a call; same memory
@@ -9,8 +9,8 @@ For ClassSR-FSRCNN (d = 16/36/56) and ClassSR-MSRResNet (num_feat = 36/52/64), u
 - ClassSR forced to each branch, and with its own routing,
 - one tile per forward call (the original ClassSR code's way),
 - FLOPs per 32x32 tile per branch: predicted speed-up vs the widest next to the measured one,
-- peak memory (increase of the process's peak RSS, VmHWM; ru_maxrss shown too) and time of one ClassSR call on an 8K output (LR 1080x1920),
-  each model in a fresh process.
+- peak memory (rise of the process's peak RSS, VmHWM; ru_maxrss shown too) and time of one
+  ClassSR call on an 8K output (LR 1080x1920), each model in a fresh process.
 
 Run: .venv/bin/python benchmarks/core_speed.py [--models fsrcnn,msrresnet] [--repeats 3]
      [--threads 2]      (or: make bench)
@@ -147,8 +147,9 @@ def main():
         cmd = [sys.executable, __file__, "--mem8k", name, "--threads", str(args.threads)]
         proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
         r = json.loads(proc.stdout.splitlines()[-1])
-        mrows.append([r["model"], "x".join(map(str, r["out"][1:][::-1])), f"{r['mib']:.0f}", f"{r['ru_mib']:.0f}",
-                      "yes" if r["mib"] <= 2048 else "**NO**", f"{r['seconds']:.1f}",
+        mrows.append([r["model"], "x".join(map(str, r["out"][1:][::-1])), f"{r['mib']:.0f}",
+                      f"{r['ru_mib']:.0f}", "yes" if r["mib"] <= 2048 else "**NO**",
+                      f"{r['seconds']:.1f}",
                       f"{r['counts']}, {r['pct']:.1f}%"])
     print("\n## 8K output (LR 1080x1920), ClassSR own routing, fresh process per model\n")
     print(table(["model", "output WxH", "peak RSS increase MiB (VmHWM)",
