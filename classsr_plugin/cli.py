@@ -1,4 +1,4 @@
-"""`classsr` command line. Subcommands: demo."""
+"""`classsr` command line: demo, prepare, train."""
 import argparse
 import os
 import sys
@@ -13,19 +13,8 @@ def _basicsr():
 
 def read_image(path: str) -> torch.Tensor:
     """A file -> RGB float tensor [3, H, W] in [0, 1] (8/16-bit, gray or RGBA accepted)."""
-    _basicsr()
-    import cv2
-    import numpy as np
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ValueError(f"{path}: not a readable image")
-    scale = 65535.0 if img.dtype == np.uint16 else 255.0
-    img = img.astype(np.float32) / scale
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.shape[2] == 4:
-        img = img[:, :, :3]
-    return torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)))
+    from .imageio import read_rgb, to_tensor
+    return to_tensor(read_rgb(path))
 
 
 def write_image(path: str, img: torch.Tensor) -> None:
@@ -83,6 +72,55 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def load_reference(path: str):
+    """A BasicSR options file (network_g and path.pretrain_network_g) -> a tile scorer."""
+    _basicsr()
+    import yaml
+    from basicsr.archs import build_network
+    with open(path) as f:
+        opt = yaml.safe_load(f)
+    if not isinstance(opt, dict) or "network_g" not in opt:
+        raise KeyError(f"{path}: network_g: the reference options need a network_g")
+    net = build_network(opt["network_g"])
+    weights = (opt.get("path") or {}).get("pretrain_network_g")
+    if not weights:
+        raise KeyError(f"{path}: path.pretrain_network_g: the reference network needs trained weights")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    key = (opt.get("path") or {}).get("param_key_g", "params")
+    net.load_state_dict(state.get(key, state) if isinstance(state, dict) else state)
+    net.eval()
+
+    def score(lq):
+        out = net(lq)
+        return out[0] if isinstance(out, tuple) else out
+    return score
+
+
+def cmd_prepare(args) -> int:
+    from .data import prepare, prepare_whole
+    if args.whole:
+        done, skipped = prepare_whole(args.hr, args.out, args.scale)
+        print(f"whole images: {done} written to {args.out}/hr and {args.out}/lr, {len(skipped)} skipped")
+        return 0
+    scorer, name = None, "bicubic"
+    if args.ref:
+        scorer, name = load_reference(args.ref), os.path.basename(args.ref)
+    scales = [float(s) for s in args.scales.split(",")]
+    rep = prepare(args.hr, args.out, scale=args.scale, classes=args.classes, scorer=scorer,
+                  scorer_name=name, scales=scales, tile=args.tile, stride=args.stride, lr_dir=args.lr)
+    print(f"images: {len(rep.done)} scored, {len(rep.resumed)} already done, {len(rep.skipped)} skipped"
+          + (f" (listed in {os.path.join(args.out, 'skipped.txt')})" if rep.skipped else ""))
+    print(f"sub-image pairs: {rep.pairs}; per class (0 = easiest): {rep.counts}; "
+          f"PSNR boundaries ({name}): {', '.join(f'{t:.2f}' for t in rep.thresholds)} dB")
+    print(f"wrote {os.path.join(args.out, 'meta_info.txt')}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from classsr_plugin.registry.basicsr_train import main as train_main
+    return train_main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="classsr", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -92,10 +130,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tile", type=int, default=32)
     demo.add_argument("--stride", type=int, default=28)
     demo.set_defaults(func=cmd_demo)
+
+    prep = sub.add_parser("prepare", help="make difficulty-ranked LR/HR sub-images for training")
+    prep.add_argument("--hr", required=True, help="folder of HR images")
+    prep.add_argument("--out", required=True, help="output folder (re-running resumes)")
+    prep.add_argument("--scale", type=int, default=4)
+    prep.add_argument("--classes", type=int, default=3)
+    prep.add_argument("--ref", help="BasicSR options of a trained reference network "
+                                    "(network_g + path.pretrain_network_g); default: bicubic PSNR")
+    prep.add_argument("--scales", default="1,0.9,0.8,0.7,0.6", help="HR downscaling factors")
+    prep.add_argument("--tile", type=int, default=32, help="LR sub-image size")
+    prep.add_argument("--stride", type=int, default=16, help="LR sub-image stride")
+    prep.add_argument("--lr", help="folder of ready LR images (same names) instead of bicubic")
+    prep.add_argument("--whole", action="store_true",
+                      help="only write whole HR/LR pairs (mod-cropped HR, bicubic LR): a validation set")
+    prep.set_defaults(func=cmd_prepare)
+
+    train = sub.add_parser("train", help="BasicSR training (-opt options.yml, BasicSR's flags)",
+                           add_help=False)
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    train.set_defaults(func=cmd_train)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # BasicSR parses its own flags (-opt, --launcher, --auto_resume, ...)
+        return cmd_train(argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

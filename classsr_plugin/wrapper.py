@@ -162,23 +162,28 @@ class ClassSR(nn.Module):
 
     def forward(self, x: torch.Tensor, force_class: Optional[int] = None):
         """Train mode: (sum_j p_j * branch_j(x), p [B, M]), every branch runs.
-        Eval mode (or with force_class): (output, class index [B]), each sub-image runs only
-        through its argmax (or forced) branch."""
+        Eval mode, or with force_class (one class, or one per sub-image: the branch-training
+        phase routes by difficulty label): (output, class index [B]), each sub-image runs only
+        through its argmax (or forced) branch; gradients flow in train mode."""
         self._check_input(x, 4)
         if self.training and force_class is None:
             p = self.classifier(x).softmax(1)
             outs = torch.stack([b(self._layout(x)) for b in self.branches], 1)
             return (p[:, :, None, None, None] * outs).sum(1), p
         if force_class is not None:
-            idx = torch.full((x.shape[0],), self._check_class(force_class), dtype=torch.long, device=x.device)
+            idx = self._check_class(force_class, x.shape[0]).to(x.device)
         else:
             idx = self.route(x)
         return self.run_branches(x, idx), idx
 
-    def _check_class(self, k: int) -> int:
-        if not 0 <= k < self.num_classes:
-            raise ValueError(f"force_class: {k} is not a class in 0..{self.num_classes - 1}")
-        return int(k)
+    def _check_class(self, k, n: int) -> torch.Tensor:
+        """An int or a [n] tensor of class indices -> a [n] long tensor."""
+        idx = torch.as_tensor(k, dtype=torch.long)
+        idx = idx.expand(n) if idx.dim() == 0 else idx
+        if idx.shape != (n,) or idx.numel() and not (0 <= int(idx.min()) and int(idx.max()) < self.num_classes):
+            raise ValueError(f"force_class: {k if idx.dim() == 0 else tuple(idx.shape)} is not a class "
+                             f"(or one per sub-image) in 0..{self.num_classes - 1}")
+        return idx
 
     # -- weights -------------------------------------------------------------------------------
     def build_base(self) -> nn.Module:
@@ -238,7 +243,7 @@ class ClassSR(nn.Module):
         flat = grid.pad(img.float()).reshape(img.shape[0], -1)
         all_ids = torch.arange(len(grid))
         if force_class is not None:
-            idx = torch.full((len(grid),), self._check_class(force_class), dtype=torch.long)
+            idx = self._check_class(force_class, 1).expand(len(grid))
         else:
             idx = torch.cat([self.route(grid.extract(flat, ids), logit_bias).cpu()
                              for ids in all_ids.split(batch * 4)])

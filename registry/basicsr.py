@@ -1,15 +1,12 @@
 """BasicSR adapter: registers ClassSR, the plugin's archs and losses in BasicSR's registries,
 and lets the core resolve any arch in ARCH_REGISTRY. Import it once, before building.
 
-BasicSR 1.4.2 imports `torchvision.transforms.functional_tensor`, which torchvision 0.17
-removed; its one use (rgb_to_grayscale) lives in `torchvision.transforms.functional`, so that
-module is aliased before the first basicsr import. Nothing else is patched.
+basicsr 1.4.2 needs one alias to import with current torchvision (see classsr_plugin.compat);
+nothing else is patched.
 """
-import sys
+from ..compat import alias_torchvision_for_basicsr
 
-import torchvision.transforms.functional as _tv_functional
-
-sys.modules.setdefault("torchvision.transforms.functional_tensor", _tv_functional)
+alias_torchvision_for_basicsr()
 
 import basicsr.archs  # noqa: E402,F401  (fills ARCH_REGISTRY)
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY  # noqa: E402
@@ -34,3 +31,5 @@ for _cls in (ClassSR, *ARCHS.values()):
 for _cls in (ClassLoss, AverageLoss):
     LOSS_REGISTRY.register(_cls)
 add_arch_lookup(_lookup)
+
+from . import basicsr_data, basicsr_model  # noqa: E402,F401  (register dataset and model)

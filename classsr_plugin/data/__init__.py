@@ -1,0 +1,1 @@
+from .prepare import prepare, prepare_whole, read_meta  # noqa: F401

@@ -1,0 +1,225 @@
+"""Difficulty-ranked training sub-images, as the ClassSR paper made them.
+
+For every HR image: copies downscaled by each factor in `scales`, LR by bicubic (basicsr's
+MATLAB-style imresize), dense LR/HR sub-image pairs (tile / tile x scale), and a difficulty score
+per pair: the PSNR of a reference network's output (or, without one, of bicubic upsampling, a
+weaker proxy). Pairs are split into M equal-count classes by PSNR quantile; the lowest PSNR goes
+to class M-1, the widest branch.
+
+Output folder:  lq/ and gt/ (PNG pairs, same names), scores/<image>.json (one per finished
+image: re-running skips it), meta_info.txt (`name psnr class` per line), skipped.txt.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..compat import alias_torchvision_for_basicsr
+from ..imageio import IMAGE_EXTS, list_images, read_rgb
+from ..tiling import tile_starts
+
+META = "meta_info.txt"
+
+
+@dataclass
+class Prepared:
+    done: List[str] = field(default_factory=list)          # images scored in this run
+    resumed: List[str] = field(default_factory=list)       # images already scored earlier
+    skipped: List[Tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    pairs: int = 0
+    counts: List[int] = field(default_factory=list)        # pairs per class
+    thresholds: List[float] = field(default_factory=list)  # PSNR class boundaries, descending
+
+
+def _imresize(img: np.ndarray, factor: float) -> np.ndarray:
+    alias_torchvision_for_basicsr()
+    from basicsr.utils.matlab_functions import imresize
+    return np.clip(imresize(img, factor), 0, 1)
+
+
+def _quantise(img):
+    return (img * 255).round() / 255  # as it will be stored (8-bit PNG)
+
+
+def _crops(img: np.ndarray, ys, xs, size: int) -> np.ndarray:
+    """[n, size, size, C] crops at every (y, x) in the grid ys x xs."""
+    ar = np.arange(size)
+    rows = (ys[:, None, None, None] + ar[None, None, :, None])
+    cols = (xs[None, :, None, None] + ar[None, None, None, :])
+    return img[rows, cols].reshape(-1, size, size, img.shape[2])
+
+
+def _psnr(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    mse = (sr - hr).pow(2).mean((1, 2, 3)).clamp_min(1e-10)
+    return 10 * torch.log10(1 / mse)
+
+
+def bicubic_scorer(scale: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    def up(lq):
+        return F.interpolate(lq, scale_factor=scale, mode="bicubic", align_corners=False)
+    return up
+
+
+def _find_lr(lr_dir: str, stem: str) -> str:
+    for ext in IMAGE_EXTS:
+        path = os.path.join(lr_dir, stem + ext)
+        if os.path.exists(path):
+            return path
+    raise ValueError(f"no LR image named {stem}.* in {lr_dir}")
+
+
+def _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir):
+    hr_full = read_rgb(path)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if lr_dir:
+        lr_img = read_rgb(_find_lr(lr_dir, stem))
+        if hr_full.shape[:2] != (lr_img.shape[0] * scale, lr_img.shape[1] * scale):
+            raise ValueError(f"HR {hr_full.shape[1]}x{hr_full.shape[0]} is not {scale} x its LR "
+                             f"{lr_img.shape[1]}x{lr_img.shape[0]}")
+    pairs = []
+    for factor in scales:
+        hr = hr_full if factor == 1 else _imresize(hr_full, factor)
+        hr = hr[:hr.shape[0] // scale * scale, :hr.shape[1] // scale * scale]
+        lr = lr_img if lr_dir else _imresize(hr, 1 / scale)
+        if min(lr.shape[:2]) < tile:
+            continue  # this copy is smaller than one sub-image
+        hr, lr = _quantise(hr), _quantise(lr)
+        ys, xs = tile_starts(lr.shape[0], tile, stride).numpy(), tile_starts(lr.shape[1], tile, stride).numpy()
+        lq_tiles = _crops(lr, ys, xs, tile)
+        gt_tiles = _crops(hr, ys * scale, xs * scale, tile * scale)
+        names = [f"{stem}_s{factor:.2f}_{y:04d}_{x:04d}" for y in ys for x in xs]
+        psnrs = []
+        lq_t = torch.from_numpy(lq_tiles).permute(0, 3, 1, 2).float()
+        gt_t = torch.from_numpy(gt_tiles).permute(0, 3, 1, 2).float()
+        with torch.no_grad():
+            for i in range(0, len(names), batch):
+                sr = _quantise(scorer(lq_t[i:i + batch]).float().clamp(0, 1))
+                psnrs += _psnr(sr, gt_t[i:i + batch]).tolist()
+        for name, lq_tile, gt_tile in zip(names, lq_tiles, gt_tiles):
+            for sub, img in (("lq", lq_tile), ("gt", gt_tile)):
+                bgr = (img[:, :, ::-1] * 255).round().astype(np.uint8)
+                if not cv2.imwrite(os.path.join(out, sub, name + ".png"), bgr):
+                    raise OSError(f"could not write {os.path.join(out, sub, name)}.png")
+        pairs += [[n, round(p, 4)] for n, p in zip(names, psnrs)]
+    if not pairs:
+        raise ValueError(f"smaller than one {tile}x{tile} LR sub-image at every scale")
+    return pairs
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def assign_classes(psnrs: Sequence[float], classes: int) -> np.ndarray:
+    """Equal-count classes by PSNR rank: the lowest PSNRs get class M-1 (hardest)."""
+    order = np.argsort(np.asarray(psnrs), kind="stable")
+    labels = np.empty(len(order), dtype=np.int64)
+    labels[order] = classes - 1 - (np.arange(len(order)) * classes // len(order))
+    return labels
+
+
+def read_meta(path: str):
+    """meta_info.txt -> [(name, psnr, class)]; a malformed line is an error naming it."""
+    items = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.split()
+            try:
+                items.append((parts[0], float(parts[1]), int(parts[2])))
+            except (IndexError, ValueError):
+                raise ValueError(f"{path}:{n}: expected 'name psnr class', got {line.strip()!r}")
+    return items
+
+
+def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
+            scorer: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, scorer_name: str = "bicubic",
+            scales: Sequence[float] = (1.0, 0.9, 0.8, 0.7, 0.6), tile: int = 32, stride: int = 16,
+            lr_dir: Optional[str] = None, batch: int = 64, progress: bool = True) -> Prepared:
+    """Make (or resume) a difficulty-ranked sub-image set; see the module docstring."""
+    if classes < 2:
+        raise ValueError(f"classes: need at least 2, got {classes}")
+    if lr_dir and list(scales) != [1.0]:
+        raise ValueError("scales: with given LR images only the original scale (1) is possible")
+    paths = list_images(hr_dir)
+    for sub in ("lq", "gt", "scores"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    scorer = scorer or bicubic_scorer(scale)
+    report = Prepared()
+    for path in tqdm(paths, desc="prepare", unit="image", disable=not progress):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        done_file = os.path.join(out, "scores", stem + ".json")
+        if os.path.exists(done_file):
+            report.resumed.append(path)
+            continue
+        try:
+            pairs = _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir)
+        except (ValueError, cv2.error) as err:
+            reason = str(err).replace(f"{path}: ", "")
+            report.skipped.append((path, reason))
+            tqdm.write(f"skipped {path}: {reason}")
+            continue
+        _write_atomic(done_file, json.dumps({"source": os.path.abspath(path), "scale": scale,
+                                             "scorer": scorer_name, "pairs": pairs}))
+        report.done.append(path)
+    _write_atomic(os.path.join(out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in report.skipped))
+
+    names, psnrs = [], []
+    for stem in sorted(os.path.splitext(os.path.basename(p))[0] for p in paths):
+        score_file = os.path.join(out, "scores", stem + ".json")
+        if os.path.exists(score_file):
+            with open(score_file) as f:
+                for name, psnr in json.load(f)["pairs"]:
+                    names.append(name)
+                    psnrs.append(psnr)
+    if not names:
+        raise ValueError(f"{hr_dir}: no usable image (skipped: {len(report.skipped)}, see {out}/skipped.txt)")
+    if len(names) < classes:
+        raise ValueError(f"classes: {len(names)} sub-images cannot fill {classes} classes")
+    labels = assign_classes(psnrs, classes)
+    lines = [f"# name psnr class ({scorer_name} PSNR, scale {scale}; class {classes - 1} = lowest PSNR)\n"]
+    lines += [f"{n} {p:.4f} {c}\n" for n, p, c in zip(names, psnrs, labels)]
+    _write_atomic(os.path.join(out, META), "".join(lines))
+    report.pairs = len(names)
+    report.counts = np.bincount(labels, minlength=classes).tolist()
+    arr = np.asarray(psnrs)
+    report.thresholds = [float(arr[labels == k].min()) for k in range(classes - 1)]
+    return report
+
+
+def prepare_whole(hr_dir: str, out: str, scale: int = 4):
+    """Whole-image pairs for validation: out/hr (HR cropped to a multiple of the scale) and
+    out/lr (bicubic LR), same names. Returns (images written, [(path, reason) skipped])."""
+    paths = list_images(hr_dir)
+    for sub in ("hr", "lr"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    done, skipped = 0, []
+    for path in tqdm(paths, desc="whole", unit="image"):
+        name = os.path.splitext(os.path.basename(path))[0] + ".png"
+        if all(os.path.exists(os.path.join(out, s, name)) for s in ("hr", "lr")):
+            done += 1
+            continue
+        try:
+            hr = read_rgb(path)
+            hr = hr[:hr.shape[0] // scale * scale, :hr.shape[1] // scale * scale]
+            if min(hr.shape[:2]) == 0:
+                raise ValueError(f"smaller than the scale {scale}")
+            lr = _imresize(hr, 1 / scale)
+        except (ValueError, cv2.error) as err:
+            skipped.append((path, str(err).replace(f"{path}: ", "")))
+            tqdm.write(f"skipped {path}: {skipped[-1][1]}")
+            continue
+        for sub, img in (("hr", hr), ("lr", lr)):
+            cv2.imwrite(os.path.join(out, sub, name), (img[:, :, ::-1] * 255).round().astype(np.uint8))
+        done += 1
+    return done, skipped

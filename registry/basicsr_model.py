@@ -1,0 +1,144 @@
+"""ClassSRModel: BasicSR's SRModel with the ClassSR training phases and tiled validation.
+
+Options, beside SRModel's:
+  classsr:
+    phase: branches | classifier | joint      (one run per phase; see README)
+    init_base: path to a pretrained base network (widest branch), branches phase
+    init_narrow: scratch | slice              (narrow branches from scratch or sliced base weights)
+    val_tile: 32, val_stride: 28              (whole-image tiled validation)
+    collapse_share: 0.9                       (warn when one class takes more than this)
+  train:
+    pixel_opt:   {type: L1Loss, loss_weight: 1000}
+    class_opt:   {type: ClassLoss, loss_weight: 0.5}     (classifier and joint phases)
+    average_opt: {type: AverageLoss, loss_weight: 3}
+"""
+from collections import OrderedDict
+
+import torch
+from basicsr.losses import build_loss
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+from ..phases import DEFAULT_WEIGHTS, check_phase, phase_forward, phase_losses, set_phase, slice_init, unused_parameters
+
+
+@MODEL_REGISTRY.register()
+class ClassSRModel(SRModel):
+    def __init__(self, opt):
+        self.cs_opt = dict(opt.get("classsr") or {})
+        self.phase = check_phase(self.cs_opt.get("phase", "joint"))
+        self._window = None  # class counts since the last log
+        super().__init__(opt)
+
+    # Phase freezing happens here, before any DDP wrapping, so DDP sees only trainable params.
+    def model_to_device(self, net):
+        self._init_weights(net)
+        set_phase(net, self.phase)
+        net = net.to(self.device)
+        if self.opt["dist"]:
+            cuda = self.device.type == "cuda"
+            net = DistributedDataParallel(
+                net, device_ids=[torch.cuda.current_device()] if cuda else None,
+                find_unused_parameters=self.opt.get("find_unused_parameters", unused_parameters(self.phase)))
+        elif self.opt["num_gpu"] > 1:
+            net = DataParallel(net)
+        return net
+
+    def _init_weights(self, net):
+        base = self.cs_opt.get("init_base")
+        if base:
+            net.load_base(base)
+            get_root_logger().info(f"ClassSR: widest branch initialised from {base}")
+        if self.cs_opt.get("init_narrow", "scratch") == "slice":
+            n = [slice_init(b, net.branches[-1]) for b in net.branches[:-1]]
+            get_root_logger().info(f"ClassSR: narrow branches sliced from the widest ({n} tensors)")
+
+    def init_training_settings(self):
+        train_opt = self.opt["train"]
+        train_opt.setdefault("pixel_opt", {"type": "L1Loss", "loss_weight": DEFAULT_WEIGHTS["pixel"]})
+        super().init_training_settings()
+        self.cri_class = self.cri_average = None
+        if self.phase != "branches":
+            self.cri_class = build_loss(train_opt.get(
+                "class_opt", {"type": "ClassLoss", "loss_weight": DEFAULT_WEIGHTS["class"]})).to(self.device)
+            self.cri_average = build_loss(train_opt.get(
+                "average_opt", {"type": "AverageLoss", "loss_weight": DEFAULT_WEIGHTS["average"]})).to(self.device)
+
+    def setup_optimizers(self):
+        # SRModel's, minus a warning line per frozen parameter: the phase freezes them on purpose
+        train_opt = self.opt["train"]
+        params = [p for p in self.net_g.parameters() if p.requires_grad]
+        frozen = sum(p.numel() for p in self.net_g.parameters() if not p.requires_grad)
+        get_root_logger().info(f"ClassSR phase '{self.phase}': {sum(p.numel() for p in params)} trainable "
+                               f"parameters, {frozen} frozen")
+        optim = dict(train_opt["optim_g"])
+        self.optimizer_g = self.get_optimizer(optim.pop("type"), params, **optim)
+        self.optimizers.append(self.optimizer_g)
+
+    def feed_data(self, data):
+        super().feed_data(data)
+        self.label = data["label"].to(self.device) if "label" in data else None
+
+    def optimize_parameters(self, current_iter):
+        self.optimizer_g.zero_grad()
+        self.output, p, idx = phase_forward(self.net_g, self.phase, self.lq, self.label)
+        losses = phase_losses(self.phase, self.output, self.gt, p, self.cri_pix, self.cri_class, self.cri_average)
+        sum(losses.values()).backward()
+        self.optimizer_g.step()
+        log = OrderedDict(losses)
+        counts = torch.bincount(idx, minlength=self.bare.num_classes).float()
+        for k, share in enumerate((counts / counts.sum()).tolist()):
+            log[f"share_{k}"] = torch.tensor(share, device=self.device)
+        self.log_dict = self.reduce_loss_dict(log)
+        self._window = counts if self._window is None else self._window + counts
+        if current_iter % self.opt["logger"].get("print_freq", 100) == 0:
+            self._check_collapse(current_iter)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    @property
+    def bare(self):
+        return self.get_bare_model(self.net_g)
+
+    def _check_collapse(self, current_iter):
+        counts, self._window = self._window, None
+        if self.phase == "branches" or counts is None:
+            return
+        share, k = (counts / counts.sum()).max(0)
+        limit = self.cs_opt.get("collapse_share", 0.9)
+        if share > limit:
+            weight = getattr(self.cri_average, "loss_weight", None)
+            get_root_logger().warning(
+                f"ClassSR class collapse at iter {current_iter}: class {int(k)} took {100 * share:.0f}% "
+                f"of the sub-images since the last log (limit {100 * limit:.0f}%). Raise "
+                f"train.average_opt.loss_weight (now {weight}) to spread sub-images over the branches.")
+
+    # -- validation: whole images, tiled, with class distribution and FLOPs -------------------
+    def test(self):
+        net = self.get_bare_model(self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g)
+        outs = []
+        for img in self.lq:
+            res = net.restore_image(img, tile=self.cs_opt.get("val_tile", 32),
+                                    stride=self.cs_opt.get("val_stride", 28))
+            outs.append(res.image)
+            self._val_counts = [a + b for a, b in zip(self._val_counts, res.counts)]
+        self.output = torch.stack(outs)
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        net = self.bare
+        self._val_counts = [0] * net.num_classes
+        super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+        counts = self._val_counts
+        total = max(sum(counts), 1)
+        pct = net.tile_cost(self.cs_opt.get("val_tile", 32)).percent(counts)
+        name = dataloader.dataset.opt["name"]
+        shares = ", ".join(f"{100 * c / total:.1f}%" for c in counts)
+        get_root_logger().info(f"Validation {name}: classes (narrow..wide) {counts} = [{shares}], "
+                               f"FLOPs {pct:.1f}% of the base network")
+        self.val_summary = {"counts": counts, "flops_percent": pct, **getattr(self, "metric_results", {})}
+        if tb_logger:
+            tb_logger.add_scalar(f"metrics/{name}/flops_percent", pct, current_iter)
+            for k, c in enumerate(counts):
+                tb_logger.add_scalar(f"metrics/{name}/class_{k}_share", c / total, current_iter)

@@ -1,0 +1,218 @@
+"""The training issue end to end, with real basicsr: prepare -> each phase -> resume -> validate,
+a 2-process CPU DDP run, and a learning check of the classifier phase."""
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from basicsr.losses import build_loss
+
+from classsr_plugin import ClassSR, register_arch
+from classsr_plugin.data import prepare, prepare_whole, read_meta
+from classsr_plugin.phases import phase_forward, phase_losses, set_phase
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "configs", "basicsr")
+CLASSSR = [sys.executable, "-m", "classsr_plugin.cli"]
+
+
+def photos(folder, names=("astronaut", "coffee", "chelsea"), size=160):
+    from skimage import data
+    os.makedirs(folder, exist_ok=True)
+    for name in names:
+        img = getattr(data, name)()[:size, :size]
+        cv2.imwrite(os.path.join(folder, f"{name}.png"), img[:, :, ::-1])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    hr = photos(str(root / "hr"))
+    # non-RGB inputs are converted, a corrupt file is reported and skipped
+    gray16 = (cv2.cvtColor(cv2.imread(os.path.join(hr, "coffee.png")), cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257)
+    cv2.imwrite(os.path.join(hr, "gray16.png"), gray16)
+    rgba = cv2.cvtColor(cv2.imread(os.path.join(hr, "chelsea.png")), cv2.COLOR_BGR2BGRA)
+    cv2.imwrite(os.path.join(hr, "rgba.png"), rgba)
+    (root / "hr" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    rep = prepare(hr, str(root / "sub"), scale=4, classes=3, scales=(1.0, 0.8), stride=16, progress=False)
+    val_hr = photos(str(root / "val_hr"), names=("rocket",), size=200)
+    prepare_whole(val_hr, str(root / "val"), scale=4)
+    return root, rep
+
+
+def test_prepare_ranks_sub_images_and_resumes(dataset):
+    root, rep = dataset
+    assert [os.path.basename(p) for p, _ in rep.skipped] == ["corrupt.png"]
+    assert "corrupt.png" in open(root / "sub" / "skipped.txt").read()
+    assert len(rep.done) == 5 and rep.pairs == sum(rep.counts)
+    assert max(rep.counts) - min(rep.counts) <= 1  # equal-count classes
+    items = read_meta(str(root / "sub" / "meta_info.txt"))
+    assert len(items) == rep.pairs
+    by_class = {k: [p for _, p, c in items if c == k] for k in range(3)}
+    assert min(by_class[0]) >= max(by_class[1]) and min(by_class[1]) >= max(by_class[2])  # class 2 = hardest
+    name = items[0][0]
+    lq = cv2.imread(str(root / "sub" / "lq" / f"{name}.png"))
+    gt = cv2.imread(str(root / "sub" / "gt" / f"{name}.png"))
+    assert lq.shape == (32, 32, 3) and gt.shape == (128, 128, 3)
+    again = prepare(str(root / "hr"), str(root / "sub"), scale=4, classes=3, scales=(1.0, 0.8), progress=False)
+    assert again.done == [] and len(again.resumed) == 5 and again.pairs == rep.pairs
+
+
+def test_prepare_bad_inputs(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty: no images"):
+        prepare(str(tmp_path / "empty"), str(tmp_path / "out"), progress=False)
+    hr = photos(str(tmp_path / "hr"), names=("astronaut", "coffee"))
+    lr = tmp_path / "lr"
+    lr.mkdir()
+    cv2.imwrite(str(lr / "astronaut.png"), np.zeros((40, 40, 3), np.uint8))   # 160 = 4 x 40: fine
+    cv2.imwrite(str(lr / "coffee.png"), np.zeros((41, 40, 3), np.uint8))      # mismatched
+    rep = prepare(hr, str(tmp_path / "out"), scales=(1.0,), lr_dir=str(lr), progress=False)
+    assert [os.path.basename(p) for p in rep.done] == ["astronaut.png"]
+    (path, reason), = rep.skipped
+    assert path.endswith("coffee.png") and "HR 160x160 is not 4 x its LR 40x41" in reason
+    # the CLI reports a bad folder without a traceback
+    out = subprocess.run(CLASSSR + ["prepare", "--hr", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "nope: not a folder" in out.stderr
+
+
+def train(cwd, config, *overrides, launcher=None, flags=()):
+    """Run `classsr train` in a fresh process (BasicSR's logger is process-global)."""
+    cmd = CLASSSR + ["train", "-opt", os.path.join(CONFIGS, config)]
+    if launcher:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--master_port=29561", "-m", "classsr_plugin.cli", "train", "-opt",
+               os.path.join(CONFIGS, config), "--launcher", "pytorch"]
+    cmd += [*flags, "--force_yml", "num_gpu=0", "datasets:train:num_worker_per_gpu=0",
+            "datasets:train:batch_size_per_gpu=8", "logger:print_freq=2", "logger:use_tb_logger=false",
+            *overrides]
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    return log
+
+
+@pytest.fixture(scope="module")
+def workdir(dataset):
+    root, _ = dataset
+    os.makedirs(root / "run" / "datasets", exist_ok=True)
+    for name, target in (("classsr_x4", "sub"), ("classsr_val_x4", "val")):
+        link = root / "run" / "datasets" / name
+        if not link.exists():
+            os.symlink(root / target, link)
+    return root / "run"
+
+
+def test_three_phases_resume_and_validate(workdir):
+    short = ["train:total_iter=4", "val:val_freq=4", "logger:save_checkpoint_freq=2"]
+    log1 = train(workdir, "ClassSR_FSRCNN_x4_1_branches.yml", *short)
+    assert "phase 'branches'" in log1 and "l_pix" in log1 and "l_class" not in log1
+    assert re.search(r"# psnr: \d+\.\d+", log1) and re.search(r"# ssim_y: 0\.\d+", log1)
+    assert re.search(r"classes \(narrow\.\.wide\) \[\d+, \d+, \d+\].*FLOPs \d+\.\d% of the base", log1)
+
+    log2 = train(workdir, "ClassSR_FSRCNN_x4_2_classifier.yml", *short)
+    assert "phase 'classifier'" in log2 and "l_class" in log2 and "l_average" in log2
+    assert "Loading ClassSR model from experiments/ClassSR_FSRCNN_x4_1_branches/models/net_g_latest.pth" in log2
+
+    # joint phase: stop at 4, then resume with --auto_resume to 6: same phase, state restored
+    log3 = train(workdir, "ClassSR_FSRCNN_x4_3_joint.yml", *short)
+    states = sorted(os.listdir(workdir / "experiments" / "ClassSR_FSRCNN_x4_3_joint" / "training_states"))
+    assert states == ["2.state", "4.state"]
+    log3b = train(workdir, "ClassSR_FSRCNN_x4_3_joint.yml", "train:total_iter=6", "val:val_freq=6",
+                  "logger:save_checkpoint_freq=2", flags=["--auto_resume"])
+    assert "Resuming training from epoch" in log3b and "iter: 4." in log3b
+    assert "iter:       6" in log3b and "phase 'joint'" in log3b
+    assert not re.search(r"iter:\s+[1-3],", log3b)  # did not restart from scratch
+    assert os.path.exists(workdir / "experiments" / "ClassSR_FSRCNN_x4_3_joint" / "models" / "net_g_6.pth")
+
+
+def test_ddp_two_processes_on_cpu(workdir):
+    log = train(workdir, "ClassSR_FSRCNN_x4_1_branches.yml", "name=ddp_branches", "train:total_iter=4",
+                "datasets:train:dataset_enlarge_ratio=4",
+                "val:val_freq=4", "logger:save_checkpoint_freq=4", launcher="pytorch")
+    assert "World size (gpu number): 2" in log and "iter:       4" in log, "\n".join(l for l in log.splitlines() if "iter" in l or "World" in l)
+
+
+def test_collapse_warning(workdir, caplog):
+    from basicsr.models import build_model
+    import yaml
+    with open(os.path.join(CONFIGS, "ClassSR_FSRCNN_x4_2_classifier.yml")) as f:
+        opt = yaml.safe_load(f)
+    opt.update(num_gpu=0, dist=False, is_train=True, rank=0, world_size=1)
+    opt["path"]["pretrain_network_g"] = None
+    model = build_model(opt)
+    model._window = torch.tensor([95.0, 3.0, 2.0])
+    import logging
+    logger = logging.getLogger("basicsr")
+    logger.addHandler(caplog.handler)
+    try:
+        model._check_collapse(100)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "class 0 took 95%" in caplog.text and "average_opt.loss_weight (now 3)" in caplog.text
+
+
+# -- learning check --------------------------------------------------------------------------
+@register_arch
+class BlendUp(nn.Module):
+    """x2 upsampler whose quality on texture is set by `sharp`: nearest (exact for the synthetic
+    ground truth below) blended with bilinear (exact only on flat tiles). num_feat sets its cost."""
+
+    def __init__(self, num_feat=8, sharp=1.0):
+        super().__init__()
+        self.sharp = nn.Parameter(torch.tensor(float(sharp)))
+        self.cost = nn.Conv2d(3, num_feat, 1)
+
+    def forward(self, x):
+        near = F.interpolate(x, scale_factor=2, mode="nearest")
+        bil = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.sharp * near + (1 - self.sharp) * bil + 0 * self.cost(x).mean()
+
+
+def synthetic(n, gen):
+    """Half flat tiles (one colour), half textured (random black/white pixels). Ground truth:
+    nearest x2, so only the sharp branch restores texture; both are exact on flat tiles."""
+    flat = torch.rand(n // 2, 3, 1, 1, generator=gen).expand(-1, -1, 16, 16)
+    tex = (torch.rand(n - n // 2, 1, 16, 16, generator=gen) > 0.5).float().expand(-1, 3, -1, -1)
+    lq = torch.cat([flat, tex])
+    is_tex = torch.arange(n) >= n // 2
+    return lq, F.interpolate(lq, scale_factor=2, mode="nearest"), is_tex
+
+
+def test_classifier_phase_learns_difficulty():
+    # two classes for two kinds of tile: the average loss asks for an even split, so only the
+    # flat/textured split satisfies every loss at once
+    model = ClassSR(base={"type": "BlendUp", "num_feat": 8}, num_classes=2, widths=[4, 8], probe_tile=16)
+    model.branches[0].sharp.data.fill_(0.0)  # frozen: bilinear, wrong on texture
+    model.branches[1].sharp.data.fill_(1.0)  # frozen: exact
+    set_phase(model, "classifier")
+    # The reference weights (1000 : 0.5 : 3) suit real SR, where branches differ by ~1e-3 in L1;
+    # here they differ by ~0.3, so the pixel weight is scaled down to keep the same balance.
+    pixel = build_loss({"type": "L1Loss", "loss_weight": 10})
+    cls = build_loss({"type": "ClassLoss", "loss_weight": 0.5})
+    avg = build_loss({"type": "AverageLoss", "loss_weight": 3})
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(150):
+        lq, gt, _ = synthetic(32, gen)
+        out, p, _ = phase_forward(model, "classifier", lq)
+        loss = sum(phase_losses("classifier", out, gt, p, pixel, cls, avg).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    lq, _, is_tex = synthetic(200, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        idx = model.route(lq)
+    assert (idx[~is_tex] == 0).float().mean() > 0.8, idx[~is_tex].bincount(minlength=2)
+    assert (idx[is_tex] == 1).float().mean() > 0.8, idx[is_tex].bincount(minlength=2)
