@@ -181,7 +181,8 @@ class ClassSR(nn.Module):
         idx = torch.as_tensor(k, dtype=torch.long)
         idx = idx.expand(n) if idx.dim() == 0 else idx
         if idx.shape != (n,) or idx.numel() and not (0 <= int(idx.min()) and int(idx.max()) < self.num_classes):
-            raise ValueError(f"force_class: {k if idx.dim() == 0 else tuple(idx.shape)} is not a class "
+            shown = tuple(k.shape) if torch.is_tensor(k) and k.dim() else int(k)
+            raise ValueError(f"force_class: {shown} is not a class "
                              f"(or one per sub-image) in 0..{self.num_classes - 1}")
         return idx
 
