@@ -216,3 +216,29 @@ def test_classifier_phase_learns_difficulty():
         idx = model.route(lq)
     assert (idx[~is_tex] == 0).float().mean() > 0.8, idx[~is_tex].bincount(minlength=2)
     assert (idx[is_tex] == 1).float().mean() > 0.8, idx[is_tex].bincount(minlength=2)
+
+
+def test_prepare_with_reference_network(tmp_path):
+    import yaml
+    hr = photos(str(tmp_path / "hr"), names=("astronaut",), size=200)
+    net = ClassSR(base={"type": "FSRCNN", "d": 16}).build_base()
+    torch.save({"params": net.state_dict()}, tmp_path / "fsrcnn.pth")
+    ref = tmp_path / "ref.yml"
+    ref.write_text(yaml.safe_dump({"network_g": {"type": "FSRCNN", "d": 16, "upscale": 4},
+                                   "path": {"pretrain_network_g": str(tmp_path / "fsrcnn.pth")}}))
+    out = subprocess.run(CLASSSR + ["prepare", "--hr", hr, "--out", str(tmp_path / "o"), "--ref", str(ref),
+                                    "--scales", "1"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "ref.yml PSNR" in open(tmp_path / "o" / "meta_info.txt").readline()
+    # resuming with another scorer would mix two difficulty scales: refused
+    with pytest.raises(ValueError, match="scored earlier with ref.yml"):
+        prepare(hr, str(tmp_path / "o"), scales=(1.0,), progress=False)
+
+
+def test_slice_init_copies_leading_channels():
+    from classsr_plugin.phases import slice_init
+    model = ClassSR(base={"type": "FSRCNN", "d": 56})
+    n = slice_init(model.branches[0], model.branches[-1])
+    assert n == len(model.branches[0].state_dict())
+    narrow, wide = model.branches[0].body[0].weight, model.branches[-1].body[0].weight
+    assert torch.equal(narrow, wide[:16])

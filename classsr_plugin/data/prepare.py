@@ -160,6 +160,11 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
         stem = os.path.splitext(os.path.basename(path))[0]
         done_file = os.path.join(out, "scores", stem + ".json")
         if os.path.exists(done_file):
+            with open(done_file) as f:
+                earlier = json.load(f)
+            if (earlier.get("scorer"), earlier.get("scale")) != (scorer_name, scale):
+                raise ValueError(f"{out}: scored earlier with {earlier.get('scorer')} at x{earlier.get('scale')}, "
+                                 f"now {scorer_name} at x{scale}; use a fresh --out")
             report.resumed.append(path)
             continue
         try:
