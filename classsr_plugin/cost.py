@@ -37,3 +37,35 @@ class TileCost:
 
     def percent(self, counts: Sequence[int]) -> float:
         return 100.0 * self.per_tile(counts) / self.base
+
+
+def route_under_budget(logits: torch.Tensor, branch_flops: Sequence[int], budget: float,
+                       steps: int = 60) -> torch.Tensor:
+    """Class per tile so that the branches' average cost is at most `budget` x the widest
+    branch's, changing the classifier's decision as little as possible.
+
+    Each class's logit is offset by -lam * (its cost / the widest's); one lam is solved per call
+    (bisection) as the smallest that meets the budget. A larger lam never picks a costlier class
+    for any tile, so cost is monotone in the budget. budget >= 1 routes every tile to the widest
+    branch, a budget at or below the narrowest's cost ratio every tile to the narrowest."""
+    cost = torch.tensor([float(f) for f in branch_flops], dtype=logits.dtype, device=logits.device)
+    cost = cost / cost[-1]
+    n, m = logits.shape
+    if budget >= 1:
+        return torch.full((n,), m - 1, dtype=torch.long, device=logits.device)
+    if budget <= cost[0]:
+        return torch.zeros(n, dtype=torch.long, device=logits.device)
+
+    def pick(lam):
+        return (logits - lam * cost).argmax(1)
+
+    gap = (cost[1:] - cost[:-1]).min().clamp_min(1e-6)
+    hi = float((logits.max() - logits.min()) / gap) + 1.0   # all narrowest at +hi
+    lo = -hi                                                  # all widest at -hi
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if cost[pick(mid)].mean() <= budget:
+            hi = mid
+        else:
+            lo = mid
+    return pick(hi)

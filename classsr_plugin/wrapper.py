@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .archs import resolve_arch
 from .classifier import build_classifier
-from .cost import TileCost, count_flops
+from .cost import TileCost, count_flops, route_under_budget
 from .derive import (IN_CH_KEYS, WIDTH_KEYS, base_value, check_widths, constructor_defaults,
                      derive_widths, find_key, width_multiple)
 from .tiling import TileGrid
@@ -214,12 +214,17 @@ class ClassSR(nn.Module):
     @torch.no_grad()
     def restore_image(self, img: torch.Tensor, tile: int = 32, stride: int = 28,
                       batch: Optional[int] = None, force_class: Optional[int] = None,
-                      logit_bias: Optional[torch.Tensor] = None, progress: bool = False) -> Restored:
+                      logit_bias: Optional[torch.Tensor] = None, budget: Optional[float] = None,
+                      progress: bool = False) -> Restored:
         """Super-resolve (or restore, at scale 1) a whole LR image of any size.
 
         img: [C, H, W] or [1, C, H, W] float tensor. Tiles of `tile` px every `stride` px cover
         the whole image; overlaps are averaged. Tiles are classified, then each class's tiles
-        run through their branch in batches of `batch` (default: about 64 tiles of 32x32)."""
+        run through their branch in batches of `batch` (default: about 64 tiles of 32x32).
+
+        budget: a cost knob without retraining: the branches' average FLOPs as a fraction of the
+        base network's (1.0 = every tile to the widest branch); the classifier's decisions are
+        shifted per image just enough to meet it (see cost.route_under_budget)."""
         start = time.perf_counter()
         batched = torch.is_tensor(img) and img.dim() == 4
         if batched and img.shape[0] != 1:
@@ -230,7 +235,8 @@ class ClassSR(nn.Module):
         was = self.training
         self.eval()
         try:
-            image, idx, grid = self._restore(img, tile, stride, batch, force_class, logit_bias, progress)
+            image, idx, grid = self._restore(img, tile, stride, batch, force_class, logit_bias, budget,
+                                             progress)
         finally:
             self.train(was)
         counts = torch.bincount(idx, minlength=self.num_classes).tolist()
@@ -239,15 +245,21 @@ class ClassSR(nn.Module):
                         counts=counts, flops_per_tile=cost.per_tile(counts),
                         flops_percent=cost.percent(counts), seconds=time.perf_counter() - start)
 
-    def _restore(self, img, tile, stride, batch, force_class, logit_bias, progress):
+    def _restore(self, img, tile, stride, batch, force_class, logit_bias, budget, progress):
         grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, self.scale)
         flat = grid.pad(img.float()).reshape(img.shape[0], -1)
         all_ids = torch.arange(len(grid))
         if force_class is not None:
             idx = self._check_class(force_class, 1).expand(len(grid))
         else:
-            idx = torch.cat([self.route(grid.extract(flat, ids), logit_bias).cpu()
-                             for ids in all_ids.split(batch * 4)])
+            logits = torch.cat([self.classifier(grid.extract(flat, ids)).float().cpu()
+                                for ids in all_ids.split(batch * 4)])
+            if logit_bias is not None:
+                logits = logits + logit_bias.float().cpu()
+            if budget is None:
+                idx = logits.argmax(1)
+            else:
+                idx = route_under_budget(logits, self.tile_cost(tile).branches, budget)
         out = grid.new_output(self.out_ch, device=img.device)
         jobs = [(k, ids) for k in range(self.num_classes) if (idx == k).any()
                 for ids in all_ids[idx == k].split(batch)]
