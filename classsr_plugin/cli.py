@@ -1,4 +1,4 @@
-"""`classsr` command line: demo, prepare, train."""
+"""`classsr` command line: demo, prepare, train, infer, eval."""
 import argparse
 import os
 import sys
@@ -36,7 +36,7 @@ def cmd_demo(args) -> int:
     from basicsr.utils.matlab_functions import imresize
 
     from . import ClassSR
-    from .visual import class_overlay
+    from .visual import add_legend, class_overlay
 
     torch.manual_seed(0)
     scale = 4
@@ -56,8 +56,9 @@ def cmd_demo(args) -> int:
     sr_path = os.path.join(args.out, f"{name}_classsr_x{scale}.png")
     map_path = os.path.join(args.out, f"{name}_classmap.png")
     write_image(sr_path, res.image)
-    write_image(map_path, class_overlay(res.image, res.class_map, model.num_classes,
-                                        args.tile, args.stride, scale))
+    legend = [f"{k}: d={w}" for k, w in enumerate(model.widths)]
+    write_image(map_path, add_legend(class_overlay(res.image, res.class_map, model.num_classes,
+                                                   args.tile, args.stride, scale), legend))
     print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}")
     print(f"tiles per class (narrow..wide, widths {model.widths}): {res.counts}")
     print(f"FLOPs per tile {res.flops_per_tile / 1e6:.1f} M = {res.flops_percent:.1f}% of FSRCNN "
@@ -116,6 +117,100 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def load_model(spec: str, device: str = "cpu"):
+    """-opt: BasicSR options (network_g of type ClassSR, weights in path.pretrain_network_g) or a
+    checkpoint written by ClassSR.save."""
+    _basicsr()
+    from . import ClassSR
+    if not os.path.exists(spec):
+        raise FileNotFoundError(f"-opt {spec}: no such file")
+    if spec.endswith((".yml", ".yaml")):
+        import yaml
+        from basicsr.archs import build_network
+        with open(spec) as f:
+            opt = yaml.safe_load(f)
+        net_opt = (opt or {}).get("network_g") or {}
+        if net_opt.get("type") != "ClassSR":
+            raise KeyError(f"{spec}: network_g.type: expected ClassSR, got {net_opt.get('type')!r}")
+        model = build_network(net_opt)
+        weights = (opt.get("path") or {}).get("pretrain_network_g")
+        if weights:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            model.load_state_dict(state.get((opt.get("path") or {}).get("param_key_g", "params"), state))
+        else:
+            print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
+    else:
+        model = ClassSR.from_checkpoint(spec)
+    return model.to(device).eval()
+
+
+def _inputs(items):
+    from .imageio import IMAGE_EXTS, list_images
+    paths = []
+    for item in items:
+        if os.path.isdir(item):
+            paths += list_images(item)
+        elif item.lower().endswith(IMAGE_EXTS) or os.path.exists(item):
+            paths.append(item)
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+    return paths
+
+
+def cmd_infer(args) -> int:
+    import torch.nn.functional as F
+    from tqdm import tqdm
+    from .imageio import read_picture, write_picture
+    from .visual import add_legend, class_overlay
+
+    model = load_model(args.opt, args.device)
+    s = model.scale
+    legend = [f"{k}: {model.width_key}={w}" for k, w in enumerate(model.widths)]
+    paths = _inputs(args.inputs)
+    failed = 0
+    for path in tqdm(paths, desc="infer", unit="image", disable=len(paths) < 2):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        out_path = os.path.join(args.out, f"{stem}_x{s}.png")
+        if os.path.exists(out_path) and not args.overwrite:
+            tqdm.write(f"{path}: {out_path} exists, skipped (--overwrite to redo)")
+            continue
+        try:
+            pic = read_picture(path)
+            res = model.restore_image(pic.rgb.to(args.device), tile=args.tile, stride=args.stride,
+                                      batch=args.batch, budget=args.budget, progress=pic.rgb[0].numel() > 2 ** 18)
+            alpha = None
+            if pic.alpha is not None:  # alpha is not the network's business: bicubic
+                alpha = F.interpolate(pic.alpha[None], scale_factor=s, mode="bicubic", align_corners=False)[0]
+            write_picture(out_path, res.image, alpha, pic.bits, pic.gray)
+            if args.class_map:
+                tinted = class_overlay(res.image.cpu(), res.class_map, model.num_classes, args.tile, args.stride, s)
+                write_picture(os.path.join(args.out, f"{stem}_x{s}_classes.png"), add_legend(tinted, legend))
+        except (ValueError, OSError, RuntimeError) as err:
+            failed += 1
+            tqdm.write(f"FAILED {err}" if path in str(err) else f"FAILED {path}: {err}")
+            continue
+        w, h = pic.size
+        tqdm.write(f"{path}: {w}x{h} -> {w * s}x{h * s}, tiles per class {res.counts}, "
+                   f"FLOPs {res.flops_percent:.1f}% of base, {res.seconds:.2f} s")
+    if failed:
+        print(f"{failed} of {len(paths)} images failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate
+    model = load_model(args.opt, args.device)
+    if args.scale != model.scale:
+        raise ValueError(f"--scale {args.scale}: the model is x{model.scale}")
+    lrs = args.lr or [None] * len(args.hr)
+    if len(lrs) != len(args.hr):
+        raise ValueError(f"--lr: {len(lrs)} folders for {len(args.hr)} --hr folders")
+    budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else []
+    evaluate(model, args.hr, lrs, args.out, budgets=budgets, tile=args.tile, stride=args.stride,
+             device=args.device)
+    return 0
+
+
 def cmd_train(args) -> int:
     from classsr_plugin.registry.basicsr_train import main as train_main
     return train_main(args.rest)
@@ -145,6 +240,32 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--whole", action="store_true",
                       help="only write whole HR/LR pairs (mod-cropped HR, bicubic LR): a validation set")
     prep.set_defaults(func=cmd_prepare)
+
+    infer = sub.add_parser("infer", help="super-resolve images or folders (no ground truth needed)")
+    infer.add_argument("-opt", required=True, help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint")
+    infer.add_argument("inputs", nargs="+", help="image files or folders")
+    infer.add_argument("-o", "--out", required=True, help="output folder")
+    infer.add_argument("--tile", type=int, default=32)
+    infer.add_argument("--stride", type=int, default=28)
+    infer.add_argument("--batch", type=int, default=None, help="tiles per branch call")
+    infer.add_argument("--budget", type=float, default=None,
+                       help="FLOPs budget as a fraction of the base network (1.0 = all widest)")
+    infer.add_argument("--class-map", action="store_true", help="also write the class map PNG")
+    infer.add_argument("--device", default="cpu", help="cpu or cuda")
+    infer.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+    infer.set_defaults(func=cmd_infer)
+
+    ev = sub.add_parser("eval", help="PSNR / FLOPs / time table against HR images")
+    ev.add_argument("-opt", required=True, help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint")
+    ev.add_argument("--hr", nargs="+", required=True, help="test folders of HR images")
+    ev.add_argument("--lr", nargs="+", help="matching LR folders (default: basicsr bicubic of HR)")
+    ev.add_argument("--scale", type=int, default=4)
+    ev.add_argument("--budgets", help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
+    ev.add_argument("--tile", type=int, default=32)
+    ev.add_argument("--stride", type=int, default=28)
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("-o", "--out", default="results/eval", help="folder for the .md, .json and .png")
+    ev.set_defaults(func=cmd_eval)
 
     train = sub.add_parser("train", help="BasicSR training (-opt options.yml, BasicSR's flags)",
                            add_help=False)

@@ -28,15 +28,16 @@ class TileCost:
         """The original network: the widest branch, without a classifier."""
         return self.branches[-1]
 
-    def per_tile(self, counts: Sequence[int]) -> float:
-        """Average FLOPs per tile for a class distribution, classifier included."""
+    def per_tile(self, counts: Sequence[int], classifier: bool = True) -> float:
+        """Average FLOPs per tile for a class distribution, the classifier included unless it
+        did not run (forced routing)."""
         n = sum(counts)
         if n == 0:
             return 0.0
-        return self.classifier + sum(c * f for c, f in zip(counts, self.branches)) / n
+        return self.classifier * classifier + sum(c * f for c, f in zip(counts, self.branches)) / n
 
-    def percent(self, counts: Sequence[int]) -> float:
-        return 100.0 * self.per_tile(counts) / self.base
+    def percent(self, counts: Sequence[int], classifier: bool = True) -> float:
+        return 100.0 * self.per_tile(counts, classifier) / self.base
 
 
 def route_under_budget(logits: torch.Tensor, branch_flops: Sequence[int], budget: float,

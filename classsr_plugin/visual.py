@@ -27,3 +27,18 @@ def class_overlay(image: torch.Tensor, class_map: torch.Tensor, num_classes: int
     cls = class_map[owner(h, ny)][:, owner(w, nx)]
     tint = class_colours(num_classes)[cls].permute(2, 0, 1)
     return (1 - alpha) * image.clamp(0, 1) + alpha * tint
+
+
+def add_legend(image: torch.Tensor, labels) -> torch.Tensor:
+    """Append a strip under a [3, H, W] image: one swatch per class with its label."""
+    import cv2
+    import numpy as np
+    colours = class_colours(len(labels))
+    w = image.shape[2]
+    cell = max(w // len(labels), 1)
+    strip = np.ones((22, w, 3), np.float32)
+    for k, text in enumerate(labels):
+        x0 = k * cell
+        strip[4:18, x0 + 4:x0 + 18] = colours[k].numpy()
+        cv2.putText(strip, str(text), (x0 + 22, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return torch.cat([image.clamp(0, 1), torch.from_numpy(strip).permute(2, 0, 1)], 1)

@@ -24,7 +24,7 @@ class Restored:
     class_map: torch.Tensor      # [tiles down, tiles across] class index of every tile
     counts: List[int]            # tiles per class, narrowest branch first
     flops_per_tile: float        # average FLOPs per tile, classifier included
-    flops_percent: float         # of the base network on the same tiles
+    flops_percent: float         # of the base network on the same tiles (100 = widest, no classifier)
     seconds: float               # wall time of the whole call
 
 
@@ -210,6 +210,21 @@ class ClassSR(nn.Module):
         state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
         self.branches[-1].load_state_dict(state, strict=strict)
 
+    def save(self, path: str) -> None:
+        """A self-describing checkpoint: the build config (widths included) and the weights, as
+        BasicSR's `params`, so BasicSR can load it as net_g too."""
+        torch.save({"classsr": self.config, "params": self.state_dict()}, path)
+
+    @classmethod
+    def from_checkpoint(cls, path: str, map_location="cpu") -> "ClassSR":
+        state = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(state, dict) or "classsr" not in state:
+            raise KeyError(f"{path}: classsr: not a ClassSR.save checkpoint (no build config); "
+                           f"pass the training options file instead")
+        model = cls(**state["classsr"])
+        model.load_state_dict(state["params"])
+        return model
+
     # -- whole images --------------------------------------------------------------------------
     @torch.no_grad()
     def restore_image(self, img: torch.Tensor, tile: int = 32, stride: int = 28,
@@ -241,9 +256,10 @@ class ClassSR(nn.Module):
             self.train(was)
         counts = torch.bincount(idx, minlength=self.num_classes).tolist()
         cost = self.tile_cost(tile)
+        routed = force_class is None  # forced routing skips the classifier
         return Restored(image=image[None] if batched else image, class_map=idx.view(grid.shape),
-                        counts=counts, flops_per_tile=cost.per_tile(counts),
-                        flops_percent=cost.percent(counts), seconds=time.perf_counter() - start)
+                        counts=counts, flops_per_tile=cost.per_tile(counts, routed),
+                        flops_percent=cost.percent(counts, routed), seconds=time.perf_counter() - start)
 
     def _restore(self, img, tile, stride, batch, force_class, logit_bias, budget, progress):
         grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, self.scale)

@@ -1,0 +1,132 @@
+"""`classsr eval`: a table like the paper's for each test folder, for ClassSR, its widest branch
+run the same way, and optional FLOPs budgets; Markdown, JSON and a PSNR-vs-FLOPs plot.
+PSNR through basicsr's metrics (RGB and Y, crop_border = scale)."""
+import json
+import os
+from typing import List, Optional, Sequence
+
+import torch
+from tqdm import tqdm
+
+from .compat import alias_torchvision_for_basicsr
+from .imageio import list_images, read_picture
+
+
+def _lr_for(hr_path, lr_dir, hr, scale):
+    if lr_dir:
+        from .data.prepare import _find_lr
+        stem = os.path.splitext(os.path.basename(hr_path))[0]
+        lr = read_picture(_find_lr(lr_dir, stem)).rgb
+        if hr.shape[1:] != (lr.shape[1] * scale, lr.shape[2] * scale):
+            raise ValueError(f"{hr_path}: HR {hr.shape[2]}x{hr.shape[1]} is not {scale} x its LR "
+                             f"{lr.shape[2]}x{lr.shape[1]}")
+        return lr
+    from basicsr.utils.matlab_functions import imresize
+    return imresize(hr, 1 / scale).clamp(0, 1)
+
+
+def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
+             budgets: Sequence[float] = (), tile: int = 32, stride: int = 28, device: str = "cpu"):
+    alias_torchvision_for_basicsr()
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import tensor2img
+
+    s, m = model.scale, model.num_classes
+    runs = [("ClassSR", {}), (f"widest branch ({model.width_key}={model.widths[-1]})", {"force_class": m - 1})]
+    runs += [(f"ClassSR budget {b:g}", {"budget": b}) for b in budgets]
+    report = {"model": {"arch": model.arch.__name__, "widths": model.widths, "scale": s,
+                        "tile": tile, "stride": stride}, "folders": {}}
+    os.makedirs(out, exist_ok=True)
+    md = []
+    for hr_dir, lr_dir in zip(hr_dirs, lr_dirs):
+        name = os.path.basename(os.path.normpath(hr_dir))
+        acc = {label: {"psnr": [], "psnr_y": [], "counts": [0] * m, "seconds": 0.0, "flops": 0.0}
+               for label, _ in runs}
+        skipped = []
+        for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image"):
+            try:
+                hr = read_picture(path).rgb
+                hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]
+                lr = _lr_for(path, lr_dir, hr, s)
+            except ValueError as err:
+                skipped.append(str(err))
+                tqdm.write(f"skipped {err}")
+                continue
+            gt = tensor2img(hr)
+            for label, kw in runs:
+                res = model.restore_image(lr.to(device), tile=tile, stride=stride, **kw)
+                sr = tensor2img(res.image.cpu())
+                a = acc[label]
+                a["psnr"].append(calculate_psnr(sr, gt, crop_border=s))
+                a["psnr_y"].append(calculate_psnr(sr, gt, crop_border=s, test_y_channel=True))
+                a["counts"] = [x + y for x, y in zip(a["counts"], res.counts)]
+                a["seconds"] += res.seconds
+                a["flops"] += res.flops_per_tile * sum(res.counts)
+        base = model.tile_cost(tile).base
+        rows = {}
+        for label, _ in runs:
+            a = acc[label]
+            if not a["psnr"]:
+                continue
+            total = sum(a["counts"])
+            rows[label] = {"psnr": sum(a["psnr"]) / len(a["psnr"]), "psnr_y": sum(a["psnr_y"]) / len(a["psnr_y"]),
+                           "flops_per_tile": a["flops"] / total, "flops_percent": 100 * a["flops"] / total / base,
+                           "seconds": a["seconds"], "class_share": [c / total for c in a["counts"]],
+                           "images": len(a["psnr"])}
+        report["folders"][name] = {"rows": rows, "skipped": skipped}
+        md.append(_table(name, rows))
+        md += _monotone_note(rows, budgets)
+    with open(os.path.join(out, "eval.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    with open(os.path.join(out, "eval.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    if budgets:
+        _plot(report, budgets, os.path.join(out, "psnr_vs_flops.png"))
+    print(f"wrote {out}/eval.md, eval.json" + (", psnr_vs_flops.png" if budgets else ""))
+    return report
+
+
+def _table(name, rows) -> str:
+    lines = [f"### {name}", "", "| method | PSNR | PSNR-Y | GFLOPs / tile | % of base | time (s) | classes (narrow..wide) |",
+             "|---|---|---|---|---|---|---|"]
+    for label, r in rows.items():
+        share = " / ".join(f"{100 * c:.0f}%" for c in r["class_share"])
+        lines.append(f"| {label} | {r['psnr']:.2f} | {r['psnr_y']:.2f} | {r['flops_per_tile'] / 1e9:.4f} | "
+                     f"{r['flops_percent']:.1f}% | {r['seconds']:.2f} | {share} |")
+    return "\n".join(lines) + "\n"
+
+
+def _monotone_note(rows, budgets) -> List[str]:
+    points = [(b, rows.get(f"ClassSR budget {b:g}")) for b in sorted(budgets)]
+    points = [(b, r) for b, r in points if r]
+    drops = [(b0, b1, r0["psnr"] - r1["psnr"]) for (b0, r0), (b1, r1) in zip(points, points[1:])
+             if r1["psnr"] < r0["psnr"]]
+    if not points:
+        return []
+    if not drops:
+        return ["PSNR never falls as the budget grows.", ""]
+    worst = max(drops, key=lambda d: d[2])
+    return [f"PSNR falls as the budget grows in {len(drops)} step(s); largest: {worst[2]:.3f} dB "
+            f"from budget {worst[0]:g} to {worst[1]:g}.", ""]
+
+
+def _plot(report, budgets, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, folder in report["folders"].items():
+        rows = folder["rows"]
+        pts = [rows[f"ClassSR budget {b:g}"] for b in sorted(budgets) if f"ClassSR budget {b:g}" in rows]
+        line, = ax.plot([r["flops_percent"] for r in pts], [r["psnr"] for r in pts], "o-", label=f"{name}: budget")
+        if "ClassSR" in rows:
+            ax.plot(rows["ClassSR"]["flops_percent"], rows["ClassSR"]["psnr"], "*", ms=12,
+                    color=line.get_color(), label=f"{name}: ClassSR")
+    ax.set_xlabel("FLOPs, % of the base network (classifier included)")
+    ax.set_ylabel("PSNR (RGB, dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,97 @@
+"""`classsr infer` and `classsr eval` end to end."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from classsr_plugin import ClassSR
+from classsr_plugin.cli import main
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4))
+    with torch.no_grad():
+        model.classifier.fc.weight.normal_(0, 3)  # a classifier with opinions
+    path = str(tmp_path_factory.mktemp("m") / "classsr.pth")
+    model.save(path)
+    return path
+
+
+def test_checkpoint_round_trip(ckpt):
+    model = ClassSR.from_checkpoint(ckpt)
+    assert model.widths == [16, 36, 56] and model.scale == 4
+    state = torch.load(ckpt, weights_only=True)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state["params"][k])
+
+
+def test_infer_every_kind_of_input(ckpt, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    src = tmp_path / "in"
+    src.mkdir()
+    files = {"rgb.png": (37, 50, 3), "photo.jpg": (30, 41, 3), "pic.webp": (33, 33, 3)}
+    for name, shape in files.items():
+        cv2.imwrite(str(src / name), (rng.random(shape) * 255).astype(np.uint8))
+    cv2.imwrite(str(src / "gray16.tif"), (rng.random((21, 19)) * 65535).astype(np.uint16))
+    rgba = (rng.random((20, 25, 4)) * 255).astype(np.uint8)
+    rgba[:, :, 3] = 255
+    rgba[:10, :, 3] = 0  # top half transparent
+    cv2.imwrite(str(src / "rgba.png"), rgba)
+    (src / "corrupt.png").write_bytes(b"broken")
+    out = tmp_path / "out"
+    rc = main(["infer", "-opt", ckpt, str(src), "-o", str(out), "--class-map"])
+    text = capsys.readouterr()
+    assert rc == 1 and "corrupt.png" in text.out + text.err and "1 of 6 images failed" in text.err
+    for name, (h, w, _) in files.items():
+        stem = os.path.splitext(name)[0]
+        assert cv2.imread(str(out / f"{stem}_x4.png")).shape == (h * 4, w * 4, 3)
+        assert os.path.exists(out / f"{stem}_x4_classes.png")
+    g16 = cv2.imread(str(out / "gray16_x4.png"), cv2.IMREAD_UNCHANGED)
+    assert g16.shape == (84, 76) and g16.dtype == np.uint16
+    a = cv2.imread(str(out / "rgba_x4.png"), cv2.IMREAD_UNCHANGED)
+    assert a.shape == (80, 100, 4) and a[:30, :, 3].max() == 0 and a[50:, :, 3].min() == 255
+    assert "rgb.png: 50x37 -> 200x148, tiles per class" in text.out
+    # existing outputs are kept unless asked
+    before = os.path.getmtime(out / "rgb_x4.png")
+    assert main(["infer", "-opt", ckpt, str(src / "rgb.png"), "-o", str(out)]) == 0
+    assert "exists, skipped" in capsys.readouterr().out
+    assert os.path.getmtime(out / "rgb_x4.png") == before
+
+
+def test_infer_from_basicsr_options(ckpt, tmp_path):
+    opt = {"network_g": {"type": "ClassSR", "base": {"type": "FSRCNN", "d": 56, "upscale": 4}},
+           "path": {"pretrain_network_g": ckpt}}
+    (tmp_path / "o.yml").write_text(yaml.safe_dump(opt))
+    cv2.imwrite(str(tmp_path / "x.png"), np.full((40, 40, 3), 128, np.uint8))
+    assert main(["infer", "-opt", str(tmp_path / "o.yml"), str(tmp_path / "x.png"), "-o", str(tmp_path / "o")]) == 0
+    assert cv2.imread(str(tmp_path / "o" / "x_x4.png")).shape == (160, 160, 3)
+    (tmp_path / "bad.yml").write_text(yaml.safe_dump({"network_g": {"type": "FSRCNN"}}))
+    assert main(["infer", "-opt", str(tmp_path / "bad.yml"), str(tmp_path / "x.png"), "-o", str(tmp_path)]) == 2
+
+
+def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
+    from skimage import data
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    cv2.imwrite(str(hr / "coffee.png"), data.coffee()[:160, :200, ::-1])
+    cv2.imwrite(str(hr / "chelsea.png"), data.chelsea()[:120, :160, ::-1])
+    out = tmp_path / "ev"
+    assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--budgets", "0.4,0.7,1.0", "-o", str(out)]) == 0
+    rep = json.load(open(out / "eval.json"))
+    rows = rep["folders"]["hr"]["rows"]
+    widest = rows["widest branch (d=56)"]
+    assert widest["flops_percent"] == pytest.approx(100) and widest["class_share"] == [0, 0, 1]
+    # budget 1.0 is the widest branch (plus the classifier's cost), 0.4 the narrowest
+    assert rows["ClassSR budget 1"]["psnr"] == pytest.approx(widest["psnr"], abs=1e-9)
+    assert rows["ClassSR budget 0.4"]["class_share"] == [1, 0, 0]
+    fl = [rows[f"ClassSR budget {b}"]["flops_percent"] for b in ("0.4", "0.7", "1")]
+    assert fl == sorted(fl)
+    assert "| ClassSR |" in open(out / "eval.md").read()
+    assert cv2.imread(str(out / "psnr_vs_flops.png")) is not None
+    assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--scale", "2", "-o", str(out)]) == 2
