@@ -1,4 +1,4 @@
-"""`classsr` command line: demo, prepare, train, infer, eval."""
+"""`classsr` command line: demo, prepare, train, infer, eval, widths."""
 import argparse
 import os
 import sys
@@ -211,6 +211,39 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_widths(args) -> int:
+    _basicsr()
+    import yaml
+    from .archs import resolve_arch
+    from .cost import count_flops
+    from .derive import (IN_CH_KEYS, WIDTH_KEYS, base_value, find_key, measure_widths, width_multiple)
+    with open(args.opt) as f:
+        opt = yaml.safe_load(f) or {}
+    net = dict(opt.get("network_g") or {})
+    if not net:
+        raise KeyError(f"{args.opt}: network_g: missing")
+    key = net.pop("width_key", None)
+    base = dict(net.pop("base")) if net.get("type") == "ClassSR" else net
+    arch = resolve_arch(base.pop("type"), "network_g.base.type")
+    key = key or find_key(arch, base, WIDTH_KEYS, "width", "width_key")
+    try:
+        in_ch = int(base_value(arch, base, find_key(arch, base, IN_CH_KEYS, "input channels", "base"), "base"))
+    except KeyError:
+        in_ch = 3
+    base[key] = base_value(arch, base, key, "width_key")
+    widths, table = measure_widths(arch, base, key, args.classes, width_multiple(arch, base), in_ch,
+                                   tile=args.tile, device=args.device, progress=True)
+    t_base = table[base[key]][0]
+    print(f"{arch.__name__}: per-tile latency on {args.device} ({args.tile}x{args.tile} tiles, batch 16, best layout)")
+    print(f"| {key} | ms / tile | vs base | GFLOPs / tile | layout | chosen |\n|---|---|---|---|---|---|")
+    for w, (t, cl) in table.items():
+        flops, _ = count_flops(arch(**{**base, key: w}).eval(), torch.zeros(1, in_ch, args.tile, args.tile))
+        print(f"| {w} | {1e3 * t:.2f} | {t / t_base:.2f} | {flops / 1e9:.4f} | "
+              f"{'channels_last' if cl else 'NCHW'} | {'yes' if w in widths else ''} |")
+    print(f"proposed widths: {widths}  (network_g: widths: {widths}, or widths: latency to measure at build)")
+    return 0
+
+
 def cmd_train(args) -> int:
     from classsr_plugin.registry.basicsr_train import main as train_main
     return train_main(args.rest)
@@ -266,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="cpu")
     ev.add_argument("-o", "--out", default="results/eval", help="folder for the .md, .json and .png")
     ev.set_defaults(func=cmd_eval)
+
+    wd = sub.add_parser("widths", help="propose branch widths from measured per-tile latency")
+    wd.add_argument("-opt", required=True, help="options with network_g (ClassSR or the plain base network)")
+    wd.add_argument("--classes", type=int, default=3)
+    wd.add_argument("--device", default="cpu")
+    wd.add_argument("--tile", type=int, default=32)
+    wd.set_defaults(func=cmd_widths)
 
     train = sub.add_parser("train", help="BasicSR training (-opt options.yml, BasicSR's flags)",
                            add_help=False)

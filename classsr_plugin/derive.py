@@ -97,3 +97,73 @@ def check_widths(widths: Optional[Sequence[int]], base_width: int, num_classes: 
         raise ValueError(f"widths: {bad} are not multiples of {multiple}, which the arch requires "
                          f"(attention heads / conv groups)")
     return widths
+
+
+def time_per_tile(net, in_ch: int, tile: int = 32, batch: int = 16, repeats: int = 3,
+                  device: str = "cpu"):
+    """(seconds per tile, channels_last?) for the faster memory layout, best of `repeats`."""
+    import time
+
+    import torch
+    net = net.to(device).eval()
+    x = torch.rand(batch, in_ch, tile, tile, device=device)
+    best = {}
+    for cl in (False, True):
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        m, xi = net.to(memory_format=fmt), x.contiguous(memory_format=fmt)
+        with torch.inference_mode():
+            m(xi)  # warm-up
+            times = []
+            for _ in range(repeats):
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                m(xi)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - t)
+        best[cl] = min(times) / batch
+    cl = best[True] < best[False]
+    return best[cl], cl
+
+
+def candidate_widths(base_width: int, multiple: int, count: int = 12) -> List[int]:
+    """Widths to time: multiples of `multiple` from a quarter of the base up to the base."""
+    step = max(multiple, int(round(base_width * 0.75 / count / multiple)) * multiple)
+    lo = max(multiple, int(base_width * 0.25) // multiple * multiple)
+    return sorted(set(list(range(lo, base_width, step)) + [base_width]))
+
+
+def latency_widths(latency: Dict[int, float], num_classes: int) -> List[int]:
+    """M widths with evenly spaced latency: branch k gets the widest candidate that runs within
+    (k + 1) / M of the base width's time. Latency is not monotone in width on CPU (a wider net
+    can be faster), so taking the widest width within each time target avoids slow narrow ones."""
+    widths = sorted(latency)
+    base = widths[-1]
+    chosen = []
+    for k in range(num_classes - 1):
+        target = latency[base] * (k + 1) / num_classes
+        fits = [w for w in widths if latency[w] <= target and (not chosen or w > chosen[-1]) and w < base]
+        if fits:
+            chosen.append(max(fits))
+        else:  # nothing that fast (fixed costs dominate): the narrowest width not taken yet
+            rest = [w for w in widths if (not chosen or w > chosen[-1]) and w < base]
+            if not rest:
+                raise ValueError(f"widths: not enough candidate widths below {base} for {num_classes} classes")
+            chosen.append(rest[0])
+    chosen.append(base)
+    for i in range(len(chosen) - 1):  # strictly ascending
+        if chosen[i] >= chosen[i + 1]:
+            raise ValueError(f"widths: latency-based choice {chosen} is not ascending; give widths explicitly")
+    return chosen
+
+
+def measure_widths(arch, base_cfg: dict, width_key: str, num_classes: int, multiple: int, in_ch: int,
+                   tile: int = 32, device: str = "cpu", progress: bool = False):
+    """Time the base arch at candidate widths; return (widths, {width: (s/tile, channels_last)})."""
+    from tqdm import tqdm
+    base_width = base_cfg.get(width_key, constructor_defaults(arch).get(width_key))
+    table = {}
+    for w in tqdm(candidate_widths(base_width, multiple), desc="widths", disable=not progress):
+        table[w] = time_per_tile(arch(**{**base_cfg, width_key: w}), in_ch, tile, device=device)
+    return latency_widths({w: t for w, (t, _) in table.items()}, num_classes), table

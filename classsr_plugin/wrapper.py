@@ -13,7 +13,7 @@ from .archs import resolve_arch
 from .classifier import build_classifier
 from .cost import TileCost, count_flops, route_under_budget
 from .derive import (IN_CH_KEYS, WIDTH_KEYS, base_value, check_widths, constructor_defaults,
-                     derive_widths, find_key, width_multiple)
+                     derive_widths, find_key, measure_widths, width_multiple)
 from .tiling import TileGrid
 
 
@@ -67,14 +67,19 @@ class ClassSR(nn.Module):
             raise KeyError(f"width_key: {arch.__name__} has no argument {width_key!r}")
         base_width = base_value(arch, base, width_key, "width_key")
         multiple = width_multiple(arch, base)
-        if widths is None:
-            widths = derive_widths(arch.__name__, base_width, num_classes, multiple)
-        widths = check_widths(widths, base_width, num_classes, multiple)
         try:
             in_key = find_key(arch, base, IN_CH_KEYS, "input channels", "base")
             self.in_ch = int(base_value(arch, base, in_key, "base"))
         except KeyError:
             self.in_ch = 3
+        if widths is None:
+            widths = derive_widths(arch.__name__, base_width, num_classes, multiple)
+        elif widths == "latency":  # measured on this machine now; recorded in config and weights
+            widths, _ = measure_widths(arch, {**base, width_key: base_width}, width_key, num_classes,
+                                       multiple, self.in_ch)
+        elif isinstance(widths, str):
+            raise ValueError(f"widths: {widths!r}: give a list of ints or 'latency'")
+        widths = check_widths(widths, base_width, num_classes, multiple)
 
         self.arch, self.base_cfg, self.width_key, self.widths = arch, base, width_key, widths
         self.num_classes = num_classes
@@ -85,8 +90,17 @@ class ClassSR(nn.Module):
         self.channels_last = _conv_heavy(self.branches[-1]) if channels_last == "auto" else bool(channels_last)
         if self.channels_last:
             self.branches.to(memory_format=torch.channels_last)
+        # the widths travel with the weights, so a checkpoint cannot load into other widths
+        self.register_buffer("widths_record", torch.tensor(widths), persistent=True)
+        self._register_load_state_dict_pre_hook(self._check_widths_record)
         self._costs: Dict[tuple, TileCost] = {}
         self.scale = self._probe(probe_tile)
+
+    def _check_widths_record(self, state, prefix, *args):
+        saved = state.get(prefix + "widths_record")
+        if saved is not None and saved.tolist() != self.widths:
+            raise ValueError(f"widths: the checkpoint's branches have widths {saved.tolist()}, this "
+                             f"model {self.widths}; set widths: {saved.tolist()} in its config")
 
     def _build_branch(self, width: int) -> nn.Module:
         try:

@@ -10,7 +10,8 @@ def test_demo_builtin_photo(tmp_path, capsys):
     assert "UNTRAINED" in out and "PSNR bicubic" in out and "% of FSRCNN" in out
     sr = cv2.imread(str(tmp_path / "astronaut_classsr_x4.png"))
     cmap = cv2.imread(str(tmp_path / "astronaut_classmap.png"))
-    assert sr.shape == cmap.shape == (512, 512, 3)
+    assert sr.shape == (512, 512, 3)
+    assert cmap.shape == (512 + 22, 512, 3)  # the class map carries a legend strip
 
 
 def test_demo_own_image(tmp_path, capsys):
