@@ -242,7 +242,7 @@ class ClassSR(nn.Module):
     # -- whole images --------------------------------------------------------------------------
     @torch.no_grad()
     def restore_image(self, img: torch.Tensor, tile: int = 32, stride: int = 28,
-                      batch: Optional[int] = None, force_class: Optional[int] = None,
+                      batch: Optional[int] = None, force_class=None,
                       logit_bias: Optional[torch.Tensor] = None, budget: Optional[float] = None,
                       progress: bool = False) -> Restored:
         """Super-resolve (or restore, at scale 1) a whole LR image of any size.
@@ -253,7 +253,8 @@ class ClassSR(nn.Module):
 
         budget: a cost knob without retraining: the branches' average FLOPs as a fraction of the
         base network's (1.0 = every tile to the widest branch); the classifier's decisions are
-        shifted per image just enough to meet it (see cost.route_under_budget)."""
+        shifted per image just enough to meet it (see cost.route_under_budget).
+        force_class: one class for every tile, or one per tile (row-major over `class_map`)."""
         start = time.perf_counter()
         batched = torch.is_tensor(img) and img.dim() == 4
         if batched and img.shape[0] != 1:
@@ -280,7 +281,8 @@ class ClassSR(nn.Module):
         flat = grid.pad(img.float()).reshape(img.shape[0], -1)
         all_ids = torch.arange(len(grid))
         if force_class is not None:
-            idx = self._check_class(force_class, 1).expand(len(grid))
+            fc = torch.as_tensor(force_class)
+            idx = self._check_class(fc.view(-1)[0] if fc.numel() == 1 else fc.cpu(), len(grid))
         else:
             logits = torch.cat([self.classifier(grid.extract(flat, ids)).float().cpu()
                                 for ids in all_ids.split(batch * 4)])

@@ -69,3 +69,14 @@ def test_bad_tiling_arguments():
         TileGrid(10, 10, tile=32, stride=40)
     with pytest.raises(ValueError, match="0x10"):
         TileGrid(0, 10)
+
+
+def test_force_class_per_tile(fsrcnn):
+    img = torch.rand(3, 70, 90)
+    n = len(TileGrid(70, 90, 32, 28))
+    assign = torch.arange(n) % 3
+    out = fsrcnn.restore_image(img, force_class=assign)
+    assert out.class_map.view(-1).tolist() == assign.tolist()
+    assert out.counts == torch.bincount(assign, minlength=3).tolist()
+    with pytest.raises(ValueError, match="force_class"):
+        fsrcnn.restore_image(img, force_class=assign[:-1])
