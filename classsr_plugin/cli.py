@@ -99,20 +99,23 @@ def load_reference(path: str):
 
 def cmd_prepare(args) -> int:
     from .data import prepare, prepare_whole
+    from .data.degrade import Degradation
+    scale = args.scale or (4 if args.task == "sr" else 1)
+    degradation = Degradation(args.task, scale, args.sigma, args.blur, args.blur_sigma, args.seed)
     if args.whole:
-        done, skipped = prepare_whole(args.hr, args.out, args.scale)
+        done, skipped = prepare_whole(args.hr, args.out, degradation=degradation)
         print(f"whole images: {done} written to {args.out}/hr and {args.out}/lr, {len(skipped)} skipped")
         return 0
-    scorer, name = None, "bicubic"
+    scorer, name = None, None
     if args.ref:
         scorer, name = load_reference(args.ref), os.path.basename(args.ref)
     scales = [float(s) for s in args.scales.split(",")]
-    rep = prepare(args.hr, args.out, scale=args.scale, classes=args.classes, scorer=scorer,
-                  scorer_name=name, scales=scales, tile=args.tile, stride=args.stride, lr_dir=args.lr)
+    rep = prepare(args.hr, args.out, classes=args.classes, scorer=scorer, scorer_name=name, scales=scales,
+                  tile=args.tile, stride=args.stride, lr_dir=args.lr, degradation=degradation)
     print(f"images: {len(rep.done)} scored, {len(rep.resumed)} already done, {len(rep.skipped)} skipped"
           + (f" (listed in {os.path.join(args.out, 'skipped.txt')})" if rep.skipped else ""))
     print(f"sub-image pairs: {rep.pairs}; per class (0 = easiest): {rep.counts}; "
-          f"PSNR boundaries ({name}): {', '.join(f'{t:.2f}' for t in rep.thresholds)} dB")
+          f"PSNR boundaries ({rep.scorer}): {', '.join(f'{t:.2f}' for t in rep.thresholds)} dB")
     print(f"wrote {os.path.join(args.out, 'meta_info.txt')}")
     return 0
 
@@ -202,6 +205,8 @@ def cmd_eval(args) -> int:
     model = load_model(args.opt, args.device)
     if args.scale != model.scale:
         raise ValueError(f"--scale {args.scale}: the model is x{model.scale}")
+    if model.scale == 1 and not args.lr:
+        raise ValueError("--lr: required at scale 1: the degraded inputs (classsr prepare --whole --task ...)")
     lrs = args.lr or [None] * len(args.hr)
     if len(lrs) != len(args.hr):
         raise ValueError(f"--lr: {len(lrs)} folders for {len(args.hr)} --hr folders")
@@ -262,7 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     prep = sub.add_parser("prepare", help="make difficulty-ranked LR/HR sub-images for training")
     prep.add_argument("--hr", required=True, help="folder of HR images")
     prep.add_argument("--out", required=True, help="output folder (re-running resumes)")
-    prep.add_argument("--scale", type=int, default=4)
+    prep.add_argument("--task", default="sr", choices=["sr", "denoise", "deblur"],
+                      help="sr (bicubic LR), denoise (Gaussian noise) or deblur (blur kernels)")
+    prep.add_argument("--scale", type=int, default=None, help="SR scale (default 4; restoration: 1)")
+    prep.add_argument("--sigma", help="denoise: noise sigma on 0-255, e.g. 25, or a range 15-50 (blind)")
+    prep.add_argument("--blur", default="gaussian", help="deblur: gaussian or motion")
+    prep.add_argument("--blur-sigma", default="0.5-3", help="deblur: kernel sigma range (motion: length / 3)")
+    prep.add_argument("--seed", type=int, default=0, help="noise / kernel seed (per image, reproducible)")
     prep.add_argument("--classes", type=int, default=3)
     prep.add_argument("--ref", help="BasicSR options of a trained reference network "
                                     "(network_g + path.pretrain_network_g); default: bicubic PSNR")

@@ -1,6 +1,7 @@
 """`classsr eval`: a table like the paper's for each test folder, for ClassSR, its widest branch
 run the same way, and optional FLOPs budgets; Markdown, JSON and a PSNR-vs-FLOPs plot.
-PSNR through basicsr's metrics (RGB and Y, crop_border = scale)."""
+PSNR through basicsr's metrics (RGB and Y, crop_border = scale for SR, 0 at scale 1). At scale 1
+(denoising, deblurring) pass the degraded inputs as --lr."""
 import json
 import os
 from typing import List, Optional, Sequence
@@ -21,6 +22,9 @@ def _lr_for(hr_path, lr_dir, hr, scale):
             raise ValueError(f"{hr_path}: HR {hr.shape[2]}x{hr.shape[1]} is not {scale} x its LR "
                              f"{lr.shape[2]}x{lr.shape[1]}")
         return lr
+    if scale == 1:
+        raise ValueError(f"{hr_path}: at scale 1 the degraded inputs must be given (--lr; "
+                         f"classsr prepare --whole --task ... makes them)")
     from basicsr.utils.matlab_functions import imresize
     return imresize(hr, 1 / scale).clamp(0, 1)
 
@@ -32,6 +36,7 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     from basicsr.utils import tensor2img
 
     s, m = model.scale, model.num_classes
+    crop = s if s > 1 else 0  # SR convention: crop_border = scale; restoration: none
     runs = [("ClassSR", {}), (f"widest branch ({model.width_key}={model.widths[-1]})", {"force_class": m - 1})]
     runs += [(f"ClassSR budget {b:g}", {"budget": b}) for b in budgets]
     report = {"model": {"arch": model.arch.__name__, "widths": model.widths, "scale": s,
@@ -57,8 +62,8 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
                 res = model.restore_image(lr.to(device), tile=tile, stride=stride, **kw)
                 sr = tensor2img(res.image.cpu())
                 a = acc[label]
-                a["psnr"].append(calculate_psnr(sr, gt, crop_border=s))
-                a["psnr_y"].append(calculate_psnr(sr, gt, crop_border=s, test_y_channel=True))
+                a["psnr"].append(calculate_psnr(sr, gt, crop_border=crop))
+                a["psnr_y"].append(calculate_psnr(sr, gt, crop_border=crop, test_y_channel=True))
                 a["counts"] = [x + y for x, y in zip(a["counts"], res.counts)]
                 a["seconds"] += res.seconds
                 a["flops"] += res.flops_per_tile * sum(res.counts)

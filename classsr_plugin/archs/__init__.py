@@ -40,5 +40,6 @@ def resolve_arch(name, key: str = "base.type") -> type:
 
 from .fsrcnn import FSRCNN  # noqa: E402
 from .carn import CARNM  # noqa: E402
+from .dncnn import DnCNN  # noqa: E402
 
-__all__ = ["ARCHS", "register_arch", "add_arch_lookup", "resolve_arch", "FSRCNN", "CARNM"]
+__all__ = ["ARCHS", "register_arch", "add_arch_lookup", "resolve_arch", "FSRCNN", "CARNM", "DnCNN"]

@@ -1,10 +1,11 @@
 """Difficulty-ranked training sub-images, as the ClassSR paper made them.
 
-For every HR image: copies downscaled by each factor in `scales`, LR by bicubic (basicsr's
-MATLAB-style imresize), dense LR/HR sub-image pairs (tile / tile x scale), and a difficulty score
-per pair: the PSNR of a reference network's output (or, without one, of bicubic upsampling, a
-weaker proxy). Pairs are split into M equal-count classes by PSNR quantile; the lowest PSNR goes
-to class M-1, the widest branch.
+For every HR image: copies downscaled by each factor in `scales`, the input made from each by
+the task's degradation (SR: bicubic, basicsr's MATLAB-style imresize; denoise / deblur: see
+degrade.py), dense input/target sub-image pairs (tile / tile x scale), and a difficulty score
+per pair: the PSNR of a reference network's output (or, without one, of bicubic upsampling for
+SR and of the degraded input itself for restoration: weaker proxies). Pairs are split into M
+equal-count classes by PSNR quantile; the lowest PSNR goes to class M-1, the widest branch.
 
 Output folder:  lq/ and gt/ (PNG pairs, same names), scores/<image>.json (one per finished
 image: re-running skips it), meta_info.txt (`name psnr class` per line), skipped.txt.
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from ..compat import alias_torchvision_for_basicsr
 from ..imageio import IMAGE_EXTS, list_images, read_rgb
 from ..tiling import tile_starts
+from .degrade import Degradation
 
 META = "meta_info.txt"
 
@@ -35,6 +37,7 @@ class Prepared:
     pairs: int = 0
     counts: List[int] = field(default_factory=list)        # pairs per class
     thresholds: List[float] = field(default_factory=list)  # PSNR class boundaries, descending
+    scorer: str = ""                                       # what the PSNR was measured on
 
 
 def _imresize(img: np.ndarray, factor: float) -> np.ndarray:
@@ -74,7 +77,11 @@ def _find_lr(lr_dir: str, stem: str) -> str:
     raise ValueError(f"no LR image named {stem}.* in {lr_dir}")
 
 
-def _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir):
+def identity_scorer(lq):
+    return lq
+
+
+def _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir, degrade):
     hr_full = read_rgb(path)
     stem = os.path.splitext(os.path.basename(path))[0]
     if lr_dir:
@@ -86,7 +93,7 @@ def _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir):
     for factor in scales:
         hr = hr_full if factor == 1 else _imresize(hr_full, factor)
         hr = hr[:hr.shape[0] // scale * scale, :hr.shape[1] // scale * scale]
-        lr = lr_img if lr_dir else _imresize(hr, 1 / scale)
+        lr = lr_img if lr_dir else degrade(hr, f"{stem}_s{factor:.2f}")
         if min(lr.shape[:2]) < tile:
             continue  # this copy is smaller than one sub-image
         hr, lr = _quantise(hr), _quantise(lr)
@@ -143,10 +150,14 @@ def read_meta(path: str):
 
 
 def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
-            scorer: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, scorer_name: str = "bicubic",
+            scorer: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, scorer_name: Optional[str] = None,
             scales: Sequence[float] = (1.0, 0.9, 0.8, 0.7, 0.6), tile: int = 32, stride: int = 16,
-            lr_dir: Optional[str] = None, batch: int = 64, progress: bool = True) -> Prepared:
-    """Make (or resume) a difficulty-ranked sub-image set; see the module docstring."""
+            lr_dir: Optional[str] = None, batch: int = 64, progress: bool = True,
+            degradation: Optional[Degradation] = None) -> Prepared:
+    """Make (or resume) a difficulty-ranked sub-image set; see the module docstring.
+    `degradation` sets the task (default: SR at `scale`, bicubic)."""
+    degradation = degradation or Degradation("sr", scale)
+    scale = degradation.scale
     if classes < 2:
         raise ValueError(f"classes: need at least 2, got {classes}")
     if lr_dir and list(scales) != [1.0]:
@@ -154,28 +165,33 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     paths = list_images(hr_dir)
     for sub in ("lq", "gt", "scores"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
-    scorer = scorer or bicubic_scorer(scale)
-    report = Prepared()
+    if scorer is None:
+        scorer = bicubic_scorer(scale) if degradation.task == "sr" else identity_scorer
+        scorer_name = "bicubic" if degradation.task == "sr" else "input"
+    scorer_name = scorer_name or "reference"
+    report = Prepared(scorer=scorer_name)
     for path in tqdm(paths, desc="prepare", unit="image", disable=not progress):
         stem = os.path.splitext(os.path.basename(path))[0]
         done_file = os.path.join(out, "scores", stem + ".json")
         if os.path.exists(done_file):
             with open(done_file) as f:
                 earlier = json.load(f)
-            if (earlier.get("scorer"), earlier.get("scale")) != (scorer_name, scale):
-                raise ValueError(f"{out}: scored earlier with {earlier.get('scorer')} at x{earlier.get('scale')}, "
-                                 f"now {scorer_name} at x{scale}; use a fresh --out")
+            then = (earlier.get("scorer"), earlier.get("scale"), earlier.get("degradation", str(degradation)))
+            if then != (scorer_name, scale, str(degradation)):
+                raise ValueError(f"{out}: scored earlier with {then[0]} ({then[2]}), now {scorer_name} "
+                                 f"({degradation}); use a fresh --out")
             report.resumed.append(path)
             continue
         try:
-            pairs = _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir)
+            pairs = _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation)
         except (ValueError, cv2.error) as err:
             reason = str(err).replace(f"{path}: ", "")
             report.skipped.append((path, reason))
             tqdm.write(f"skipped {path}: {reason}")
             continue
         _write_atomic(done_file, json.dumps({"source": os.path.abspath(path), "scale": scale,
-                                             "scorer": scorer_name, "pairs": pairs}))
+                                             "degradation": str(degradation), "scorer": scorer_name,
+                                             "pairs": pairs}))
         report.done.append(path)
     _write_atomic(os.path.join(out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in report.skipped))
 
@@ -192,7 +208,7 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     if len(names) < classes:
         raise ValueError(f"classes: {len(names)} sub-images cannot fill {classes} classes")
     labels = assign_classes(psnrs, classes)
-    lines = [f"# name psnr class ({scorer_name} PSNR, scale {scale}; class {classes - 1} = lowest PSNR)\n"]
+    lines = [f"# name psnr class ({scorer_name} PSNR, {degradation}; class {classes - 1} = lowest PSNR)\n"]
     lines += [f"{n} {p:.4f} {c}\n" for n, p, c in zip(names, psnrs, labels)]
     _write_atomic(os.path.join(out, META), "".join(lines))
     report.pairs = len(names)
@@ -202,9 +218,12 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     return report
 
 
-def prepare_whole(hr_dir: str, out: str, scale: int = 4):
+def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[Degradation] = None):
     """Whole-image pairs for validation: out/hr (HR cropped to a multiple of the scale) and
-    out/lr (bicubic LR), same names. Returns (images written, [(path, reason) skipped])."""
+    out/lr (the degraded input: bicubic LR for SR), same names.
+    Returns (images written, [(path, reason) skipped])."""
+    degradation = degradation or Degradation("sr", scale)
+    scale = degradation.scale
     paths = list_images(hr_dir)
     for sub in ("hr", "lr"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
@@ -219,7 +238,7 @@ def prepare_whole(hr_dir: str, out: str, scale: int = 4):
             hr = hr[:hr.shape[0] // scale * scale, :hr.shape[1] // scale * scale]
             if min(hr.shape[:2]) == 0:
                 raise ValueError(f"smaller than the scale {scale}")
-            lr = _imresize(hr, 1 / scale)
+            lr = degradation(hr, os.path.splitext(name)[0])
         except (ValueError, cv2.error) as err:
             skipped.append((path, str(err).replace(f"{path}: ", "")))
             tqdm.write(f"skipped {path}: {skipped[-1][1]}")

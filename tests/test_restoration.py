@@ -1,0 +1,90 @@
+"""Scale-1 tasks (denoising, deblurring) through the same pipeline: prepare -> phases -> eval."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from classsr_plugin import ClassSR
+from classsr_plugin.cli import main
+from classsr_plugin.data import prepare, prepare_whole, read_meta
+from classsr_plugin.data.degrade import Degradation
+from test_training import CONFIGS, photos, train
+
+
+def test_noise_is_reproducible_per_image_and_seed():
+    img = np.full((40, 40, 3), 0.5, np.float32)
+    d = Degradation("denoise", 1, sigma="25")
+    a, b = d(img, "photo_s1.00"), d(img, "photo_s1.00")
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, d(img, "other_s1.00"))
+    assert not np.array_equal(a, Degradation("denoise", 1, sigma="25", seed=1)(img, "photo_s1.00"))
+    assert abs((a - img).std() * 255 - 25) < 2.5
+    blind = Degradation("denoise", 1, sigma="15-50")
+    stds = {round(float((blind(img, f"k{i}") - img).std() * 255)) for i in range(6)}
+    assert len(stds) > 2 and min(stds) >= 13 and max(stds) <= 52
+    blur = Degradation("deblur", 1, blur="motion")
+    assert np.array_equal(blur(img, "x"), blur(img, "x"))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(task="dehaze"), "--task: 'dehaze'"),
+    (dict(task="denoise", scale=1), "--sigma: required"),
+    (dict(task="denoise", scale=4, sigma="25"), "--scale: denoise is a scale-1 task"),
+    (dict(task="denoise", scale=1, sigma="fifty"), "--sigma: expected a number"),
+    (dict(task="deblur", scale=1, blur="box"), "--blur: 'box'"),
+])
+def test_bad_task_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Degradation(**kwargs)
+
+
+def test_cli_task_errors(tmp_path, capsys):
+    assert main(["prepare", "--task", "denoise", "--hr", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "--sigma: required for --task denoise" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["prepare", "--task", "dehaze", "--hr", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert "invalid choice: 'dehaze'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (31, 33), (77, 123)])
+def test_scale1_output_size(h, w):
+    model = ClassSR(base={"type": "DnCNN", "num_feat": 16, "num_layers": 4}).eval()
+    assert model.scale == 1
+    assert model.restore_image(torch.rand(3, h, w)).image.shape == (3, h, w)
+
+
+TINY = ["network_g:base:num_feat=16", "network_g:base:num_layers=4", "train:total_iter=2", "val:val_freq=2",
+        "logger:save_checkpoint_freq=2"]
+
+
+@pytest.mark.parametrize("task,args,tag", [("denoise", dict(sigma="25"), "s25"),
+                                           ("deblur", dict(blur="gaussian"), "gauss")])
+def test_restoration_end_to_end(tmp_path, task, args, tag):
+    deg = Degradation(task, 1, **args)
+    hr = photos(str(tmp_path / "hr"), names=("astronaut", "coffee"), size=96)
+    rep = prepare(hr, str(tmp_path / "run" / "datasets" / f"classsr_{task}"), classes=3, scales=(1.0,),
+                  stride=16, progress=False, degradation=deg)
+    assert rep.scorer == "input" and sum(rep.counts) == rep.pairs
+    lq = cv2.imread(str(tmp_path / "run" / "datasets" / f"classsr_{task}" / "lq" / f"{read_meta(str(tmp_path / 'run' / 'datasets' / f'classsr_{task}' / 'meta_info.txt'))[0][0]}.png"))
+    assert lq.shape == (32, 32, 3)
+    val_hr = photos(str(tmp_path / "val_hr"), names=("chelsea",), size=75)  # odd size
+    prepare_whole(val_hr, str(tmp_path / "run" / "datasets" / f"classsr_val_{task}"), degradation=deg)
+    for i, phase in ((1, "branches"), (2, "classifier"), (3, "joint")):
+        log = train(tmp_path / "run", f"ClassSR_DnCNN_{task}_{tag}_{i}_{phase}.yml", *TINY)
+        assert f"phase '{phase}'" in log and "# psnr:" in log and "FLOPs" in log
+    ckpt = tmp_path / "run" / "experiments" / f"ClassSR_DnCNN_{task}_{tag}_3_joint" / "models" / "net_g_latest.pth"
+    import yaml
+    opt = yaml.safe_load(open(os.path.join(CONFIGS, f"ClassSR_DnCNN_{task}_{tag}_3_joint.yml")))
+    opt["network_g"]["base"].update(num_feat=16, num_layers=4)
+    opt["path"]["pretrain_network_g"] = str(ckpt)
+    (tmp_path / "m.yml").write_text(yaml.safe_dump(opt))
+    val = tmp_path / "run" / "datasets" / f"classsr_val_{task}"
+    assert main(["eval", "-opt", str(tmp_path / "m.yml"), "--hr", str(val / "hr"), "--lr", str(val / "lr"),
+                 "--scale", "1", "-o", str(tmp_path / "ev")]) == 0
+    rows = json.load(open(tmp_path / "ev" / "eval.json"))["folders"]["hr"]["rows"]
+    assert rows["ClassSR"]["images"] == 1 and rows["ClassSR"]["psnr"] > 5
+    assert main(["infer", "-opt", str(tmp_path / "m.yml"), str(val / "lr"), "-o", str(tmp_path / "inf")]) == 0
+    assert cv2.imread(str(tmp_path / "inf" / "chelsea_x1.png")).shape == (75, 75, 3)
