@@ -1,4 +1,4 @@
-"""`classsr` command line: demo, prepare, train, infer, eval, widths."""
+"""`classsr` command line: demo, prepare, train, infer, eval, widths, export."""
 import argparse
 import os
 import sys
@@ -143,8 +143,51 @@ def load_model(spec: str, device: str = "cpu"):
         else:
             print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
     else:
-        model = ClassSR.from_checkpoint(spec)
+        model = load_checkpoint(spec)
+        if not isinstance(model, ClassSR):
+            raise KeyError(f"-opt {spec}: holds a plain {type(model).__name__}, not a ClassSR model")
     return model.to(device).eval()
+
+
+def load_checkpoint(path: str):
+    """A file written by `classsr export`: a ClassSR model, or any registered network."""
+    _basicsr()
+    from . import ClassSR
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "classsr" in state:
+        return ClassSR.from_checkpoint(path)
+    if isinstance(state, dict) and "network_g" in state:
+        from basicsr.archs import build_network
+        net = build_network(state["network_g"])
+        net.load_state_dict(state["params"])
+        return net.eval()
+    raise KeyError(f"{path}: neither a ClassSR checkpoint nor a `classsr export` file "
+                   f"(BasicSR's net_g files need their options: -opt options.yml)")
+
+
+def cmd_export(args) -> int:
+    """Options + trained weights -> one self-describing file (config and weights)."""
+    _basicsr()
+    import yaml
+    from basicsr.archs import build_network
+    from . import ClassSR
+    with open(args.opt) as f:
+        opt = yaml.safe_load(f) or {}
+    if "network_g" not in opt:
+        raise KeyError(f"{args.opt}: network_g: missing")
+    weights = args.weights or (opt.get("path") or {}).get("pretrain_network_g")
+    if not weights:
+        raise KeyError(f"{args.opt}: path.pretrain_network_g: no weights (or give -w)")
+    net = build_network(opt["network_g"])
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict(state.get("params", state))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if isinstance(net, ClassSR):
+        net.save(args.out)
+    else:
+        torch.save({"network_g": opt["network_g"], "params": net.state_dict()}, args.out)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {weights}")
+    return 0
 
 
 def _inputs(items):
@@ -317,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     wd.add_argument("--device", default="cpu")
     wd.add_argument("--tile", type=int, default=32)
     wd.set_defaults(func=cmd_widths)
+
+    ex = sub.add_parser("export", help="options + trained weights -> one self-describing file")
+    ex.add_argument("-opt", required=True, help="options with network_g (and path.pretrain_network_g)")
+    ex.add_argument("-w", "--weights", help="weights file (default: path.pretrain_network_g)")
+    ex.add_argument("-o", "--out", required=True)
+    ex.set_defaults(func=cmd_export)
 
     train = sub.add_parser("train", help="BasicSR training (-opt options.yml, BasicSR's flags)",
                            add_help=False)
