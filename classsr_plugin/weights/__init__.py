@@ -1,0 +1,10 @@
+"""Weights that ship inside the package (see MODEL_CARD.md beside this file)."""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLASSSR_FSRCNN_X4 = os.path.join(HERE, "classsr_fsrcnn_x4.pth")
+FSRCNN_O_X4 = os.path.join(HERE, "fsrcnn_o_x4.pth")
+
+
+def shipped() -> bool:
+    return os.path.exists(CLASSSR_FSRCNN_X4) and os.path.exists(FSRCNN_O_X4)
