@@ -168,7 +168,11 @@ def load_model(spec: str, device: str = "cpu"):
     """-opt: BasicSR options (network_g of type ClassSR, weights in path.pretrain_network_g) or a
     checkpoint written by ClassSR.save."""
     _basicsr()
-    from . import ClassSR
+    from . import ClassSR, weights
+    if spec is None:
+        if not weights.shipped():
+            raise FileNotFoundError("-opt: required (no shipped weights in this install)")
+        spec = weights.CLASSSR_FSRCNN_X4
     if not os.path.exists(spec):
         raise FileNotFoundError(f"-opt {spec}: no such file")
     if spec.endswith((".yml", ".yaml")):
@@ -373,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.set_defaults(func=cmd_prepare)
 
     infer = sub.add_parser("infer", help="super-resolve images or folders (no ground truth needed)")
-    infer.add_argument("-opt", required=True, help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint")
+    infer.add_argument("-opt", help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint "
+                                    "(default: the shipped ClassSR-FSRCNN x4)")
     infer.add_argument("inputs", nargs="+", help="image files or folders")
     infer.add_argument("-o", "--out", required=True, help="output folder")
     infer.add_argument("--tile", type=int, default=32)
@@ -387,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     infer.set_defaults(func=cmd_infer)
 
     ev = sub.add_parser("eval", help="PSNR / FLOPs / time table against HR images")
-    ev.add_argument("-opt", required=True, help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint")
+    ev.add_argument("-opt", help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint "
+                                 "(default: the shipped ClassSR-FSRCNN x4)")
     ev.add_argument("--hr", nargs="+", required=True, help="test folders of HR images")
     ev.add_argument("--lr", nargs="+", help="matching LR folders (default: basicsr bicubic of HR)")
     ev.add_argument("--scale", type=int, default=4)
