@@ -13,8 +13,8 @@ def _basicsr():
 
 def read_image(path: str) -> torch.Tensor:
     """A file -> RGB float tensor [3, H, W] in [0, 1] (8/16-bit, gray or RGBA accepted)."""
-    from .imageio import read_rgb, to_tensor
-    return to_tensor(read_rgb(path))
+    from .imageio import read_picture
+    return read_picture(path).rgb
 
 
 def write_image(path: str, img: torch.Tensor) -> None:

@@ -15,9 +15,9 @@ from .imageio import list_images, read_picture
 
 def _lr_for(hr_path, lr_dir, hr, scale):
     if lr_dir:
-        from .data.prepare import _find_lr
+        from .data.prepare import find_lr
         stem = os.path.splitext(os.path.basename(hr_path))[0]
-        lr = read_picture(_find_lr(lr_dir, stem)).rgb
+        lr = read_picture(find_lr(lr_dir, stem)).rgb
         if hr.shape[1:] != (lr.shape[1] * scale, lr.shape[2] * scale):
             raise ValueError(f"{hr_path}: HR {hr.shape[2]}x{hr.shape[1]} is not {scale} x its LR "
                              f"{lr.shape[2]}x{lr.shape[1]}")

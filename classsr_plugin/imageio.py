@@ -61,10 +61,6 @@ def read_rgb(path: str) -> np.ndarray:
     return np.ascontiguousarray(read_picture(path).rgb.permute(1, 2, 0).numpy())
 
 
-def to_tensor(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-
-
 def write_picture(path: str, rgb: torch.Tensor, alpha: Optional[torch.Tensor] = None,
                   bits: int = 8, gray: bool = False) -> None:
     """[3, H, W] float RGB (+ [1, H, W] alpha) -> PNG/any OpenCV format, 8 or 16 bit."""

@@ -69,7 +69,7 @@ def bicubic_scorer(scale: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return up
 
 
-def _find_lr(lr_dir: str, stem: str) -> str:
+def find_lr(lr_dir: str, stem: str) -> str:
     for ext in IMAGE_EXTS:
         path = os.path.join(lr_dir, stem + ext)
         if os.path.exists(path):
@@ -85,7 +85,7 @@ def _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir, 
     hr_full = read_rgb(path)
     stem = os.path.splitext(os.path.basename(path))[0]
     if lr_dir:
-        lr_img = read_rgb(_find_lr(lr_dir, stem))
+        lr_img = read_rgb(find_lr(lr_dir, stem))
         if hr_full.shape[:2] != (lr_img.shape[0] * scale, lr_img.shape[1] * scale):
             raise ValueError(f"HR {hr_full.shape[1]}x{hr_full.shape[0]} is not {scale} x its LR "
                              f"{lr_img.shape[1]}x{lr_img.shape[0]}")
