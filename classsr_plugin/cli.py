@@ -302,8 +302,12 @@ def cmd_eval(args) -> int:
     if len(lrs) != len(args.hr):
         raise ValueError(f"--lr: {len(lrs)} folders for {len(args.hr)} --hr folders")
     budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else []
+    from . import weights
+    ref_path = args.reference or (weights.FSRCNN_O_X4 if args.opt is None and weights.shipped() else None)
+    reference = load_checkpoint(ref_path) if ref_path else None
+    ref_name = "FSRCNN-O" if ref_path == weights.FSRCNN_O_X4 else os.path.basename(ref_path or "")
     evaluate(model, args.hr, lrs, args.out, budgets=budgets, tile=args.tile, stride=args.stride,
-             device=args.device)
+             device=args.device, reference=reference, reference_name=ref_name)
     return 0
 
 
@@ -397,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--hr", nargs="+", required=True, help="test folders of HR images")
     ev.add_argument("--lr", nargs="+", help="matching LR folders (default: basicsr bicubic of HR)")
     ev.add_argument("--scale", type=int, default=4)
+    ev.add_argument("--reference", help="a plain network to compare with, from `classsr export` "
+                                        "(default with the shipped model: FSRCNN-O)")
     ev.add_argument("--budgets", help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
     ev.add_argument("--tile", type=int, default=32)
     ev.add_argument("--stride", type=int, default=28)

@@ -4,6 +4,7 @@ PSNR through basicsr's metrics (RGB and Y, crop_border = scale for SR, 0 at scal
 (denoising, deblurring) pass the degraded inputs as --lr."""
 import json
 import os
+import time
 from typing import List, Optional, Sequence
 
 import torch
@@ -11,6 +12,11 @@ from tqdm import tqdm
 
 from .compat import alias_torchvision_for_basicsr
 from .imageio import list_images, read_picture
+from .tiling import TileGrid
+
+
+def _grid(lr, tile, stride, scale):
+    return TileGrid(lr.shape[1], lr.shape[2], tile, stride, scale)
 
 
 def _lr_for(hr_path, lr_dir, hr, scale):
@@ -29,23 +35,62 @@ def _lr_for(hr_path, lr_dir, hr, scale):
     return imresize(hr, 1 / scale).clamp(0, 1)
 
 
+def _classsr_run(model, tile, stride, device, **kw):
+    def run(lr):
+        res = model.restore_image(lr.to(device), tile=tile, stride=stride, **kw)
+        return res.image.cpu(), res.counts, res.flops_per_tile * sum(res.counts), res.seconds
+    return run
+
+
+def _plain_run(net, scale, tile, stride, device):
+    """A plain network (e.g. FSRCNN-O) on the same tiles, merged the same way."""
+    from .cost import count_flops
+    from .tiling import run_tiled
+    flops, _ = count_flops(net, torch.zeros(1, 3, tile, tile, device=device))
+
+    def run(lr):
+        start = time.perf_counter()
+        with torch.no_grad():
+            img = run_tiled(lr.to(device), net, scale, tile, stride)
+        return img.cpu(), None, flops * len(_grid(lr, tile, stride, scale)), time.perf_counter() - start
+    return run
+
+
+def _bicubic_run(scale):
+    from basicsr.utils.matlab_functions import imresize
+
+    def run(lr):
+        start = time.perf_counter()
+        img = imresize(lr, scale).clamp(0, 1)
+        return img, None, 0.0, time.perf_counter() - start
+    return run
+
+
 def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
-             budgets: Sequence[float] = (), tile: int = 32, stride: int = 28, device: str = "cpu"):
+             budgets: Sequence[float] = (), tile: int = 32, stride: int = 28, device: str = "cpu",
+             reference=None, reference_name: str = "reference"):
+    """`reference`: an optional plain network (same scale) run on the same tiles, e.g. the base
+    network trained alone."""
     alias_torchvision_for_basicsr()
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
 
     s, m = model.scale, model.num_classes
     crop = s if s > 1 else 0  # SR convention: crop_border = scale; restoration: none
-    runs = [("ClassSR", {}), (f"widest branch ({model.width_key}={model.widths[-1]})", {"force_class": m - 1})]
-    runs += [(f"ClassSR budget {b:g}", {"budget": b}) for b in budgets]
+    runs = [("bicubic" if s > 1 else "input", _bicubic_run(s))]
+    if reference is not None:
+        runs.append((reference_name, _plain_run(reference.to(device).eval(), s, tile, stride, device)))
+    runs += [("ClassSR", _classsr_run(model, tile, stride, device)),
+             (f"widest branch ({model.width_key}={model.widths[-1]})",
+              _classsr_run(model, tile, stride, device, force_class=m - 1))]
+    runs += [(f"ClassSR budget {b:g}", _classsr_run(model, tile, stride, device, budget=b)) for b in budgets]
     report = {"model": {"arch": model.arch.__name__, "widths": model.widths, "scale": s,
                         "tile": tile, "stride": stride}, "folders": {}}
     os.makedirs(out, exist_ok=True)
     md = []
     for hr_dir, lr_dir in zip(hr_dirs, lr_dirs):
         name = os.path.basename(os.path.normpath(hr_dir))
-        acc = {label: {"psnr": [], "psnr_y": [], "counts": [0] * m, "seconds": 0.0, "flops": 0.0}
+        acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
                for label, _ in runs}
         skipped = []
         for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image"):
@@ -58,26 +103,28 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
                 tqdm.write(f"skipped {err}")
                 continue
             gt = tensor2img(hr)
-            for label, kw in runs:
-                res = model.restore_image(lr.to(device), tile=tile, stride=stride, **kw)
-                sr = tensor2img(res.image.cpu())
+            tiles = len(_grid(lr, tile, stride, s))
+            for label, run in runs:
+                img, counts, flops, seconds = run(lr)
+                sr = tensor2img(img)
                 a = acc[label]
                 a["psnr"].append(calculate_psnr(sr, gt, crop_border=crop))
                 a["psnr_y"].append(calculate_psnr(sr, gt, crop_border=crop, test_y_channel=True))
-                a["counts"] = [x + y for x, y in zip(a["counts"], res.counts)]
-                a["seconds"] += res.seconds
-                a["flops"] += res.flops_per_tile * sum(res.counts)
+                if counts is not None:
+                    a["counts"] = counts if a["counts"] is None else [x + y for x, y in zip(a["counts"], counts)]
+                a["seconds"] += seconds
+                a["flops"] += flops
+                a["tiles"] += tiles
         base = model.tile_cost(tile).base
         rows = {}
         for label, _ in runs:
             a = acc[label]
             if not a["psnr"]:
                 continue
-            total = sum(a["counts"])
             rows[label] = {"psnr": sum(a["psnr"]) / len(a["psnr"]), "psnr_y": sum(a["psnr_y"]) / len(a["psnr_y"]),
-                           "flops_per_tile": a["flops"] / total, "flops_percent": 100 * a["flops"] / total / base,
-                           "seconds": a["seconds"], "class_share": [c / total for c in a["counts"]],
-                           "images": len(a["psnr"])}
+                           "flops_per_tile": a["flops"] / a["tiles"], "flops_percent": 100 * a["flops"] / a["tiles"] / base,
+                           "seconds": a["seconds"], "images": len(a["psnr"]),
+                           "class_share": None if a["counts"] is None else [c / a["tiles"] for c in a["counts"]]}
         report["folders"][name] = {"rows": rows, "skipped": skipped}
         md.append(_table(name, rows))
         md += _monotone_note(rows, budgets)
@@ -96,7 +143,7 @@ def _table(name, rows) -> str:
     lines = [f"### {name}", "", "| method | PSNR | PSNR-Y | GFLOPs / tile | % of base | time (s) | classes (narrow..wide) |",
              "|---|---|---|---|---|---|---|"]
     for label, r in rows.items():
-        share = " / ".join(f"{100 * c:.0f}%" for c in r["class_share"])
+        share = "-" if r["class_share"] is None else " / ".join(f"{100 * c:.0f}%" for c in r["class_share"])
         lines.append(f"| {label} | {r['psnr']:.2f} | {r['psnr_y']:.2f} | {r['flops_per_tile'] / 1e9:.4f} | "
                      f"{r['flops_percent']:.1f}% | {r['seconds']:.2f} | {share} |")
     return "\n".join(lines) + "\n"

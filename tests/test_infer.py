@@ -82,10 +82,17 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
     cv2.imwrite(str(hr / "coffee.png"), data.coffee()[:160, :200, ::-1])
     cv2.imwrite(str(hr / "chelsea.png"), data.chelsea()[:120, :160, ::-1])
     out = tmp_path / "ev"
-    assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--budgets", "0.4,0.7,1.0", "-o", str(out)]) == 0
+    # the widest branch's weights as a plain FSRCNN: the same numbers through the reference path
+    ref = tmp_path / "ref.pth"
+    torch.save({"network_g": {"type": "FSRCNN", "d": 56, "upscale": 4},
+                "params": ClassSR.from_checkpoint(ckpt).build_base().state_dict()}, ref)
+    assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--budgets", "0.4,0.7,1.0", "--reference", str(ref),
+                 "-o", str(out)]) == 0
     rep = json.load(open(out / "eval.json"))
     rows = rep["folders"]["hr"]["rows"]
     widest = rows["widest branch (d=56)"]
+    assert rows["ref.pth"]["psnr"] == pytest.approx(widest["psnr"], abs=1e-4)
+    assert rows["ref.pth"]["flops_percent"] == pytest.approx(100)
     assert widest["flops_percent"] == pytest.approx(100) and widest["class_share"] == [0, 0, 1]
     # budget 1.0 is the widest branch (plus the classifier's cost), 0.4 the narrowest
     assert rows["ClassSR budget 1"]["psnr"] == pytest.approx(widest["psnr"], abs=1e-9)
@@ -93,6 +100,7 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
     fl = [rows[f"ClassSR budget {b}"]["flops_percent"] for b in ("0.4", "0.7", "1")]
     assert fl == sorted(fl)
     assert "| ClassSR |" in open(out / "eval.md").read()
+    assert rows["bicubic"]["psnr"] > 20 and rows["bicubic"]["flops_percent"] == 0
     assert cv2.imread(str(out / "psnr_vs_flops.png")) is not None
     assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--scale", "2", "-o", str(out)]) == 2
 
