@@ -8,7 +8,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 INPUT ?=
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench weights clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,19 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Reproduce the shipped weights: photos from Debian's opencv-doc and scikit-image, the three
+# ClassSR phases and FSRCNN-O on CPU (scripts/cpu_run_fsrcnn.sh), then export into the package.
+# On a GPU with DIV2K: pass HR folders to the script and raise N1..N3 in it.
+WEIGHTS_RUN ?= $(CURDIR)/results/weights_run
+weights: $(STAMP)
+	RUN=$(WEIGHTS_RUN) scripts/cpu_run_fsrcnn.sh
+	$(VENV)/bin/classsr export -opt configs/basicsr/ClassSR_FSRCNN_x4_3_joint.yml \
+	  -w $(WEIGHTS_RUN)/experiments/ClassSR_FSRCNN_x4_3_joint/models/net_g_latest.pth \
+	  -o classsr_plugin/weights/classsr_fsrcnn_x4.pth
+	$(VENV)/bin/classsr export -opt configs/basicsr/FSRCNN_x4_baseline.yml \
+	  -w $(WEIGHTS_RUN)/experiments/FSRCNN_x4_baseline/models/net_g_latest.pth \
+	  -o classsr_plugin/weights/fsrcnn_o_x4.pth
 
 bench: $(STAMP)
 	$(PY) benchmarks/core_speed.py
