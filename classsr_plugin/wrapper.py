@@ -98,7 +98,9 @@ class ClassSR(nn.Module):
 
     def _check_widths_record(self, state, prefix, *args):
         saved = state.get(prefix + "widths_record")
-        if saved is not None and saved.tolist() != self.widths:
+        if saved is None:  # a checkpoint from before the record: its shapes will tell
+            state[prefix + "widths_record"] = self.widths_record.clone()
+        elif saved.tolist() != self.widths:
             raise ValueError(f"widths: the checkpoint's branches have widths {saved.tolist()}, this "
                              f"model {self.widths}; set widths: {saved.tolist()} in its config")
 

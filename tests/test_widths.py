@@ -50,3 +50,9 @@ def test_widths_cli(tmp_path, capsys):
     assert len(widths) == 3 and widths == sorted(set(widths)) and widths[-1] == 24
     ClassSR(base=opt["network_g"]["base"], widths=widths)  # the arch accepts them
     assert "| num_feat | ms / tile |" in out
+
+
+def test_checkpoint_without_record_still_loads_strictly():
+    model = ClassSR(base={"type": "FSRCNN", "d": 24})
+    state = {k: v for k, v in model.state_dict().items() if k != "widths_record"}
+    ClassSR(base={"type": "FSRCNN", "d": 24}).load_state_dict(state)  # strict by default
