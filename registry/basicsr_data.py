@@ -6,7 +6,6 @@ Yields lq, gt, label, lq_path, gt_path.
 """
 import os
 
-import torch
 from basicsr.data.transforms import augment
 from basicsr.utils import FileClient, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -36,9 +35,6 @@ class ClassSRDataset(data.Dataset):
 
     def __len__(self):
         return len(self.items)
-
-    def labels(self):
-        return torch.tensor([it[2] for it in self.items])
 
     def __getitem__(self, i):
         name, _, label = self.items[i]
