@@ -28,6 +28,8 @@ def set_phase(model: ClassSR, phase: str) -> None:
     """Freeze what the phase does not train. Call before wrapping the model in DDP, so DDP only
     registers the trainable parameters."""
     check_phase(phase)
+    model.branches_frozen = phase == "classifier"  # keeps BatchNorm statistics fixed too
+    model.train(model.training)
     for p in model.branches.parameters():
         p.requires_grad_(phase != "classifier")
     for p in model.classifier.parameters():

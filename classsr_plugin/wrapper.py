@@ -96,6 +96,14 @@ class ClassSR(nn.Module):
         self._costs: Dict[tuple, TileCost] = {}
         self.scale = self._probe(probe_tile)
 
+    def train(self, mode: bool = True):
+        """Frozen branches (the classifier phase) stay in eval mode, so normalisation layers'
+        running statistics do not drift while their weights are frozen."""
+        super().train(mode)
+        if mode and getattr(self, "branches_frozen", False):
+            self.branches.eval()
+        return self
+
     def _check_widths_record(self, state, prefix, *args):
         saved = state.get(prefix + "widths_record")
         if saved is None:  # a checkpoint from before the record: its shapes will tell

@@ -242,3 +242,19 @@ def test_slice_init_copies_leading_channels():
     assert n == len(model.branches[0].state_dict())
     narrow, wide = model.branches[0].body[0].weight, model.branches[-1].body[0].weight
     assert torch.equal(narrow, wide[:16])
+
+
+def test_frozen_branches_keep_their_batchnorm_statistics():
+    model = ClassSR(base={"type": "DnCNN", "num_feat": 16, "num_layers": 4})
+    set_phase(model, "classifier")
+    model.train()
+    before = {k: v.clone() for k, v in model.branches.state_dict().items()}
+    pixel = build_loss({"type": "L1Loss"})
+    lq = torch.rand(8, 3, 32, 32)
+    out, p, _ = phase_forward(model, "classifier", lq)
+    sum(phase_losses("classifier", out, lq, p, pixel).values()).backward()
+    assert all(torch.equal(before[k], v) for k, v in model.branches.state_dict().items())
+    assert model.classifier.training
+    set_phase(model, "joint")
+    model.train()
+    assert model.branches.training
