@@ -314,30 +314,22 @@ def cmd_eval(args) -> int:
 def cmd_widths(args) -> int:
     _basicsr()
     import yaml
-    from .archs import resolve_arch
     from .cost import count_flops
-    from .derive import (IN_CH_KEYS, WIDTH_KEYS, base_value, find_key, measure_widths, width_multiple)
+    from .derive import BaseSpec, measure_widths
     with open(args.opt) as f:
         opt = yaml.safe_load(f) or {}
     net = dict(opt.get("network_g") or {})
     if not net:
         raise KeyError(f"{args.opt}: network_g: missing")
-    key = net.pop("width_key", None)
-    base = dict(net.pop("base")) if net.get("type") == "ClassSR" else net
-    arch = resolve_arch(base.pop("type"), "network_g.base.type")
-    key = key or find_key(arch, base, WIDTH_KEYS, "width", "width_key")
-    try:
-        in_ch = int(base_value(arch, base, find_key(arch, base, IN_CH_KEYS, "input channels", "base"), "base"))
-    except KeyError:
-        in_ch = 3
-    base[key] = base_value(arch, base, key, "width_key")
-    widths, table = measure_widths(arch, base, key, args.classes, width_multiple(arch, base), in_ch,
-                                   tile=args.tile, device=args.device, progress=True)
-    t_base = table[base[key]][0]
+    is_classsr = net.get("type") == "ClassSR"
+    spec = BaseSpec(net.get("base") if is_classsr else net, net.get("width_key") if is_classsr else None,
+                    "network_g.base" if is_classsr else "network_g")
+    widths, table = measure_widths(spec, args.classes, tile=args.tile, device=args.device, progress=True)
+    arch, key, t_base = spec.arch, spec.width_key, table[spec.width][0]
     print(f"{arch.__name__}: per-tile latency on {args.device} ({args.tile}x{args.tile} tiles, batch 16, best layout)")
     print(f"| {key} | ms / tile | vs base | GFLOPs / tile | layout | chosen |\n|---|---|---|---|---|---|")
     for w, (t, cl) in table.items():
-        flops, _ = count_flops(arch(**{**base, key: w}).eval(), torch.zeros(1, in_ch, args.tile, args.tile))
+        flops, _ = count_flops(spec.build(w).eval(), torch.zeros(1, spec.in_ch, args.tile, args.tile))
         print(f"| {w} | {1e3 * t:.2f} | {t / t_base:.2f} | {flops / 1e9:.4f} | "
               f"{'channels_last' if cl else 'NCHW'} | {'yes' if w in widths else ''} |")
     print(f"proposed widths: {widths}  (network_g: widths: {widths}, or widths: latency to measure at build)")

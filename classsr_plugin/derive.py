@@ -158,12 +158,36 @@ def latency_widths(latency: Dict[int, float], num_classes: int) -> List[int]:
     return chosen
 
 
-def measure_widths(arch, base_cfg: dict, width_key: str, num_classes: int, multiple: int, in_ch: int,
-                   tile: int = 32, device: str = "cpu", progress: bool = False):
+def measure_widths(spec: "BaseSpec", num_classes: int, tile: int = 32, device: str = "cpu",
+                   progress: bool = False):
     """Time the base arch at candidate widths; return (widths, {width: (s/tile, channels_last)})."""
     from tqdm import tqdm
-    base_width = base_cfg.get(width_key, constructor_defaults(arch).get(width_key))
     table = {}
-    for w in tqdm(candidate_widths(base_width, multiple), desc="widths", disable=not progress):
-        table[w] = time_per_tile(arch(**{**base_cfg, width_key: w}), in_ch, tile, device=device)
+    for w in tqdm(candidate_widths(spec.width, spec.multiple), desc="widths", disable=not progress):
+        table[w] = time_per_tile(spec.build(w), spec.in_ch, tile, device=device)
     return latency_widths({w: t for w, (t, _) in table.items()}, num_classes), table
+
+
+class BaseSpec:
+    """A base network config resolved once: arch class, its other arguments, the width argument
+    and value, input channels and the width multiple the arch needs."""
+
+    def __init__(self, base: dict, width_key: Optional[str] = None, key: str = "base"):
+        from .archs import resolve_arch
+        if not isinstance(base, dict) or "type" not in base:
+            raise KeyError(f"{key}: expected the original network's config with a 'type' key, got {base!r}")
+        cfg = dict(base)
+        self.arch = resolve_arch(cfg.pop("type"), f"{key}.type")
+        self.width_key = width_key or find_key(self.arch, cfg, WIDTH_KEYS, "width", "width_key")
+        if self.width_key not in constructor_defaults(self.arch) and self.width_key not in cfg:
+            raise KeyError(f"width_key: {self.arch.__name__} has no argument {self.width_key!r}")
+        self.width = base_value(self.arch, cfg, self.width_key, "width_key")
+        self.cfg = cfg
+        self.multiple = width_multiple(self.arch, cfg)
+        try:
+            self.in_ch = int(base_value(self.arch, cfg, find_key(self.arch, cfg, IN_CH_KEYS, "input channels", key), key))
+        except KeyError:
+            self.in_ch = 3
+
+    def build(self, width: Optional[int] = None):
+        return self.arch(**{**self.cfg, self.width_key: self.width if width is None else width})

@@ -9,11 +9,9 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .archs import resolve_arch
 from .classifier import build_classifier
 from .cost import TileCost, count_flops, route_under_budget
-from .derive import (IN_CH_KEYS, WIDTH_KEYS, base_value, check_widths, constructor_defaults,
-                     derive_widths, find_key, measure_widths, width_multiple)
+from .derive import BaseSpec, check_widths, derive_widths, measure_widths
 from .tiling import TileGrid
 
 
@@ -56,27 +54,15 @@ class ClassSR(nn.Module):
                  width_key: Optional[str] = None, classifier: Optional[dict] = None,
                  channels_last: Union[bool, str] = "auto", probe_tile: int = 32):
         super().__init__()
-        if not isinstance(base, dict) or "type" not in base:
-            raise KeyError(f"base: expected the original network's config with a 'type' key, got {base!r}")
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes: must be an int >= 2, got {num_classes!r}")
-        base = dict(base)
-        arch = resolve_arch(base.pop("type"))
-        width_key = width_key or find_key(arch, base, WIDTH_KEYS, "width", "width_key")
-        if width_key not in constructor_defaults(arch) and width_key not in base:
-            raise KeyError(f"width_key: {arch.__name__} has no argument {width_key!r}")
-        base_width = base_value(arch, base, width_key, "width_key")
-        multiple = width_multiple(arch, base)
-        try:
-            in_key = find_key(arch, base, IN_CH_KEYS, "input channels", "base")
-            self.in_ch = int(base_value(arch, base, in_key, "base"))
-        except KeyError:
-            self.in_ch = 3
+        spec = BaseSpec(base, width_key)
+        arch, base, width_key, base_width, multiple = spec.arch, spec.cfg, spec.width_key, spec.width, spec.multiple
+        self.in_ch = spec.in_ch
         if widths is None:
             widths = derive_widths(arch.__name__, base_width, num_classes, multiple)
         elif widths == "latency":  # measured on this machine now; recorded in config and weights
-            widths, _ = measure_widths(arch, {**base, width_key: base_width}, width_key, num_classes,
-                                       multiple, self.in_ch)
+            widths, _ = measure_widths(spec, num_classes)
         elif isinstance(widths, str):
             raise ValueError(f"widths: {widths!r}: give a list of ints or 'latency'")
         widths = check_widths(widths, base_width, num_classes, multiple)
