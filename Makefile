@@ -6,9 +6,14 @@ PY := $(VENV)/bin/python
 # on the project's machines pip takes these from local wheels.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
+# MMagic gets a virtualenv of its own: its pins (mmcv-lite, numpy<2, old transformers) must not
+# bind BasicSR users. mmagic itself goes in with --no-deps (see setup.cfg, extra "mmagic").
+MMVENV ?= .venv-mmagic
+MMPY := $(MMVENV)/bin/python
+MMSTAMP := $(MMVENV)/.installed
 INPUT ?=
 
-.PHONY: demo test bench weights clean
+.PHONY: demo test mmagic-env bench weights clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,11 +21,22 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -e '.[test]'
 	touch $(STAMP)
 
+$(MMSTAMP): setup.cfg pyproject.toml
+	test -x $(MMPY) || python3 -m venv $(MMVENV)
+	$(MMPY) -m pip install $(TORCH)
+	$(MMPY) -m pip install -e '.[test,mmagic]'
+	$(MMPY) -m pip install --no-deps mmagic==1.2.0
+	touch $(MMSTAMP)
+
+mmagic-env: $(MMSTAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/classsr demo $(if $(INPUT),--input $(INPUT))
 
-test: $(STAMP)
+# everything in .venv (BasicSR, mmengine without MMagic), then the MMagic tests in .venv-mmagic
+test: $(STAMP) $(MMSTAMP)
 	$(PY) -m pytest
+	$(MMPY) -m pytest tests/test_mmagic.py
 
 # Reproduce the shipped weights: photos from Debian's opencv-doc and scikit-image, the three
 # ClassSR phases and FSRCNN-O on CPU (scripts/cpu_run_fsrcnn.sh), then export into the package.
@@ -39,4 +55,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/core_speed.py
 
 clean:
-	rm -rf $(VENV) results build *.egg-info
+	rm -rf $(VENV) $(MMVENV) results build *.egg-info

@@ -341,6 +341,38 @@ def cmd_train(args) -> int:
     return train_main(args.rest)
 
 
+def _dict_action():
+    try:
+        from mmengine.config import DictAction
+        return DictAction
+    except ImportError:  # mmengine missing: the other commands still work
+        return "extend"
+
+
+def cmd_mmtrain(args) -> int:
+    """mmengine's Runner on a config (MMagic's or the mmengine-only one), like MMagic's
+    tools/train.py: --cfg-options overrides, --resume, --launcher for torchrun."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    cfg.setdefault("work_dir", os.path.join("work_dirs", os.path.splitext(os.path.basename(args.config))[0]))
+    if args.resume:
+        cfg.resume = True
+    if args.launcher != "none" and not torch.cuda.is_available():
+        # CPU processes: mmengine's init_dist and DDP wrapping assume one CUDA device per
+        # process; start gloo here (the Runner then skips init_dist) and wrap without devices
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
+        cfg.model_wrapper_cfg = {**cfg.get("model_wrapper_cfg", {}), "device_ids": None}
+    Runner.from_cfg(cfg).train()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="classsr", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -414,6 +446,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-w", "--weights", help="weights file (default: path.pretrain_network_g)")
     ex.add_argument("-o", "--out", required=True)
     ex.set_defaults(func=cmd_export)
+
+    mm = sub.add_parser("mmtrain", help="mmengine / MMagic training: a config, mmengine's Runner")
+    mm.add_argument("config")
+    mm.add_argument("--work-dir")
+    mm.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
+    mm.add_argument("--launcher", default="none", choices=["none", "pytorch", "slurm", "mpi"])
+    mm.add_argument("--cfg-options", nargs="+", default=None, action=_dict_action(),
+                    help="key=value overrides, e.g. train_cfg.max_iters=1000")
+    mm.set_defaults(func=cmd_mmtrain)
 
     train = sub.add_parser("train", help="BasicSR training (-opt options.yml, BasicSR's flags)",
                            add_help=False)

@@ -1,0 +1,4 @@
+# ClassSR around MMagic's MSRResNet, x4, phase 1 of 3: every branch on its class's sub-images.
+_base_ = './classsr_base_x4.py'
+model = dict(generator=dict(base=dict(type='MSRResNet', in_channels=3, out_channels=3, mid_channels=64, num_blocks=16, upscale_factor=4)))
+work_dir = 'work_dirs/classsr_msrresnet_x4_1_branches'

@@ -1,0 +1,99 @@
+"""MMagic adapter: ClassSR around any MMagic generator, trained by MMagic's (mmengine's) Runner.
+
+In a config: ``custom_imports = dict(imports=['classsr_plugin.registry.mmagic'],
+allow_failed_imports=False)``. Registers in MMagic's registries:
+
+- MODELS:   ClassSR (``type='ClassSR', base=dict(type='MSRResNet', ...)``: the same options as in
+            BasicSR; `base.type` resolves through MMagic's MODELS), ClassLoss, AverageLoss and
+            ClassSREditModel (BaseEditModel's modes tensor / predict / loss, MMagic's
+            DataPreprocessor, one phase per config)
+- DATASETS: ClassSRSubImages (`classsr prepare` output; use MMagic's loading pipeline with
+            ``PackInputs(meta_keys=['classsr_label'])``)
+- METRICS:  ClassSRMetric (class shares and FLOPs %, beside MMagic's PSNR / SSIM)
+- HOOKS:    ClassSRHook (phase summary, class-collapse warning)
+
+Everything ClassSR-specific lives in the core and in registry/mmengine.py; this file only
+connects MMagic's data samples and registries to it.
+"""
+from typing import List, Optional
+
+import torch
+from mmagic.models.base_models import BaseEditModel
+from mmagic.registry import DATASETS, HOOKS, METRICS, MODELS
+from mmagic.structures import DataSample
+
+from ..archs import add_arch_lookup
+from ..losses import AverageLoss, ClassLoss
+from ..wrapper import ClassSR
+from .mmengine import ClassSRHook, ClassSRMetric, ClassSRSubImages, ClassSRTraining
+
+
+def _lookup(name):
+    # mmagic imports its model modules on first lookup (every editor: mmcv's compiled ops must
+    # import, which mmcv-lite's do not: README "MMagic" says what to install)
+    return MODELS.get(name)
+
+
+add_arch_lookup(_lookup)
+for _cls in (ClassSR, ClassLoss, AverageLoss):
+    MODELS.register_module(module=_cls)
+DATASETS.register_module(module=ClassSRSubImages)
+HOOKS.register_module(module=ClassSRHook)
+
+
+@METRICS.register_module(name="ClassSRMetric")
+class ClassSRMagicMetric(ClassSRMetric):
+    """ClassSRMetric for MMagic's Evaluator (MultiValLoop): it asks each metric for a sampler
+    and evaluates without a dataset size."""
+    SAMPLER_MODE = "normal"
+    sample_model = "orig"
+
+    def prepare(self, module, dataloader) -> None:
+        self.size = len(dataloader.dataset)
+
+    def get_metric_sampler(self, model, dataloader, metrics):
+        return dataloader
+
+    def evaluate(self, size: Optional[int] = None) -> dict:
+        return super().evaluate(self.size if size is None else size)
+
+
+@MODELS.register_module()
+class ClassSREditModel(ClassSRTraining, BaseEditModel):
+    """BaseEditModel with a ClassSR generator, trained one phase per config.
+
+    phase: 'branches' (each sub-image through its class's branch; needs `classsr_label` in the
+    data samples' metainfo), 'classifier' or 'joint' (pixel + class + average losses).
+    init_base: a pretrained base generator checkpoint (an MMagic editor's, or plain weights) for
+    the widest branch; init_narrow: 'scratch' or 'slice'. Validation and test run each whole
+    image through ClassSR tiled (val_tile / val_stride) and record its class counts and FLOPs %
+    for ClassSRMetric."""
+
+    def __init__(self, generator: dict, pixel_loss: dict, phase: str = "joint",
+                 init_base: Optional[str] = None, init_narrow: str = "scratch",
+                 class_loss: dict = dict(type="ClassLoss", loss_weight=0.5),
+                 average_loss: dict = dict(type="AverageLoss", loss_weight=3.0),
+                 val_tile: int = 32, val_stride: int = 28, train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None):
+        super().__init__(generator=generator, pixel_loss=pixel_loss, train_cfg=train_cfg,
+                         test_cfg=test_cfg, init_cfg=init_cfg, data_preprocessor=data_preprocessor)
+        self._setup_classsr(phase, init_base, init_narrow, class_loss, average_loss, val_tile, val_stride)
+
+    def forward_tensor(self, inputs, data_samples=None, **kwargs):
+        return self.generator(inputs)[0]
+
+    def forward_train(self, inputs, data_samples: Optional[DataSample] = None, **kwargs):
+        labels: Optional[List[int]] = data_samples.metainfo.get("classsr_label")
+        label = None if labels is None else torch.as_tensor(labels, device=inputs.device).long()
+        return self.classsr_losses(inputs, data_samples.gt_img, label)
+
+    def forward_inference(self, inputs, data_samples: Optional[DataSample] = None, **kwargs):
+        outs, stats = self.classsr_restore(inputs)
+        sizes = {tuple(o.shape) for o in outs}
+        if len(sizes) > 1:
+            raise ValueError(f"val_dataloader.batch_size: images of sizes {sorted(sizes)} in one batch; "
+                             f"use batch_size=1 for whole-image validation")
+        pred = DataSample(pred_img=self.data_preprocessor.destruct(torch.stack(outs), data_samples).cpu())
+        pred.set_metainfo({k: [s[k] for s in stats] for k in stats[0]})
+        return pred

@@ -1,0 +1,105 @@
+"""The mmengine-only path (no MMagic): the three phases in mmengine's Runner from the shipped
+configs, validation with PSNR, class shares and FLOPs %, and a mid-phase resume under torch's
+weights_only checkpoint loading."""
+import glob
+import os
+
+import pytest
+import torch
+
+from mm_helpers import scalars, short_run, small_data
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "mmengine")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return small_data(tmp_path_factory.mktemp("mm_data"))
+
+
+def config(name, data, work_dir, iters, **extra):
+    cfg = Config.fromfile(os.path.join(CONFIGS, name))
+    cfg.merge_from_dict(short_run(data, work_dir, iters, **extra))
+    return cfg
+
+
+def test_three_phases_validate_and_resume(data, tmp_path):
+    p1 = tmp_path / "p1"
+    Runner.from_cfg(config("classsr_fsrcnn_x4_1_branches.py", data, p1, 4,
+                           **{"model.init_narrow": "slice"})).train()
+    val = [r for r in scalars(p1) if "classsr/psnr" in r]
+    assert val and 5 < val[-1]["classsr/psnr"] < 60
+    assert abs(sum(val[-1][f"classsr/share_{k}"] for k in range(3)) - 1) < 1e-6
+    assert 0 < val[-1]["classsr/flops_percent"] < 110
+    train_rows = [r for r in scalars(p1) if "loss_pix" in r]
+    assert [r["iter"] for r in train_rows] == [1, 2, 3, 4]
+
+    # phase 2: only the classifier changes
+    p2 = tmp_path / "p2"
+    before = torch.load(p1 / "iter_4.pth", weights_only=True)["state_dict"]
+    Runner.from_cfg(config("classsr_fsrcnn_x4_2_classifier.py", data, p2, 2,
+                           load_from=str(p1 / "iter_4.pth"))).train()
+    after = torch.load(p2 / "iter_2.pth", weights_only=True)["state_dict"]
+    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"classifier"}
+    assert any("loss_average" in r and "loss_class" in r for r in scalars(p2))
+
+    # phase 3, stopped at iteration 2 of 4 and resumed: it goes on at 3 (weights_only loading)
+    p3 = tmp_path / "p3"
+    Runner.from_cfg(config("classsr_fsrcnn_x4_3_joint.py", data, p3, 2,
+                           load_from=str(p2 / "iter_2.pth"))).train()
+    runner = Runner.from_cfg(config("classsr_fsrcnn_x4_3_joint.py", data, p3, 4, resume=True, load_from=None))
+    runner.train()
+    assert runner.iter == 4
+    iters = [r["iter"] for r in scalars(p3) if "loss_pix" in r]
+    assert iters == [1, 2, 3, 4]
+    assert os.path.exists(p3 / "iter_4.pth")
+
+
+def test_bad_data_root_names_the_file(tmp_path):
+    from classsr_plugin.registry.mmengine import ClassSRSubImages
+    with pytest.raises(FileNotFoundError, match="meta_info.txt"):
+        ClassSRSubImages(data_root=str(tmp_path))
+
+
+def test_collapse_warning_names_the_weight(data, tmp_path, caplog):
+    cfg = config("classsr_fsrcnn_x4_2_classifier.py", data, tmp_path / "c", 2,
+                 **{"model.average_loss.loss_weight": 0.0, "optim_wrapper.optimizer.lr": 0.0, "load_from": None})
+    runner = Runner.from_cfg(cfg)
+    # every logit bias towards the widest branch: a collapsed classifier
+    with torch.no_grad():
+        runner.model.generator.classifier.fc.bias.copy_(torch.tensor([-50.0, -50.0, 50.0]))
+    runner.train()
+    log = open(glob.glob(str(tmp_path / "c" / "*" / "*.log"))[0]).read()
+    assert "class collapse" in log and "average_loss.loss_weight (now 0.0)" in log
+
+
+def test_checkpoint_loader_allows_only_history_buffer_methods():
+    import pickle
+
+    from mmengine.logging import HistoryBuffer
+
+    from classsr_plugin.registry.mmengine import _history_getattr
+    assert _history_getattr(HistoryBuffer, "mean") is HistoryBuffer.mean
+    for obj, name in ((HistoryBuffer, "__init__"), (os, "system"), (HistoryBuffer, "nope")):
+        with pytest.raises(pickle.UnpicklingError, match="not allowed"):
+            _history_getattr(obj, name)
+
+
+def test_ddp_two_processes_on_cpu(data, tmp_path):
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29633",
+           "-m", "classsr_plugin.cli", "mmtrain", os.path.join(CONFIGS, "classsr_fsrcnn_x4_1_branches.py"),
+           "--launcher", "pytorch", "--work-dir", str(tmp_path), "--cfg-options",
+           f"train_dataloader.dataset.data_root={data / 'sub'}", f"val_dataloader.dataset.data_root={data / 'val'}",
+           "train_cfg.max_iters=2", "train_cfg.val_interval=2", "train_dataloader.num_workers=0",
+           "train_dataloader.batch_size=4", "val_dataloader.num_workers=0", "default_hooks.logger.interval=1"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    log = open(glob.glob(str(tmp_path / "*" / "*.log"))[0]).read()
+    assert "Distributed training: True" in log and "MMDistributedDataParallel" in log
+    assert os.path.exists(tmp_path / "iter_2.pth")
+    assert [r["iter"] for r in scalars(tmp_path) if "loss_pix" in r] == [1, 2]
