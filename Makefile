@@ -38,18 +38,21 @@ test: $(STAMP) $(MMSTAMP)
 	$(PY) -m pytest
 	$(MMPY) -m pytest tests/test_mmagic.py
 
-# Reproduce the shipped weights: photos from Debian's opencv-doc and scikit-image, the three
-# ClassSR phases and FSRCNN-O on CPU (scripts/cpu_run_fsrcnn.sh), then export into the package.
-# On a GPU with DIV2K: pass HR folders to the script and raise N1..N3 in it.
+# Reproduce the shipped weights: photos from Debian's opencv-doc and scikit-image, FSRCNN, the
+# three ClassSR phases and FSRCNN-O on CPU (scripts/cpu_run_fsrcnn.sh), export into the package,
+# then measure and write the model card (scripts/make_card.py). About 1.5 h on 2 cores.
+# On a GPU with DIV2K: pass HR folders to the script and raise N0..N3 (see its header).
 WEIGHTS_RUN ?= $(CURDIR)/results/weights_run
+WEIGHTS_DIR := classsr_plugin/weights
 weights: $(STAMP)
 	RUN=$(WEIGHTS_RUN) scripts/cpu_run_fsrcnn.sh
 	$(VENV)/bin/classsr export -opt configs/basicsr/ClassSR_FSRCNN_x4_3_joint.yml \
 	  -w $(WEIGHTS_RUN)/experiments/ClassSR_FSRCNN_x4_3_joint/models/net_g_latest.pth \
-	  -o classsr_plugin/weights/classsr_fsrcnn_x4.pth
+	  -o $(WEIGHTS_DIR)/classsr_fsrcnn_x4.pth
 	$(VENV)/bin/classsr export -opt configs/basicsr/FSRCNN_x4_baseline.yml \
-	  -w $(WEIGHTS_RUN)/experiments/FSRCNN_x4_baseline/models/net_g_latest.pth \
-	  -o classsr_plugin/weights/fsrcnn_o_x4.pth
+	  -w $(WEIGHTS_RUN)/experiments/FSRCNN_x4_O/models/net_g_latest.pth \
+	  -o $(WEIGHTS_DIR)/fsrcnn_o_x4.pth
+	$(PY) scripts/make_card.py --run $(WEIGHTS_RUN) --eval-out results/weights_eval
 
 bench: $(STAMP)
 	$(PY) benchmarks/core_speed.py

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU training run: ClassSR-FSRCNN x4 (all three phases) next to plain FSRCNN (d=56) on real photos.
 #
-# What it does (the exact commands of the recorded run; see the report for its numbers):
+# What it does (the recipe of the shipped weights; `make weights` runs it, then exports):
 #   0. If the HR folders do not exist yet, collect the photos (offline): natural photos from the
 #      Debian package opencv-doc (/usr/share/doc/opencv-doc/examples/data) and scikit-image's
 #      bundled photos. Charts, text, chessboards, synthetic renders, gray calibration shots, images
@@ -10,25 +10,23 @@
 #      skimage coffee.
 #   1. Data: difficulty-ranked sub-images (bicubic PSNR, 3 classes, scales 1/0.8/0.6, LR tile 32,
 #      stride 16) for training; whole-image bicubic LR/HR pairs for validation.
-#   2. ClassSR-FSRCNN phase 1 (branches), phase 2 (classifier), phase 3 (joint), each from the
-#      unchanged configs/basicsr/ClassSR_FSRCNN_x4_*.yml with --force_yml overrides only.
-#   3. Baseline: configs/basicsr/FSRCNN_x4_baseline.yml (FSRCNN d=56, SRModel) for N1+N2+N3 iterations.
+#   2. FSRCNN (d=56) on all sub-images, configs/basicsr/FSRCNN_x4_baseline.yml, N0 iterations: the
+#      pretrained base ClassSR starts from. FSRCNN-O, the reference, is the same network trained on
+#      for N1+N2+N3 more iterations, so both have seen the same number of iterations.
+#   3. ClassSR-FSRCNN as in the paper: phase 1 starts the widest branch from FSRCNN-O and the
+#      narrow ones from its leading channels (init_narrow: slice), each fine-tuned on its class;
+#      phase 2 trains the classifier; phase 3 fine-tunes everything. The unchanged
+#      configs/basicsr/ClassSR_FSRCNN_x4_*.yml with --force_yml overrides only.
 #   Wall time of every step goes to $RUN/logs/walltimes.txt; stdout/stderr to $RUN/logs/*.out;
 #   BasicSR's logs to $RUN/experiments/<name>/train_<name>_*.log.
 #
 # Usage: scripts/cpu_run_fsrcnn.sh [HR_TRAIN_DIR] [HR_VAL_DIR]
-#   FROM=phase2 scripts/cpu_run_fsrcnn.sh   continues at a step (data|phase1|phase2|phase3|baseline)
+#   FROM=phase2 scripts/cpu_run_fsrcnn.sh   continues at a step (data|baseline|phase1|phase2|phase3|reference)
+#   N0=.. N1=.. N2=.. N3=.. set the iterations; on a GPU with DIV2K pass its HR folders and raise them.
 #   Needs: apt-get install -y opencv-doc (for step 0 only) and the repo's .venv.
 #
-# Recorded run: steps 0-phase1 ran with the repo at acf4ac8; phase 2 crashed at load because
-# commit 9c9802d (15:26, during phase 1) added a persistent `widths_record` buffer to ClassSR
-# that phase 1's checkpoint lacks ("Missing key(s) in state_dict: widths_record"). The run was
-# continued with FROM=phase2 and path:strict_load_g=false for phase 2 only (BasicSR still logs
-# the differing keys; the buffer then holds this model's widths, [16, 36, 56], as it should).
-# Since commit bf87bba (15:53, during phase 3) such older checkpoints load strictly, so on a fresh
-# run with the current code that override is no longer needed (it is kept: it is what ran).
-# Code versions that ran: data + phase 1 acf4ac8, phase 2 + phase 3 1b5a6b6, baseline bf87bba
-# (no change to the training path between them other than the widths_record buffer).
+# History: the first CPU run (README, "short CPU run") used this script at commit e4b0173, where
+# phase 1 started every branch from scratch and the classifier was the paper's nf 128 module.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,12 +38,13 @@ CLASSSR=$REPO/.venv/bin/classsr
 CFG=$REPO/configs/basicsr
 CV_DATA=/usr/share/doc/opencv-doc/examples/data
 
-# iterations per phase (chosen from measured s/iter on the loaded 2-core machine)
-N1=5000          # phase 1, branches, batch 16 (config)
-N2=1000          # phase 2, classifier, batch 32
-N3=1000          # phase 3, joint, batch 32
-NB=$((N1 + N2 + N3))   # baseline, batch 16
+# iterations (CPU defaults, chosen from measured s/iter on the shared 2-core machine)
+N0=${N0:-7000}   # FSRCNN-O, batch 16
+N1=${N1:-9000}   # phase 1, branches, batch 16
+N2=${N2:-1000}   # phase 2, classifier, batch 32
+N3=${N3:-500}    # phase 3, joint, batch 32
 B23=32
+BASE=$RUN/experiments/FSRCNN_x4_baseline/models/net_g_latest.pth
 
 # overrides common to all four trainings (val and checkpoint only at the end of each run)
 common() {  # $1 = total_iter -> array COMMON
@@ -54,7 +53,7 @@ common() {  # $1 = total_iter -> array COMMON
 }
 
 FROM=${FROM:-data}
-STEPS=(data phase1 phase2 phase3 baseline)
+STEPS=(data baseline phase1 phase2 phase3 reference)
 run_step() {  # true when step $1 is at or after $FROM
   local s seen=0
   for s in "${STEPS[@]}"; do
@@ -66,6 +65,7 @@ run_step() {  # true when step $1 is at or after $FROM
 
 mkdir -p "$RUN/logs"
 cd "$RUN"
+echo "FSRCNN=$N0,phase1=$N1,phase2=$N2,phase3=$N3,FSRCNN-O=$((N0 + N1 + N2 + N3))" > logs/iterations.txt
 timed() {  # $1 = label, rest = command; appends the wall time to logs/walltimes.txt
   local label=$1; shift
   local t0; t0=$(date +%s.%N)
@@ -103,18 +103,23 @@ timed prepare_train "$CLASSSR" prepare --hr "$HR_TRAIN" --out "$RUN/datasets/cla
 timed prepare_val "$CLASSSR" prepare --whole --hr "$HR_VAL" --out "$RUN/datasets/classsr_val_x4"
 fi
 
-# --- 2. ClassSR-FSRCNN, three phases -----------------------------------------------------------
+# --- 2. FSRCNN d=56, the pretrained base ------------------------------------------------------
+if run_step baseline; then
+common $N0
+timed FSRCNN_x4_baseline "$CLASSSR" train -opt "$CFG/FSRCNN_x4_baseline.yml" --force_yml "${COMMON[@]}"
+fi
+
+# --- 3. ClassSR-FSRCNN, three phases -----------------------------------------------------------
 # phase 2 and 3 load the previous phase's net_g_latest.pth (path.pretrain_network_g in the configs)
 if run_step phase1; then
 common $N1
 timed ClassSR_FSRCNN_x4_1_branches "$CLASSSR" train -opt "$CFG/ClassSR_FSRCNN_x4_1_branches.yml" \
-  --force_yml "${COMMON[@]}"
+  --force_yml "${COMMON[@]}" "classsr:init_base=$BASE" classsr:init_narrow=slice
 fi
 if run_step phase2; then
 common $N2
-# strict_load_g=false: phase 1's checkpoint predates the widths_record buffer (see the header)
 timed ClassSR_FSRCNN_x4_2_classifier "$CLASSSR" train -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" \
-  --force_yml "${COMMON[@]}" datasets:train:batch_size_per_gpu=$B23 path:strict_load_g=false
+  --force_yml "${COMMON[@]}" datasets:train:batch_size_per_gpu=$B23
 fi
 if run_step phase3; then
 common $N3
@@ -122,10 +127,11 @@ timed ClassSR_FSRCNN_x4_3_joint "$CLASSSR" train -opt "$CFG/ClassSR_FSRCNN_x4_3_
   --force_yml "${COMMON[@]}" datasets:train:batch_size_per_gpu=$B23
 fi
 
-# --- 3. baseline FSRCNN d=56 -------------------------------------------------------------------
-if run_step baseline; then
-common $NB
-timed FSRCNN_x4_baseline "$CLASSSR" train -opt "$CFG/FSRCNN_x4_baseline.yml" --force_yml "${COMMON[@]}"
+# --- 4. FSRCNN-O: the reference, as many iterations as ClassSR ----------------------------------
+if run_step reference; then
+common $((N1 + N2 + N3))
+timed FSRCNN_x4_O "$CLASSSR" train -opt "$CFG/FSRCNN_x4_baseline.yml" --force_yml "${COMMON[@]}" \
+  name=FSRCNN_x4_O "path:pretrain_network_g=$BASE"
 fi
 
 grep -h -E "Validation classsr_val_x4:|# (psnr|psnr_y|ssim|ssim_y):" experiments/*/train_*.log || true
