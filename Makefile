@@ -41,13 +41,14 @@ test: $(STAMP) $(MMSTAMP)
 # Reproduce the shipped weights: photos from Debian's opencv-doc and scikit-image, FSRCNN, the
 # three ClassSR phases and FSRCNN-O on CPU (scripts/cpu_run_fsrcnn.sh), export into the package,
 # then measure and write the model card (scripts/make_card.py). About 1.5 h on 2 cores.
+# The phase-2 model ships: at this length phase 3 lowers PSNR (MODEL_CARD.md has both).
 # On a GPU with DIV2K: pass HR folders to the script and raise N0..N3 (see its header).
 WEIGHTS_RUN ?= $(CURDIR)/results/weights_run
 WEIGHTS_DIR := classsr_plugin/weights
 weights: $(STAMP)
 	RUN=$(WEIGHTS_RUN) scripts/cpu_run_fsrcnn.sh
-	$(VENV)/bin/classsr export -opt configs/basicsr/ClassSR_FSRCNN_x4_3_joint.yml \
-	  -w $(WEIGHTS_RUN)/experiments/ClassSR_FSRCNN_x4_3_joint/models/net_g_latest.pth \
+	$(VENV)/bin/classsr export -opt configs/basicsr/ClassSR_FSRCNN_x4_2_classifier.yml \
+	  -w $(WEIGHTS_RUN)/experiments/ClassSR_FSRCNN_x4_2_classifier/models/net_g_latest.pth \
 	  -o $(WEIGHTS_DIR)/classsr_fsrcnn_x4.pth
 	$(VENV)/bin/classsr export -opt configs/basicsr/FSRCNN_x4_baseline.yml \
 	  -w $(WEIGHTS_RUN)/experiments/FSRCNN_x4_O/models/net_g_latest.pth \

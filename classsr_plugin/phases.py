@@ -43,16 +43,18 @@ def unused_parameters(phase: str) -> bool:
 
 
 def phase_forward(net: torch.nn.Module, phase: str, lq: torch.Tensor,
-                  label: Optional[torch.Tensor] = None):
+                  label: Optional[torch.Tensor] = None, hard: bool = False):
     """Forward for training: (output, probabilities or None, class index per sub-image).
-    `net` may be the ClassSR module or a DDP/DataParallel wrapper of it."""
+    `net` may be the ClassSR module or a DDP/DataParallel wrapper of it. `hard` (classifier and
+    joint phases): the output is the chosen branch's alone, as at inference (straight-through
+    gradients to the classifier), instead of the paper's probability-weighted blend."""
     if check_phase(phase) == "branches":
         if label is None:
             raise KeyError("label: the branches phase needs each sub-image's difficulty class "
                            "(a dataset from `classsr prepare`)")
         out, idx = net(lq, force_class=label)
         return out, None, idx
-    out, p = net(lq)
+    out, p = net(lq, hard=hard)
     return out, p, p.detach().argmax(1)
 
 

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from .classifier import build_classifier
@@ -170,16 +171,19 @@ class ClassSR(nn.Module):
             out[sel] = self.branches[k](self._layout(x[sel])).to(out.dtype)
         return out
 
-    def forward(self, x: torch.Tensor, force_class: Optional[int] = None):
-        """Train mode: (sum_j p_j * branch_j(x), p [B, M]), every branch runs.
+    def forward(self, x: torch.Tensor, force_class: Optional[int] = None, hard: bool = False):
+        """Train mode: (sum_j p_j * branch_j(x), p [B, M]), every branch runs. With `hard`, the
+        output is the argmax branch's alone, as at inference, while gradients still reach the
+        classifier through p (straight-through).
         Eval mode, or with force_class (one class, or one per sub-image: the branch-training
         phase routes by difficulty label): (output, class index [B]), each sub-image runs only
         through its argmax (or forced) branch; gradients flow in train mode."""
         self._check_input(x, 4)
         if self.training and force_class is None:
             p = self.classifier(x).softmax(1)
+            w = p + (F.one_hot(p.argmax(1), self.num_classes).to(p) - p).detach() if hard else p
             outs = torch.stack([b(self._layout(x)) for b in self.branches], 1)
-            return (p[:, :, None, None, None] * outs).sum(1), p
+            return (w[:, :, None, None, None] * outs).sum(1), p
         if force_class is not None:
             idx = self._check_class(force_class, x.shape[0]).to(x.device)
         else:

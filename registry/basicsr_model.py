@@ -5,6 +5,8 @@ Options, beside SRModel's:
     phase: branches | classifier | joint      (one run per phase; see README)
     init_base: path to a pretrained base network (widest branch), branches phase
     init_narrow: scratch | slice              (narrow branches from scratch or sliced base weights)
+    routing: soft | hard                      (classifier/joint phases: the paper's p-weighted blend
+                                               of all branches, or the argmax branch as at inference)
     val_tile: 32, val_stride: 28              (whole-image tiled validation)
     collapse_share: 0.9                       (warn when one class takes more than this)
   train:
@@ -29,6 +31,10 @@ class ClassSRModel(SRModel):
     def __init__(self, opt):
         self.cs_opt = dict(opt.get("classsr") or {})
         self.phase = check_phase(self.cs_opt.get("phase", "joint"))
+        routing = self.cs_opt.get("routing", "soft")
+        if routing not in ("soft", "hard"):
+            raise ValueError(f"classsr.routing: {routing!r} is not 'soft' or 'hard'")
+        self.hard = routing == "hard"
         self._window = None  # class counts since the last log
         super().__init__(opt)
 
@@ -83,7 +89,7 @@ class ClassSRModel(SRModel):
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad()
-        self.output, p, idx = phase_forward(self.net_g, self.phase, self.lq, self.label)
+        self.output, p, idx = phase_forward(self.net_g, self.phase, self.lq, self.label, self.hard)
         losses = phase_losses(self.phase, self.output, self.gt, p, self.cri_pix, self.cri_class, self.cri_average)
         sum(losses.values()).backward()
         self.optimizer_g.step()

@@ -65,7 +65,8 @@ class ClassSREditModel(ClassSRTraining, BaseEditModel):
     phase: 'branches' (each sub-image through its class's branch; needs `classsr_label` in the
     data samples' metainfo), 'classifier' or 'joint' (pixel + class + average losses).
     init_base: a pretrained base generator checkpoint (an MMagic editor's, or plain weights) for
-    the widest branch; init_narrow: 'scratch' or 'slice'. Validation and test run each whole
+    the widest branch; init_narrow: 'scratch' or 'slice'; routing: 'soft' or 'hard' (see
+    ClassSRModel). Validation and test run each whole
     image through ClassSR tiled (val_tile / val_stride) and record its class counts and FLOPs %
     for ClassSRMetric."""
 
@@ -73,12 +74,14 @@ class ClassSREditModel(ClassSRTraining, BaseEditModel):
                  init_base: Optional[str] = None, init_narrow: str = "scratch",
                  class_loss: dict = dict(type="ClassLoss", loss_weight=0.5),
                  average_loss: dict = dict(type="AverageLoss", loss_weight=3.0),
-                 val_tile: int = 32, val_stride: int = 28, train_cfg: Optional[dict] = None,
+                 val_tile: int = 32, val_stride: int = 28, routing: str = "soft",
+                 train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None):
         super().__init__(generator=generator, pixel_loss=pixel_loss, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg, data_preprocessor=data_preprocessor)
-        self._setup_classsr(phase, init_base, init_narrow, class_loss, average_loss, val_tile, val_stride)
+        self._setup_classsr(phase, init_base, init_narrow, class_loss, average_loss, val_tile, val_stride,
+                            routing)
 
     def forward_tensor(self, inputs, data_samples=None, **kwargs):
         return self.generator(inputs)[0]

@@ -95,7 +95,7 @@ class ClassSRTraining:
     Needs ``self.generator`` (a ClassSR) and ``self.pixel_loss``."""
 
     def _setup_classsr(self, phase, init_base, init_narrow, class_loss, average_loss,
-                       val_tile, val_stride):
+                       val_tile, val_stride, routing="soft"):
         if not isinstance(self.generator, ClassSR):
             raise TypeError(f"generator: expected type='ClassSR', got {type(self.generator).__name__}")
         self.phase = check_phase(phase)
@@ -103,7 +103,9 @@ class ClassSRTraining:
             raise ValueError(f"init_narrow: {init_narrow!r} is not 'scratch' or 'slice'")
         if init_base is not None and not os.path.isfile(init_base):
             raise FileNotFoundError(f"init_base: {init_base} does not exist")
-        self.init_base, self.init_narrow = init_base, init_narrow
+        if routing not in ("soft", "hard"):
+            raise ValueError(f"routing: {routing!r} is not 'soft' or 'hard'")
+        self.init_base, self.init_narrow, self.hard = init_base, init_narrow, routing == "hard"
         self.class_loss = MODELS.build(class_loss) if self.phase != "branches" else None
         self.average_loss = MODELS.build(average_loss) if self.phase != "branches" else None
         self.val_tile, self.val_stride = val_tile, val_stride
@@ -122,7 +124,7 @@ class ClassSRTraining:
 
     def classsr_losses(self, lq, gt, label=None) -> Dict[str, torch.Tensor]:
         """Loss terms (keys with 'loss' are summed by mmengine) and class shares (logged)."""
-        out, p, idx = phase_forward(self.generator, self.phase, lq, label)
+        out, p, idx = phase_forward(self.generator, self.phase, lq, label, self.hard)
         terms = phase_losses(self.phase, out, gt, p, self.pixel_loss, self.class_loss, self.average_loss)
         log = {k.replace("l_", "loss_", 1): v for k, v in terms.items()}
         counts = torch.bincount(idx, minlength=self.generator.num_classes).float()
@@ -153,19 +155,22 @@ def _stack(x, like: Optional[torch.Tensor] = None):
 class ClassSRModel(ClassSRTraining, BaseModel):
     """ClassSR in mmengine without MMagic. Data: dicts with `inputs` (LR, [0, 1]) and
     `data_samples` with `gt` ([0, 1]) and, for the branches phase, `label` (ClassSRSubImages /
-    ClassSRPairs give exactly that). Modes: loss, predict (whole images, tiled), tensor."""
+    ClassSRPairs give exactly that). Modes: loss, predict (whole images, tiled), tensor.
+    routing: 'soft' (the paper's probability-weighted blend in the classifier and joint phases) or
+    'hard' (the argmax branch, as at inference; straight-through gradients to the classifier)."""
 
     def __init__(self, generator: dict, phase: str = "joint", init_base: Optional[str] = None,
                  init_narrow: str = "scratch",
                  pixel_loss: dict = dict(type="WeightedL1Loss", loss_weight=1000.0),
                  class_loss: dict = dict(type="ClassLoss", loss_weight=0.5),
                  average_loss: dict = dict(type="AverageLoss", loss_weight=3.0),
-                 val_tile: int = 32, val_stride: int = 28,
+                 val_tile: int = 32, val_stride: int = 28, routing: str = "soft",
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.generator = MODELS.build(generator)
         self.pixel_loss = MODELS.build(pixel_loss)
-        self._setup_classsr(phase, init_base, init_narrow, class_loss, average_loss, val_tile, val_stride)
+        self._setup_classsr(phase, init_base, init_narrow, class_loss, average_loss, val_tile, val_stride,
+                            routing)
 
     def forward(self, inputs, data_samples: Optional[dict] = None, mode: str = "tensor"):
         if mode == "loss":

@@ -50,10 +50,28 @@ def _iterations(path):
         return {k: int(v) for k, v in (kv.split("=") for kv in f.read().strip().split(","))}
 
 
+def _validations(run):
+    """The last validation of every training in the run, from BasicSR's logs (whole held-out
+    photos; ClassSR tiled, plain networks on the whole image)."""
+    import glob
+    rows = {}
+    for log in sorted(glob.glob(os.path.join(run, "experiments", "*", "train_*.log"))):
+        text = open(log).read()
+        found = {k: re.findall(rf"# {k}: ([0-9.]+)", text) for k in ("psnr", "psnr_y")}
+        if not found["psnr"]:
+            continue
+        flops = re.findall(r"classes \(narrow..wide\) (\[[0-9, ]+\]).*FLOPs ([0-9.]+)%", text)
+        rows[os.path.basename(os.path.dirname(log))] = {
+            "psnr": float(found["psnr"][-1]), "psnr_y": float(found["psnr_y"][-1]),
+            "counts": json.loads(flops[-1][0]) if flops else None,
+            "flops_percent": float(flops[-1][1]) if flops else 100.0}
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="the run folder of scripts/cpu_run_fsrcnn.sh")
-    ap.add_argument("--budgets", default="0.5,0.6,0.7")
+    ap.add_argument("--budgets", default="0.5,0.6,0.65,0.7,0.8")
     ap.add_argument("--eval-out", default="results/weights_eval")
     args = ap.parse_args(argv)
     alias_torchvision_for_basicsr()
@@ -83,6 +101,7 @@ def main(argv=None):
         "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                     f"{torch.get_num_threads()} threads, no GPU",
         "heldout": report["folders"]["hr_val"]["rows"],
+        "training_validations": _validations(run),
         "demo_photo": demo_numbers(model, ref),
     }
     here = weights.HERE
@@ -111,6 +130,14 @@ was measured by that run on this machine. card.json holds the same facts for the
 ## Held-out photos (tile 32, stride 28; FLOPs % of FSRCNN d=56 on the same tiles, classifier included)
 
 {table}
+## Every training's last validation (BasicSR's, same held-out photos)
+
+| run | PSNR | PSNR-Y | tiles per class | FLOPs % |
+|---|---|---|---|---|
+{chr(10).join(f"| {k} | {v['psnr']:.2f} | {v['psnr_y']:.2f} | {v['counts'] or '-'} | {v['flops_percent']:.1f} |" for k, v in card['training_validations'].items())}
+
+ClassSR runs are tiled (32/28), plain FSRCNN runs whole-image. The shipped ClassSR is phase 2's.
+
 ## Built-in demo photo (coffee, held out)
 
 bicubic {d['bicubic_psnr']:.2f} dB, FSRCNN-O {d['fsrcnn_o_psnr']:.2f} dB, ClassSR {d['classsr_psnr']:.2f} dB at

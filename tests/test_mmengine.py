@@ -48,9 +48,11 @@ def test_three_phases_validate_and_resume(data, tmp_path):
 
     # phase 3, stopped at iteration 2 of 4 and resumed: it goes on at 3 (weights_only loading)
     p3 = tmp_path / "p3"
+    hard = {"model.routing": "hard"}  # the inference-like routing option, end to end
     Runner.from_cfg(config("classsr_fsrcnn_x4_3_joint.py", data, p3, 2,
-                           load_from=str(p2 / "iter_2.pth"))).train()
-    runner = Runner.from_cfg(config("classsr_fsrcnn_x4_3_joint.py", data, p3, 4, resume=True, load_from=None))
+                           load_from=str(p2 / "iter_2.pth"), **hard)).train()
+    runner = Runner.from_cfg(config("classsr_fsrcnn_x4_3_joint.py", data, p3, 4, resume=True, load_from=None,
+                                    **hard))
     runner.train()
     assert runner.iter == 4
     iters = [r["iter"] for r in scalars(p3) if "loss_pix" in r]

@@ -258,3 +258,16 @@ def test_frozen_branches_keep_their_batchnorm_statistics():
     set_phase(model, "joint")
     model.train()
     assert model.branches.training
+
+
+def test_hard_routing_outputs_the_chosen_branch_and_trains_the_classifier():
+    model = ClassSR(base={"type": "FSRCNN", "d": 16, "s": 8, "m": 1, "upscale": 2}).train()
+    x = torch.rand(6, 3, 16, 16)
+    out, p = model(x, hard=True)
+    with torch.no_grad():
+        idx = p.argmax(1)
+        chosen = torch.stack([model.branches[int(k)](x[i:i + 1])[0] for i, k in enumerate(idx)])
+    assert torch.allclose(out, chosen, atol=1e-6)
+    out.abs().mean().backward()
+    assert model.classifier.fc.weight.grad.abs().sum() > 0
+    assert model.branches[int(idx[0])].parameters().__next__().grad is not None
