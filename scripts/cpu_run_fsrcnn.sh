@@ -15,13 +15,14 @@
 #      for N1+N2+N3 more iterations, so both have seen the same number of iterations.
 #   3. ClassSR-FSRCNN as in the paper: phase 1 starts the widest branch from FSRCNN-O and the
 #      narrow ones from its leading channels (init_narrow: slice), each fine-tuned on its class;
-#      phase 2 trains the classifier; phase 3 fine-tunes everything. The unchanged
+#      phase 2 trains the classifier (its model ships); phase 3 fine-tunes everything, once with
+#      the paper's soft routing and once with `routing: hard`. The unchanged
 #      configs/basicsr/ClassSR_FSRCNN_x4_*.yml with --force_yml overrides only.
 #   Wall time of every step goes to $RUN/logs/walltimes.txt; stdout/stderr to $RUN/logs/*.out;
 #   BasicSR's logs to $RUN/experiments/<name>/train_<name>_*.log.
 #
 # Usage: scripts/cpu_run_fsrcnn.sh [HR_TRAIN_DIR] [HR_VAL_DIR]
-#   FROM=phase2 scripts/cpu_run_fsrcnn.sh   continues at a step (data|baseline|phase1|phase2|phase3|reference)
+#   FROM=phase2 scripts/cpu_run_fsrcnn.sh   continues at a step (data|baseline|phase1|phase2|phase3|phase3_hard|reference)
 #   N0=.. N1=.. N2=.. N3=.. set the iterations; on a GPU with DIV2K pass its HR folders and raise them.
 #   Needs: apt-get install -y opencv-doc (for step 0 only) and the repo's .venv.
 #
@@ -53,7 +54,7 @@ common() {  # $1 = total_iter -> array COMMON
 }
 
 FROM=${FROM:-data}
-STEPS=(data baseline phase1 phase2 phase3 reference)
+STEPS=(data baseline phase1 phase2 phase3 phase3_hard reference)
 run_step() {  # true when step $1 is at or after $FROM
   local s seen=0
   for s in "${STEPS[@]}"; do
@@ -125,6 +126,13 @@ if run_step phase3; then
 common $N3
 timed ClassSR_FSRCNN_x4_3_joint "$CLASSSR" train -opt "$CFG/ClassSR_FSRCNN_x4_3_joint.yml" \
   --force_yml "${COMMON[@]}" datasets:train:batch_size_per_gpu=$B23
+fi
+
+if run_step phase3_hard; then   # the same phase 3 with routing: hard (argmax branch, as at inference)
+common $N3
+timed ClassSR_FSRCNN_x4_3_joint_hard "$CLASSSR" train -opt "$CFG/ClassSR_FSRCNN_x4_3_joint.yml" \
+  --force_yml "${COMMON[@]}" datasets:train:batch_size_per_gpu=$B23 name=ClassSR_FSRCNN_x4_3_joint_hard \
+  classsr:routing=hard
 fi
 
 # --- 4. FSRCNN-O: the reference, as many iterations as ClassSR ----------------------------------
