@@ -29,9 +29,16 @@ from .mmengine import ClassSRHook, ClassSRMetric, ClassSRSubImages, ClassSRTrain
 
 
 def _lookup(name):
-    # mmagic imports its model modules on first lookup (every editor: mmcv's compiled ops must
-    # import, which mmcv-lite's do not: README "MMagic" says what to install)
-    return MODELS.get(name)
+    # mmagic imports all its model modules on the first lookup, video editors with mmcv's
+    # compiled ops among them
+    try:
+        return MODELS.get(name)
+    except ModuleNotFoundError as err:
+        if "mmcv._ext" in str(err):
+            raise ImportError(f"base.type={name!r}: MMagic's model zoo imports mmcv's compiled ops "
+                              "(mmcv._ext), which mmcv-lite lacks; install a full mmcv built for your "
+                              "torch (README, 'Train (MMagic / mmengine)')") from err
+        raise
 
 
 add_arch_lookup(_lookup)
