@@ -220,7 +220,8 @@ class ClassSRSubImages(BaseDataset):
         if self.pipeline.transforms:
             return self.pipeline(info)
         lq, gt = (torch.from_numpy(read_rgb(info[k])).permute(2, 0, 1) for k in ("img_path", "gt_path"))
-        if gt.shape[1:] != (lq.shape[1] * _scale(lq, gt), lq.shape[2] * _scale(lq, gt)):
+        s = max(1, gt.shape[1] // lq.shape[1])
+        if gt.shape[1:] != (lq.shape[1] * s, lq.shape[2] * s):
             raise ValueError(f"{info['gt_path']}: {tuple(gt.shape[1:])} is not a multiple of its LR "
                              f"{tuple(lq.shape[1:])} ({info['img_path']})")
         if self.augment:
@@ -229,10 +230,6 @@ class ClassSRSubImages(BaseDataset):
             k = int(torch.randint(4, ()))
             lq, gt = lq.rot90(k, (1, 2)), gt.rot90(k, (1, 2))
         return {"inputs": lq.contiguous(), "data_samples": {"gt": gt.contiguous(), "label": info["classsr_label"]}}
-
-
-def _scale(lq, gt) -> int:
-    return max(1, gt.shape[1] // lq.shape[1])
 
 
 @DATASETS.register_module()
