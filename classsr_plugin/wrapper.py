@@ -209,7 +209,8 @@ class ClassSR(nn.Module):
 
     def load_base(self, state, strict: bool = True, key: Optional[str] = None) -> None:
         """Load a pretrained base network into the widest branch: a state dict or a path to
-        one, as BasicSR saves it (with or without a 'params' / 'params_ema' key)."""
+        one, as BasicSR saves it (with or without a 'params' / 'params_ema' key) or as mmengine
+        does ('state_dict', an editor's 'generator.' prefix)."""
         if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__"):
             state = torch.load(state, map_location="cpu", weights_only=True)
         if key is not None:
@@ -221,6 +222,8 @@ class ClassSR(nn.Module):
                 if k in state and isinstance(state[k], dict):
                     state = state[k]
                     break
+        if any(k.startswith("generator.") for k in state):  # an editor's (MMagic) checkpoint
+            state = {k[10:]: v for k, v in state.items() if k.startswith("generator.")}
         state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
         self.branches[-1].load_state_dict(state, strict=strict)
 

@@ -76,19 +76,6 @@ for _cls in (ClassSR, ClassLoss, AverageLoss, WeightedL1Loss):
     MODELS.register_module(module=_cls)
 
 
-def load_state(path: str) -> Dict[str, torch.Tensor]:
-    """A network's weights from a BasicSR, mmengine or plain checkpoint; wrapper prefixes
-    (`module.`, an editor's `generator.`) are removed."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "params_ema", "params"):
-        if isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if any(k.startswith("generator.") for k in state):
-        state = {k[10:]: v for k, v in state.items() if k.startswith("generator.")}
-    return {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
-
-
 class ClassSRTraining:
     """The ClassSR part of an mmengine model (ClassSRModel here, the MMagic editor in
     registry/mmagic.py): phase freezing, weight init, phase losses, tiled whole-image inference.
@@ -116,7 +103,7 @@ class ClassSRTraining:
         # the sliced narrow branches go in here, so the arch's own init cannot overwrite them.
         super().init_weights()
         if self.init_base:
-            self.generator.load_base(load_state(self.init_base))
+            self.generator.load_base(self.init_base)
             MMLogger.get_current_instance().info(f"ClassSR: widest branch from {self.init_base}")
         if self.init_narrow == "slice":
             for b in self.generator.branches[:-1]:
