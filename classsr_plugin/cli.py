@@ -341,14 +341,6 @@ def cmd_train(args) -> int:
     return train_main(args.rest)
 
 
-def _dict_action():
-    try:
-        from mmengine.config import DictAction
-        return DictAction
-    except ImportError:  # mmengine missing: the other commands still work
-        return "extend"
-
-
 def cmd_mmtrain(args) -> int:
     """mmengine's Runner on a config (MMagic's or the mmengine-only one), like MMagic's
     tools/train.py: --cfg-options overrides, --resume, --launcher for torchrun."""
@@ -452,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     mm.add_argument("--work-dir")
     mm.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
     mm.add_argument("--launcher", default="none", choices=["none", "pytorch", "slurm", "mpi"])
-    mm.add_argument("--cfg-options", nargs="+", default=None, action=_dict_action(),
+    from mmengine.config import DictAction
+    mm.add_argument("--cfg-options", nargs="+", default=None, action=DictAction,
                     help="key=value overrides, e.g. train_cfg.max_iters=1000")
     mm.set_defaults(func=cmd_mmtrain)
 
