@@ -23,7 +23,8 @@
 #
 # Usage: scripts/cpu_run_fsrcnn.sh [HR_TRAIN_DIR] [HR_VAL_DIR]
 #   FROM=phase2 scripts/cpu_run_fsrcnn.sh   continues at a step (data|baseline|phase1|phase2|phase3|phase3_hard|reference)
-#   N0=.. N1=.. N2=.. N3=.. set the iterations; on a GPU with DIV2K pass its HR folders and raise them.
+#   N0=.. N1=.. N2=.. N3=.. set the iterations; on a GPU with DIV2K pass its HR folders, raise them
+#   and set NUM_GPU=1.
 #   Needs: apt-get install -y opencv-doc (for step 0 only) and the repo's .venv.
 #
 # History: the first CPU run (README, "short CPU run") used this script at commit e4b0173, where
@@ -45,11 +46,12 @@ N1=${N1:-9000}   # phase 1, branches, batch 16
 N2=${N2:-1000}   # phase 2, classifier, batch 32
 N3=${N3:-500}    # phase 3, joint, batch 32
 B23=32
+NUM_GPU=${NUM_GPU:-0}   # 0: CPU; on a GPU machine NUM_GPU=1 (or 'auto')
 BASE=$RUN/experiments/FSRCNN_x4_baseline/models/net_g_latest.pth
 
 # overrides common to all four trainings (val and checkpoint only at the end of each run)
 common() {  # $1 = total_iter -> array COMMON
-  COMMON=(num_gpu=0 "train:total_iter=$1" "train:scheduler:periods=[$1]" "val:val_freq=$1"
+  COMMON=("num_gpu=$NUM_GPU" "train:total_iter=$1" "train:scheduler:periods=[$1]" "val:val_freq=$1"
           "logger:save_checkpoint_freq=$1" logger:use_tb_logger=false datasets:train:num_worker_per_gpu=1)
 }
 
