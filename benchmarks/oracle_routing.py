@@ -26,10 +26,10 @@ def main(argv=None):
     alias_torchvision_for_basicsr()
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
-    from basicsr.utils.matlab_functions import imresize
 
     from classsr_plugin import TileGrid, weights
     from classsr_plugin.cli import load_checkpoint
+    from classsr_plugin.evaluate import bicubic_pair
     from classsr_plugin.imageio import list_images, read_picture
 
     model = load_checkpoint(args.opt or weights.CLASSSR_FSRCNN_X4).eval()
@@ -39,9 +39,7 @@ def main(argv=None):
     images = []
     with torch.no_grad():
         for path in list_images(args.hr):
-            hr = read_picture(path).rgb
-            hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]
-            lr = imresize(hr, 1 / s).clamp(0, 1)
+            hr, lr = bicubic_pair(read_picture(path).rgb, s)
             grid = TileGrid(lr.shape[1], lr.shape[2], t, st, s)
             ids = torch.arange(len(grid))
             tiles = grid.extract(grid.pad(lr).reshape(3, -1), ids)

@@ -50,6 +50,7 @@ def cmd_demo(args) -> int:
     from basicsr.utils.matlab_functions import imresize
 
     from . import ClassSR, run_tiled, weights
+    from .evaluate import bicubic_pair
     from .visual import add_legend, class_overlay
 
     scale, tile, stride = 4, args.tile, args.stride
@@ -67,9 +68,7 @@ def cmd_demo(args) -> int:
         hr, lr = None, read_image(args.input)
         name = os.path.splitext(os.path.basename(args.input))[0]
     else:
-        hr = demo_photo()
-        hr = hr[:, :hr.shape[1] // scale * scale, :hr.shape[2] // scale * scale]
-        lr = imresize(hr, 1 / scale).clamp(0, 1)
+        hr, lr = bicubic_pair(demo_photo(), scale)
         name = "coffee"
     os.makedirs(args.out, exist_ok=True)
     res = min((model.restore_image(lr, tile=tile, stride=stride) for _ in range(2)),

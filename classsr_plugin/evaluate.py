@@ -19,6 +19,15 @@ def _grid(lr, tile, stride, scale):
     return TileGrid(lr.shape[1], lr.shape[2], tile, stride, scale)
 
 
+def bicubic_pair(hr: torch.Tensor, scale: int):
+    """[C, H, W] HR in [0, 1] -> (HR cropped to a multiple of scale, its LR by basicsr's
+    MATLAB-style bicubic): how test LR images are made when none are given."""
+    alias_torchvision_for_basicsr()
+    from basicsr.utils.matlab_functions import imresize
+    hr = hr[:, :hr.shape[1] // scale * scale, :hr.shape[2] // scale * scale]
+    return hr, imresize(hr, 1 / scale).clamp(0, 1)
+
+
 def _lr_for(hr_path, lr_dir, hr, scale):
     if lr_dir:
         from .data.prepare import find_lr
@@ -31,8 +40,7 @@ def _lr_for(hr_path, lr_dir, hr, scale):
     if scale == 1:
         raise ValueError(f"{hr_path}: at scale 1 the degraded inputs must be given (--lr; "
                          f"classsr prepare --whole --task ... makes them)")
-    from basicsr.utils.matlab_functions import imresize
-    return imresize(hr, 1 / scale).clamp(0, 1)
+    return bicubic_pair(hr, scale)[1]
 
 
 def _classsr_run(model, tile, stride, device, **kw):

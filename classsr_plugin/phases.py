@@ -7,7 +7,7 @@ toolkit adapters ask; plain torch.
               + w2 * ClassLoss + w3 * AverageLoss.
 - joint:      everything trained with the same three losses.
 """
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
@@ -69,6 +69,17 @@ def phase_losses(phase: str, out: torch.Tensor, gt: torch.Tensor, p: Optional[to
         if average is not None:
             losses["l_average"] = average(p)
     return losses
+
+
+def collapse_warning(shares: Sequence[float], limit: float, weight_key: str, weight, when: str) -> Optional[str]:
+    """The class-collapse message when one class took more than `limit` of the sub-images
+    (`shares`: class fractions over a window), else None. Names the loss weight that counters it."""
+    k = max(range(len(shares)), key=lambda i: shares[i])
+    if shares[k] <= limit:
+        return None
+    return (f"ClassSR class collapse {when}: class {k} took {100 * shares[k]:.0f}% of the sub-images "
+            f"(limit {100 * limit:.0f}%). Raise {weight_key} (now {weight}) to spread sub-images over "
+            f"the branches.")
 
 
 def slice_init(narrow: torch.nn.Module, wide: torch.nn.Module) -> int:

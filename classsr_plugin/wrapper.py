@@ -1,6 +1,5 @@
 """ClassSR: a classifier routes each LR sub-image to one of M branches, the base network and
 narrower copies of it (Kong et al., CVPR 2021)."""
-import copy
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Union

@@ -23,7 +23,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-from ..phases import DEFAULT_WEIGHTS, check_phase, phase_forward, phase_losses, set_phase, slice_init, unused_parameters
+from ..phases import DEFAULT_WEIGHTS, check_phase, collapse_warning, phase_forward, phase_losses, set_phase, slice_init, unused_parameters
 
 
 @MODEL_REGISTRY.register()
@@ -112,14 +112,11 @@ class ClassSRModel(SRModel):
         counts, self._window = self._window, None
         if self.phase == "branches" or counts is None:
             return
-        share, k = (counts / counts.sum()).max(0)
-        limit = self.cs_opt.get("collapse_share", 0.9)
-        if share > limit:
-            weight = getattr(self.cri_average, "loss_weight", None)
-            get_root_logger().warning(
-                f"ClassSR class collapse at iter {current_iter}: class {int(k)} took {100 * share:.0f}% "
-                f"of the sub-images since the last log (limit {100 * limit:.0f}%). Raise "
-                f"train.average_opt.loss_weight (now {weight}) to spread sub-images over the branches.")
+        msg = collapse_warning((counts / counts.sum()).tolist(), self.cs_opt.get("collapse_share", 0.9),
+                               "train.average_opt.loss_weight", getattr(self.cri_average, "loss_weight", None),
+                               f"at iter {current_iter}, since the last log")
+        if msg:
+            get_root_logger().warning(msg)
 
     # -- validation: whole images, tiled, with class distribution and FLOPs -------------------
     def test(self):

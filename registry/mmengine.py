@@ -37,7 +37,7 @@ from ..compat import alias_torchvision_for_basicsr
 from ..data.prepare import META, find_lr, read_meta
 from ..imageio import list_images, read_rgb
 from ..losses import AverageLoss, ClassLoss
-from ..phases import check_phase, phase_forward, phase_losses, set_phase, slice_init
+from ..phases import check_phase, collapse_warning, phase_forward, phase_losses, set_phase, slice_init
 from ..wrapper import ClassSR
 
 
@@ -308,16 +308,13 @@ class ClassSRHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self._model(runner).phase == "branches" or not outputs:
             return
-        shares = [float(outputs[k]) for k in sorted(outputs) if k.startswith("share_")]
-        if shares:
-            self._shares.append(np.array(shares))
+        m = self._model(runner).generator.num_classes
+        if f"share_{m - 1}" in outputs:
+            self._shares.append(np.array([float(outputs[f"share_{k}"]) for k in range(m)]))
         if self.every_n_train_iters(runner, self.interval) and self._shares:
-            mean = np.mean(self._shares, 0)
-            self._shares = []
-            if mean.max() > self.collapse_share:
-                weight = getattr(self._model(runner).average_loss, "loss_weight", None)
-                runner.logger.warning(
-                    f"ClassSR class collapse at iter {runner.iter + 1}: class {int(mean.argmax())} took "
-                    f"{100 * mean.max():.0f}% of the sub-images over the last {self.interval} iterations "
-                    f"(limit {100 * self.collapse_share:.0f}%). Raise average_loss.loss_weight (now "
-                    f"{weight}) to spread sub-images over the branches.")
+            mean, self._shares = np.mean(self._shares, 0), []
+            msg = collapse_warning(mean.tolist(), self.collapse_share, "average_loss.loss_weight",
+                                   getattr(self._model(runner).average_loss, "loss_weight", None),
+                                   f"at iter {runner.iter + 1}, over the last {self.interval} iterations")
+            if msg:
+                runner.logger.warning(msg)

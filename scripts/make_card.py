@@ -21,7 +21,7 @@ from classsr_plugin import weights
 from classsr_plugin.cli import demo_photo, load_checkpoint
 from classsr_plugin.compat import alias_torchvision_for_basicsr
 from classsr_plugin.data.prepare import read_meta
-from classsr_plugin.evaluate import evaluate
+from classsr_plugin.evaluate import bicubic_pair, evaluate
 from classsr_plugin.imageio import list_images
 
 
@@ -32,9 +32,7 @@ def demo_numbers(model, ref):
     from basicsr.utils.matlab_functions import imresize
 
     from classsr_plugin import run_tiled
-    hr = demo_photo()
-    hr = hr[:, :hr.shape[1] // 4 * 4, :hr.shape[2] // 4 * 4]
-    lr = imresize(hr, 1 / 4).clamp(0, 1)
+    hr, lr = bicubic_pair(demo_photo(), 4)
     res = model.restore_image(lr)
     with torch.no_grad():
         ref_img = run_tiled(lr, ref, 4, 32, 28)

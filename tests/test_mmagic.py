@@ -1,7 +1,6 @@
 """The MMagic path with real mmagic and mmengine on CPU: ClassSR around MMagic's MSRResNet,
 EDSRNet, RRDBNet and SwinIRNet; the three phases from the shipped configs in mmengine's Runner,
 validation through MMagic's PSNR/SSIM with class shares and FLOPs %, a mid-phase resume."""
-import glob
 import os
 
 import pytest

@@ -6,10 +6,10 @@ import torch
 from basicsr.archs import build_network
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import tensor2img
-from basicsr.utils.matlab_functions import imresize
 
 from classsr_plugin import ClassSR, weights
 from classsr_plugin.cli import demo_photo, load_checkpoint
+from classsr_plugin.evaluate import bicubic_pair
 
 CARD = os.path.join(weights.HERE, "card.json")
 
@@ -32,9 +32,7 @@ def test_weight_shapes_match_their_configs():
 
 def test_documented_psnr_on_the_built_in_photo():
     card = json.load(open(CARD))["demo_photo"]
-    hr = demo_photo()
-    hr = hr[:, :hr.shape[1] // 4 * 4, :hr.shape[2] // 4 * 4]
-    lr = imresize(hr, 1 / 4).clamp(0, 1)
+    hr, lr = bicubic_pair(demo_photo(), 4)
     model = load_checkpoint(weights.CLASSSR_FSRCNN_X4)
     res = model.restore_image(lr)
     psnr = calculate_psnr(tensor2img(res.image), tensor2img(hr), crop_border=4)
