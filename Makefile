@@ -13,7 +13,7 @@ MMPY := $(MMVENV)/bin/python
 MMSTAMP := $(MMVENV)/.installed
 INPUT ?=
 
-.PHONY: demo test mmagic-env bench weights clean
+.PHONY: demo test mmagic-env bench weights photo-packages clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,22 +38,18 @@ test: $(STAMP) $(MMSTAMP)
 	$(PY) -m pytest --ignore=tests/test_mmagic.py
 	$(MMPY) -m pytest tests/test_mmagic.py
 
-# Reproduce the shipped weights: photos from Debian's opencv-doc and scikit-image, FSRCNN, the
-# three ClassSR phases and FSRCNN-O on CPU (scripts/cpu_run_fsrcnn.sh), export into the package,
-# then measure and write the model card (scripts/make_card.py). About 1.5 h on 2 cores.
-# The phase-2 model ships: at this length phase 3 lowers PSNR (MODEL_CARD.md has both).
-# On a GPU with DIV2K: pass HR folders to the script and raise N0..N3 (see its header).
+# Reproduce the shipped weights (scripts/recipe_fsrcnn_x4.sh, resumable steps; about 1.5-2 h on 2
+# cores), then measure them, pick the router and regenerate the model card and README's results
+# (scripts/make_card.py). The photos come from Debian packages: `make photo-packages` (root).
 WEIGHTS_RUN ?= $(CURDIR)/results/weights_run
-WEIGHTS_DIR := classsr_plugin/weights
+PHOTO_PACKAGES := opencv-doc libjxl-testdata lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 \
+	plasma-workspace-wallpapers mate-backgrounds
+photo-packages:
+	apt-get install -y --no-install-recommends $(PHOTO_PACKAGES)
+
 weights: $(STAMP)
-	RUN=$(WEIGHTS_RUN) scripts/cpu_run_fsrcnn.sh
-	$(VENV)/bin/classsr export -opt configs/basicsr/ClassSR_FSRCNN_x4_2_classifier.yml \
-	  -w $(WEIGHTS_RUN)/experiments/ClassSR_FSRCNN_x4_2_classifier/models/net_g_latest.pth \
-	  -o $(WEIGHTS_DIR)/classsr_fsrcnn_x4.pth
-	$(VENV)/bin/classsr export -opt configs/basicsr/FSRCNN_x4_baseline.yml \
-	  -w $(WEIGHTS_RUN)/experiments/FSRCNN_x4_O/models/net_g_latest.pth \
-	  -o $(WEIGHTS_DIR)/fsrcnn_o_x4.pth
-	$(PY) scripts/make_card.py --run $(WEIGHTS_RUN) --eval-out results/weights_eval
+	RUN=$(WEIGHTS_RUN) scripts/recipe_fsrcnn_x4.sh
+	$(PY) scripts/make_card.py --run $(WEIGHTS_RUN)
 
 bench: $(STAMP)
 	$(PY) benchmarks/core_speed.py

@@ -1,15 +1,23 @@
-"""The three ClassSR training phases: what each trains and which losses it sums. The one place
-toolkit adapters ask; plain torch.
+"""The ClassSR training phases: what each trains, which losses it sums, and the one settings
+object both toolkit adapters build by keyword, so every option is checked here and only here.
 
-- branches:   every branch trained on the sub-images of its own difficulty class (each sample
-              routed by its label); L1 only; the classifier is frozen and unused.
-- classifier: branches frozen; the classifier learns from w1 * L1(probability-weighted output)
-              + w2 * ClassLoss + w3 * AverageLoss.
-- joint:      everything trained with the same three losses.
+- branches:   each narrow branch trained on the sub-images of its own difficulty class (each sample
+              routed by its label); L1 to HR, plus optionally L1 to the widest branch's output
+              (`distill`); the classifier is frozen and unused.
+- classifier: branches frozen; the router learns, either from the paper's losses (w1 * L1 of the
+              routed output + w2 * ClassLoss + w3 * AverageLoss) or, with `router: supervised`,
+              by cross-entropy to each sub-image's oracle class (`classsr label --by oracle`).
+- joint:      classifier and narrow branches trained with the paper's losses.
+
+The widest branch is the base network: with `freeze_widest` (default) it stays as loaded from
+`init_base` (or the previous phase) in every phase, so ClassSR forced to it is the base network.
 """
+import os
+from dataclasses import dataclass, fields
 from typing import Callable, Dict, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .wrapper import ClassSR
 
@@ -24,62 +32,164 @@ def check_phase(phase: str) -> str:
     return phase
 
 
-def set_phase(model: ClassSR, phase: str) -> None:
-    """Freeze what the phase does not train. Call before wrapping the model in DDP, so DDP only
-    registers the trainable parameters."""
+def _choice(where: str, key: str, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{where}{key}: {value!r} is not one of {tuple(allowed)}")
+
+
+@dataclass
+class PhaseSettings:
+    """ClassSR's training options. BasicSR reads them from `classsr:` in the options file, the
+    mmengine/MMagic models take them as keyword arguments; `where` prefixes error messages with
+    the key's place ('classsr.' or 'model.')."""
+    phase: str = "joint"
+    routing: str = "soft"            # soft: the paper's p-weighted blend; hard: the argmax branch
+    router: str = "paper"            # classifier phase: paper losses, or supervised (oracle labels)
+    init_base: Optional[str] = None  # pretrained base network -> the widest branch
+    init_narrow: str = "scratch"     # scratch | slice (leading channels of the widest)
+    freeze_widest: bool = True       # the widest branch stays the base network
+    distill: float = 0.0             # branches phase: weight of L1 to the widest branch's output
+    collapse_share: float = 0.9      # warn when one class takes more than this
+    val_tile: int = 32
+    val_stride: int = 28
+    where: str = "classsr."
+
+    @classmethod
+    def from_options(cls, opt: Optional[dict], where: str = "classsr.") -> "PhaseSettings":
+        """From a plain dict (BasicSR's `classsr:` block); unknown keys are errors that list the
+        known ones."""
+        opt = dict(opt or {})
+        known = {f.name for f in fields(cls)} - {"where"}
+        unknown = sorted(set(opt) - known)
+        if unknown:
+            raise KeyError(f"{where}{unknown[0]}: unknown option; known: {', '.join(sorted(known))}")
+        return cls(**opt, where=where)
+
+    def __post_init__(self):
+        w = self.where
+        _choice(w, "phase", self.phase, PHASES)
+        _choice(w, "routing", self.routing, ("soft", "hard"))
+        _choice(w, "router", self.router, ("paper", "supervised"))
+        _choice(w, "init_narrow", self.init_narrow, ("scratch", "slice"))
+        if self.router == "supervised" and self.phase != "classifier":
+            raise ValueError(f"{w}router: 'supervised' trains the classifier alone: use it with phase: classifier")
+        if not isinstance(self.freeze_widest, bool):
+            raise ValueError(f"{w}freeze_widest: {self.freeze_widest!r} is not true or false")
+        if not (isinstance(self.distill, (int, float)) and self.distill >= 0):
+            raise ValueError(f"{w}distill: {self.distill!r} is not a weight >= 0")
+        if self.distill and self.phase != "branches":
+            raise ValueError(f"{w}distill: distillation to the widest branch is for phase: branches")
+        if not 0 < self.collapse_share <= 1:
+            raise ValueError(f"{w}collapse_share: {self.collapse_share!r} is not in (0, 1]")
+        if self.init_base is not None and not os.path.isfile(str(self.init_base)):
+            raise FileNotFoundError(f"{w}init_base: {self.init_base} does not exist")
+
+    @property
+    def supervised(self) -> bool:
+        return self.router == "supervised"
+
+    @property
+    def unused_parameters(self) -> bool:
+        """Whether some trainable parameters may get no gradient in an iteration (DDP must know):
+        in the branches phase a batch need not hold every class."""
+        return self.phase == "branches"
+
+    def check_widest_source(self, pretrained: bool, key: str) -> None:
+        """A frozen widest branch must come from somewhere: init_base, or the previous phase's
+        weights (`key`, e.g. path.pretrain_network_g)."""
+        if self.freeze_widest and self.phase == "branches" and not (self.init_base or pretrained):
+            raise ValueError(f"{self.where}init_base: the widest branch is frozen (freeze_widest: true) and "
+                             f"would stay untrained: give the trained base network as init_base (or {key}), "
+                             f"or set freeze_widest: false to train it here")
+
+    def frozen_branches(self, num_classes: int) -> Sequence[int]:
+        if self.phase == "classifier":
+            return tuple(range(num_classes))
+        return (num_classes - 1,) if self.freeze_widest else ()
+
+    def init_weights(self, model: ClassSR, log: Callable[[str], None] = print) -> None:
+        """init_base into the widest branch, then the narrow branches sliced from it."""
+        if self.init_base:
+            model.load_base(self.init_base)
+            log(f"ClassSR: widest branch initialised from {self.init_base}")
+        if self.init_narrow == "slice":
+            n = [slice_init(b, model.branches[-1]) for b in model.branches[:-1]]
+            log(f"ClassSR: narrow branches sliced from the widest ({n} tensors)")
+
+    def freeze(self, model: ClassSR, log: Callable[[str], None] = print) -> None:
+        """Freeze what the phase does not train. Call before wrapping the model in DDP, so DDP
+        registers only trainable parameters."""
+        set_phase(model, self.phase, self.frozen_branches(model.num_classes))
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        log(f"ClassSR phase '{self.phase}' (router {self.router}, routing {self.routing}): {trainable} trainable "
+            f"parameters, {frozen} frozen (branches {list(model.frozen_branches)}"
+            f"{' and the classifier' if self.phase == 'branches' else ''})")
+
+    def apply(self, model: ClassSR, log: Callable[[str], None] = print) -> None:
+        """init_weights, then freeze (BasicSR: both when the network is put on its device)."""
+        self.init_weights(model, log)
+        self.freeze(model, log)
+
+    def terms(self, net: torch.nn.Module, lq: torch.Tensor, gt: torch.Tensor, label: Optional[torch.Tensor],
+              pixel: Callable, class_: Optional[Callable] = None, average: Optional[Callable] = None):
+        """One training forward and its weighted loss terms: (terms, class index per sub-image,
+        output or None). `net` may be the ClassSR module or a DDP/DataParallel wrapper of it."""
+        bare = getattr(net, "module", net)
+        if self.phase == "branches" or self.supervised:
+            if label is None:
+                raise KeyError("label: this phase needs each sub-image's class (a dataset from `classsr prepare`"
+                               + (" relabelled by `classsr label --by oracle`)" if self.supervised else ")"))
+        if self.supervised:
+            _, logits, idx = net(lq, run_branches=False)
+            return {"l_route": F.cross_entropy(logits, label)}, idx, None
+        if self.phase == "branches":
+            out, _, idx = net(lq, force_class=label)
+            terms = {"l_pix": pixel(out, gt)}
+            if self.distill:
+                with torch.no_grad():
+                    teacher = bare.branches[-1](bare._layout(lq))
+                terms["l_distill"] = self.distill * pixel(out, teacher)
+            return terms, idx, out
+        out, logits, idx = net(lq, hard=self.routing == "hard")
+        p = logits.softmax(1)
+        terms = {"l_pix": pixel(out, gt)}
+        if class_ is not None:
+            terms["l_class"] = class_(p)
+        if average is not None:
+            terms["l_average"] = average(p)
+        return terms, idx, out
+
+
+def set_phase(model: ClassSR, phase: str, frozen: Optional[Sequence[int]] = None) -> None:
+    """Freeze what the phase does not train: the `frozen` branches (default: every branch in the
+    classifier phase, none otherwise) and the classifier in the branches phase."""
     check_phase(phase)
-    model.branches_frozen = phase == "classifier"  # keeps BatchNorm statistics fixed too
+    if frozen is None:
+        frozen = range(model.num_classes) if phase == "classifier" else ()
+    model.frozen_branches = tuple(frozen)  # kept in eval mode: BatchNorm statistics stay fixed too
     model.train(model.training)
-    for p in model.branches.parameters():
-        p.requires_grad_(phase != "classifier")
+    for k, branch in enumerate(model.branches):
+        for p in branch.parameters():
+            p.requires_grad_(k not in model.frozen_branches)
     for p in model.classifier.parameters():
         p.requires_grad_(phase != "branches")
 
 
-def unused_parameters(phase: str) -> bool:
-    """Whether some trainable parameters may get no gradient in an iteration (DDP must know):
-    in the branches phase a batch need not hold every class."""
-    return check_phase(phase) == "branches"
-
-
-def phase_forward(net: torch.nn.Module, phase: str, lq: torch.Tensor,
-                  label: Optional[torch.Tensor] = None, hard: bool = False):
-    """Forward for training: (output, probabilities or None, class index per sub-image).
-    `net` may be the ClassSR module or a DDP/DataParallel wrapper of it. `hard` (classifier and
-    joint phases): the output is the chosen branch's alone, as at inference (straight-through
-    gradients to the classifier), instead of the paper's probability-weighted blend."""
-    if check_phase(phase) == "branches":
-        if label is None:
-            raise KeyError("label: the branches phase needs each sub-image's difficulty class "
-                           "(a dataset from `classsr prepare`)")
-        out, idx = net(lq, force_class=label)
-        return out, None, idx
-    out, p = net(lq, hard=hard)
-    return out, p, p.detach().argmax(1)
-
-
-def phase_losses(phase: str, out: torch.Tensor, gt: torch.Tensor, p: Optional[torch.Tensor],
-                 pixel: Callable, class_: Optional[Callable] = None,
-                 average: Optional[Callable] = None) -> Dict[str, torch.Tensor]:
-    """The losses of a phase, each already weighted by its module's loss_weight."""
-    losses = {"l_pix": pixel(out, gt)}
-    if check_phase(phase) != "branches":
-        if class_ is not None:
-            losses["l_class"] = class_(p)
-        if average is not None:
-            losses["l_average"] = average(p)
-    return losses
-
-
-def collapse_warning(shares: Sequence[float], limit: float, weight_key: str, weight, when: str) -> Optional[str]:
+def collapse_warning(shares: Sequence[float], limit: float, when: str, fixes: str) -> Optional[str]:
     """The class-collapse message when one class took more than `limit` of the sub-images
-    (`shares`: class fractions over a window), else None. Names the loss weight that counters it."""
+    (`shares`: class fractions over a window), else None. `fixes` names the options that counter it."""
     k = max(range(len(shares)), key=lambda i: shares[i])
     if shares[k] <= limit:
         return None
     return (f"ClassSR class collapse {when}: class {k} took {100 * shares[k]:.0f}% of the sub-images "
-            f"(limit {100 * limit:.0f}%). Raise {weight_key} (now {weight}) to spread sub-images over "
-            f"the branches.")
+            f"(limit {100 * limit:.0f}%). {fixes}")
+
+
+def collapse_fixes(average_key: str, average_weight, pixel_key: str, pixel_weight) -> str:
+    return (f"Raise {average_key} (now {average_weight}) to spread sub-images over the branches, or lower "
+            f"{pixel_key} (now {pixel_weight}) when the branches' L1 errors are large (the softmax then "
+            f"saturates on one class).")
 
 
 def slice_init(narrow: torch.nn.Module, wide: torch.nn.Module) -> int:

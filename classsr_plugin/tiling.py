@@ -2,8 +2,10 @@
 
 Tiles start every `stride` pixels and the last one on each axis is aligned to the border, so
 nothing is dropped (the original ClassSR code lost up to stride-1 border pixels). Overlaps are
-averaged per pixel. Tiles are gathered and scattered with flat index tensors, a batch at a time,
-so memory is bounded by the batch, not the image.
+blended with feathered weights: a tile's weight ramps up across the overlap from its edge, where
+its output is least reliable (zero padding stands in for the neighbours' pixels), so tile borders
+leave no seam; `blend="average"` is plain averaging. Tiles are gathered and scattered with flat
+index tensors, a batch at a time, so memory is bounded by the batch, not the image.
 """
 from typing import Callable, Optional
 
@@ -24,9 +26,12 @@ class TileGrid:
     """Tile layout of a [C, H, W] image. Inputs smaller than a tile are padded (replicate)
     up to the tile and the padding is cropped from the output."""
 
-    def __init__(self, height: int, width: int, tile: int = 32, stride: int = 28, scale: int = 1):
+    def __init__(self, height: int, width: int, tile: int = 32, stride: int = 28, scale: int = 1,
+                 blend: str = "feather"):
         if tile < 1 or not 1 <= stride <= tile:
             raise ValueError(f"tile={tile}, stride={stride}: need tile >= 1 and 1 <= stride <= tile")
+        if blend not in ("feather", "average"):
+            raise ValueError(f"blend: {blend!r} is not 'feather' or 'average'")
         if height < 1 or width < 1:
             raise ValueError(f"image of {height}x{width} pixels: nothing to tile")
         self.height, self.width, self.tile, self.stride, self.scale = height, width, tile, stride, scale
@@ -34,6 +39,20 @@ class TileGrid:
         self.ys = tile_starts(self.padded[0], tile, stride)
         self.xs = tile_starts(self.padded[1], tile, stride)
         self.shape = (len(self.ys), len(self.xs))
+        self.weight = self.profile(tile * scale, (tile - stride) * scale if blend == "feather" else 0)
+
+    @staticmethod
+    def profile(size: int, ramp: int) -> torch.Tensor:
+        """Per-pixel weight along one axis of a tile output: 1 inside; over `ramp` pixels from
+        each edge a smoothstep down to almost 0, whose outer quarter (the pixels whose
+        receptive field the tile cuts most) counts least. Never exactly 0, so a pixel only one
+        tile covers keeps its value."""
+        if ramp <= 0:
+            return torch.ones(size)
+        i = torch.arange(size, dtype=torch.float32)
+        edge = torch.minimum(i, size - 1 - i) + 0.5
+        t = ((edge - ramp / 4) / (ramp * 3 / 4)).clamp(1e-3, 1.0)
+        return t * t * (3 - 2 * t)
 
     def __len__(self):
         return self.shape[0] * self.shape[1]
@@ -43,6 +62,14 @@ class TileGrid:
         if ph or pw:
             img = F.pad(img[None], (0, pw, 0, ph), mode="replicate")[0]
         return img
+
+    def borders(self):
+        """Output rows and columns where a tile's output begins or ends inside the image: where
+        seams would show."""
+        def axis(starts, n):
+            edges = {int(x) * self.scale for x in starts[1:]} | {(int(x) + self.tile) * self.scale for x in starts[:-1]}
+            return sorted(e for e in edges if 0 < e < n * self.scale)
+        return axis(self.ys, self.height), axis(self.xs, self.width)
 
     def _flat_index(self, ids: torch.Tensor, size: int, row_len: int, scale: int) -> torch.Tensor:
         """[n, size, size] indices into a flattened plane for the tiles `ids`."""
@@ -68,18 +95,21 @@ class TileGrid:
             raise ValueError(f"tile outputs are {tuple(tiles.shape[-2:])}, expected {(size, size)} "
                              f"for tile {self.tile} at scale {self.scale}")
         idx = self._flat_index(ids.to(self.ys.device), size, self.padded[1] * self.scale, self.scale)
-        vals = tiles.transpose(0, 1).reshape(tiles.shape[1], -1)
+        w = self.weight.to(tiles)
+        vals = (tiles * (w[:, None] * w[None, :])).transpose(0, 1).reshape(tiles.shape[1], -1)
         out_flat.index_add_(1, idx.reshape(-1).to(out_flat.device), vals.to(out_flat.dtype))
 
     def coverage(self, n: int, starts: torch.Tensor) -> torch.Tensor:
+        """Sum of the tiles' weights along one axis (the weights are separable)."""
         size = self.tile * self.scale
         cover = torch.zeros(n * self.scale)
         idx = (starts[:, None] * self.scale + torch.arange(size)).reshape(-1)
-        return cover.index_add_(0, idx, torch.ones(idx.numel()))
+        return cover.index_add_(0, idx, self.weight.repeat(len(starts)))
 
     def finish(self, out_flat: torch.Tensor) -> torch.Tensor:
-        """Average the overlaps and crop the padding: -> [C, H*s, W*s]. The coverage count is
-        separable (rows x columns), so no full-size weight map is materialised."""
+        """Normalise by the summed weights and crop the padding: -> [C, H*s, W*s]. Weights are
+        separable (rows x columns) and so is their sum over a grid of tiles, so no full-size
+        weight map is materialised."""
         s = self.scale
         out = out_flat.view(out_flat.shape[0], self.padded[0] * s, self.padded[1] * s)
         out.div_(self.coverage(self.padded[0], self.ys).to(out)[:, None])
@@ -89,12 +119,31 @@ class TileGrid:
 
 def run_tiled(img: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], scale: int,
               tile: int = 32, stride: int = 28, batch: int = 64,
-              out_channels: Optional[int] = None) -> torch.Tensor:
+              out_channels: Optional[int] = None, blend: str = "feather") -> torch.Tensor:
     """Apply `fn` (a batch of tiles -> a batch of tiles x scale) over a [C, H, W] image and
     merge the results the way ClassSR does. For a plain network, or as a reference."""
-    grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, scale)
+    grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, scale, blend)
     flat = grid.pad(img).reshape(img.shape[0], -1)
     out = grid.new_output(out_channels or img.shape[0], device=img.device)
     for ids in torch.arange(len(grid)).split(batch):
         grid.add(out, fn(grid.extract(flat, ids)), ids)
     return grid.finish(out)
+
+
+def seam_ratio(img: torch.Tensor, rows, cols, scale: int) -> float:
+    """How much tile borders show in a [C, H, W] output: the mean |gradient| across the border
+    rows and columns over that across the other rows and columns at the same position mod
+    `scale` (upsampling layers leave a periodic pattern). 1.0 = no seam; the larger of the two
+    axes is returned."""
+    def axis(grad, borders):
+        n = grad.shape[0] + 1
+        border = sorted(set(b for b in borders if 0 < b < n))
+        if not border:
+            return 1.0
+        phases = {b % scale for b in border}
+        others = [j for j in range(1, n) if j % scale in phases and j not in set(border)]
+        at = grad[[b - 1 for b in border]].mean()
+        return float(at / grad[[j - 1 for j in others]].mean().clamp_min(1e-12))
+    gy = (img[:, 1:] - img[:, :-1]).abs().mean((0, 2))
+    gx = (img[:, :, 1:] - img[:, :, :-1]).abs().mean((0, 1))
+    return max(axis(gy, rows), axis(gx, cols))

@@ -2,7 +2,7 @@
 narrower copies of it (Kong et al., CVPR 2021)."""
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -15,6 +15,13 @@ from .derive import BaseSpec, check_widths, derive_widths, measure_widths
 from .tiling import TileGrid
 
 
+class Routed(NamedTuple):
+    """What `ClassSR.forward` returns, in every mode."""
+    out: Optional[torch.Tensor]     # [B, C, H*s, W*s], or None when only the classifier ran
+    logits: Optional[torch.Tensor]  # [B, M] classifier logits, or None when routing was forced
+    idx: torch.Tensor               # [B] the branch each sub-image went (or would go) through
+
+
 @dataclass
 class Restored:
     """What `ClassSR.restore_image` returns."""
@@ -22,8 +29,10 @@ class Restored:
     class_map: torch.Tensor      # [tiles down, tiles across] class index of every tile
     counts: List[int]            # tiles per class, narrowest branch first
     flops_per_tile: float        # average FLOPs per tile, classifier included
-    flops_percent: float         # of the base network on the same tiles (100 = widest, no classifier)
+    flops_percent: float         # of the base network on the same tiles (tiles) or the whole image
+                                 # (regions); classifier included when it ran
     seconds: float               # wall time of the whole call
+    layout: tuple = ()           # (row starts, col starts) in LR px of the class map's tiles / cells
 
 
 def _conv_heavy(module: nn.Module) -> bool:
@@ -83,11 +92,12 @@ class ClassSR(nn.Module):
         self.scale = self._probe(probe_tile)
 
     def train(self, mode: bool = True):
-        """Frozen branches (the classifier phase) stay in eval mode, so normalisation layers'
-        running statistics do not drift while their weights are frozen."""
+        """Frozen branches (`frozen_branches`, set by the training phase) stay in eval mode, so
+        normalisation layers' running statistics do not drift while their weights are frozen."""
         super().train(mode)
-        if mode and getattr(self, "branches_frozen", False):
-            self.branches.eval()
+        if mode:
+            for k in getattr(self, "frozen_branches", ()):
+                self.branches[k].eval()
         return self
 
     def _check_widths_record(self, state, prefix, *args):
@@ -170,24 +180,30 @@ class ClassSR(nn.Module):
             out[sel] = self.branches[k](self._layout(x[sel])).to(out.dtype)
         return out
 
-    def forward(self, x: torch.Tensor, force_class: Optional[int] = None, hard: bool = False):
-        """Train mode: (sum_j p_j * branch_j(x), p [B, M]), every branch runs. With `hard`, the
-        output is the argmax branch's alone, as at inference, while gradients still reach the
-        classifier through p (straight-through).
-        Eval mode, or with force_class (one class, or one per sub-image: the branch-training
-        phase routes by difficulty label): (output, class index [B]), each sub-image runs only
-        through its argmax (or forced) branch; gradients flow in train mode."""
+    def forward(self, x: torch.Tensor, force_class=None, hard: bool = False, run_branches: bool = True) -> Routed:
+        """One return shape in every mode: Routed(out, logits, idx).
+
+        Train mode: the classifier's logits, idx = their argmax, and out = sum_j p_j * branch_j(x)
+        over every branch (the paper's blend), or with `hard` the argmax branch's output alone, as
+        at inference, while gradients still reach the classifier through p (straight-through).
+        Eval mode: each sub-image runs only through its argmax branch, one batched call per class.
+        force_class (one class, or one per sub-image: the branch-training phase routes by
+        difficulty label): those branches; the classifier does not run (logits None).
+        run_branches=False: the classifier alone (out None), e.g. for a supervised router."""
         self._check_input(x, 4)
-        if self.training and force_class is None:
-            p = self.classifier(x).softmax(1)
-            w = p + (F.one_hot(p.argmax(1), self.num_classes).to(p) - p).detach() if hard else p
-            outs = torch.stack([b(self._layout(x)) for b in self.branches], 1)
-            return (w[:, :, None, None, None] * outs).sum(1), p
         if force_class is not None:
             idx = self._check_class(force_class, x.shape[0]).to(x.device)
-        else:
-            idx = self.route(x)
-        return self.run_branches(x, idx), idx
+            return Routed(self.run_branches(x, idx), None, idx)
+        logits = self.classifier(x)
+        idx = logits.detach().argmax(1)
+        if not run_branches:
+            return Routed(None, logits, idx)
+        if self.training:
+            p = logits.softmax(1)
+            w = p + (F.one_hot(idx, self.num_classes).to(p) - p).detach() if hard else p
+            outs = torch.stack([b(self._layout(x)) for b in self.branches], 1)
+            return Routed((w[:, :, None, None, None] * outs).sum(1), logits, idx)
+        return Routed(self.run_branches(x, idx), logits, idx)
 
     def _check_class(self, k, n: int) -> torch.Tensor:
         """An int or a [n] tensor of class indices -> a [n] long tensor."""
@@ -246,12 +262,17 @@ class ClassSR(nn.Module):
     def restore_image(self, img: torch.Tensor, tile: int = 32, stride: int = 28,
                       batch: Optional[int] = None, force_class=None,
                       logit_bias: Optional[torch.Tensor] = None, budget: Optional[float] = None,
-                      progress: bool = False) -> Restored:
+                      progress: bool = False, execution: str = "tiles", margin: int = 4,
+                      max_cells: int = 8) -> Restored:
         """Super-resolve (or restore, at scale 1) a whole LR image of any size.
 
-        img: [C, H, W] or [1, C, H, W] float tensor. Tiles of `tile` px every `stride` px cover
-        the whole image; overlaps are averaged. Tiles are classified, then each class's tiles
-        run through their branch in batches of `batch` (default: about 64 tiles of 32x32).
+        img: [C, H, W] or [1, C, H, W] float tensor.
+        execution="tiles": tiles of `tile` px every `stride` px cover the whole image, each runs
+        through its class's branch (batches of `batch`, default about 64 tiles of 32x32), and
+        overlaps are blended with feathered weights (tiling.TileGrid).
+        execution="regions": cells of `tile` px are classified, adjacent cells of one class run
+        as rectangles of up to max_cells x max_cells cells with `margin` px of context, blended
+        across their borders (regions.py); `stride` is not used.
 
         budget: a cost knob without retraining: the branches' average FLOPs as a fraction of the
         base network's (1.0 = every tile to the widest branch); the classifier's decisions are
@@ -263,44 +284,68 @@ class ClassSR(nn.Module):
             raise ValueError(f"input of shape {tuple(img.shape)}: restore_image takes one image")
         img = img[0] if batched else img
         self._check_input(img, 3)
+        if execution not in ("tiles", "regions"):
+            raise ValueError(f"execution: {execution!r} is not 'tiles' or 'regions'")
         batch = batch or max(1, 65536 // (tile * tile))
         was = self.training
         self.eval()
         try:
-            image, idx, grid = self._restore(img, tile, stride, batch, force_class, logit_bias, budget,
-                                             progress)
+            run = self._restore_tiles if execution == "tiles" else self._restore_regions
+            image, idx, shape, layout, flops = run(img.float(), tile, stride, batch, force_class, logit_bias,
+                                                   budget, progress, margin, max_cells)
         finally:
             self.train(was)
         counts = torch.bincount(idx, minlength=self.num_classes).tolist()
-        cost = self.tile_cost(tile)
-        routed = force_class is None  # forced routing skips the classifier
-        return Restored(image=image[None] if batched else image, class_map=idx.view(grid.shape),
-                        counts=counts, flops_per_tile=cost.per_tile(counts, routed),
-                        flops_percent=cost.percent(counts, routed), seconds=time.perf_counter() - start)
+        return Restored(image=image[None] if batched else image, class_map=idx.view(shape), counts=counts,
+                        flops_per_tile=flops[0] / len(idx), flops_percent=100.0 * flops[0] / flops[1],
+                        seconds=time.perf_counter() - start, layout=layout)
 
-    def _restore(self, img, tile, stride, batch, force_class, logit_bias, budget, progress):
-        grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, self.scale)
-        flat = grid.pad(img.float()).reshape(img.shape[0], -1)
-        all_ids = torch.arange(len(grid))
+    def _route(self, windows, n: int, tile: int, force_class, logit_bias, budget):
+        """Class per tile: forced, or the classifier's argmax (+ bias) on the batches of tile
+        windows, or that under a budget."""
         if force_class is not None:
             fc = torch.as_tensor(force_class)
-            idx = self._check_class(fc.view(-1)[0] if fc.numel() == 1 else fc.cpu(), len(grid))
-        else:
-            logits = torch.cat([self.classifier(grid.extract(flat, ids)).float().cpu()
-                                for ids in all_ids.split(batch * 4)])
-            if logit_bias is not None:
-                logits = logits + logit_bias.float().cpu()
-            if budget is None:
-                idx = logits.argmax(1)
-            else:
-                idx = route_under_budget(logits, self.tile_cost(tile).branches, budget)
+            return self._check_class(fc.view(-1)[0] if fc.numel() == 1 else fc.cpu(), n)
+        logits = torch.cat([self.classifier(w).float().cpu() for w in windows])
+        if logit_bias is not None:
+            logits = logits + logit_bias.float().cpu()
+        if budget is None:
+            return logits.argmax(1)
+        return route_under_budget(logits, self.tile_cost(tile).branches, budget)
+
+    def _restore_tiles(self, img, tile, stride, batch, force_class, logit_bias, budget, progress, margin, max_cells):
+        grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, self.scale)
+        flat = grid.pad(img).reshape(img.shape[0], -1)
+        all_ids = torch.arange(len(grid))
+        windows = (grid.extract(flat, ids) for ids in all_ids.split(batch * 4))
+        idx = self._route(windows, len(grid), tile, force_class, logit_bias, budget)
         out = grid.new_output(self.out_ch, device=img.device)
         jobs = [(k, ids) for k in range(self.num_classes) if (idx == k).any()
                 for ids in all_ids[idx == k].split(batch)]
         for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=not progress, leave=False):
-            tiles = self._layout(grid.extract(flat, ids))
-            grid.add(out, self.branches[k](tiles), ids)
-        return grid.finish(out), idx, grid
+            grid.add(out, self.branches[k](self._layout(grid.extract(flat, ids))), ids)
+        cost, counts = self.tile_cost(tile), torch.bincount(idx, minlength=self.num_classes).tolist()
+        # FLOPs against the base network on the same tiles; the classifier when it ran
+        flops = (cost.per_tile(counts, force_class is None) * len(idx), cost.base * len(idx))
+        return grid.finish(out), idx, grid.shape, (grid.ys, grid.xs), flops
+
+    def _restore_regions(self, img, tile, stride, batch, force_class, logit_bias, budget, progress, margin,
+                         max_cells):
+        from .regions import CellGrid, merge_cells, run_regions
+        grid = CellGrid(img.shape[-2], img.shape[-1], tile)
+        windows = grid.windows(img).split(batch * 4) if force_class is None else None
+        idx = self._route(windows, len(grid), tile, force_class, logit_bias, budget)
+        rects = merge_cells(idx.view(grid.shape), max_cells)
+        branches = [lambda x, b=b: b(self._layout(x)) for b in self.branches]
+        bar = lambda jobs: tqdm(jobs, desc="regions", unit="batch", disable=not progress, leave=False)  # noqa: E731
+        image, pixels = run_regions(img, grid, rects, branches, self.scale, self.out_ch, margin,
+                                    max_pixels=batch * tile * tile * 4, progress=bar)
+        cost = self.tile_cost(tile)
+        per_px = [f / (tile * tile) for f in cost.branches]  # conv nets: FLOPs grow with pixels
+        # FLOPs against the base network on the whole image; margins are ClassSR's overhead
+        flops = (sum(p * f for p, f in zip(pixels, per_px)) + cost.classifier * len(idx) * (force_class is None),
+                 per_px[-1] * img.shape[-2] * img.shape[-1])
+        return image, idx, grid.shape, (grid.ys, grid.xs), flops
 
     def extra_repr(self) -> str:
         return (f"arch={self.arch.__name__}, {self.width_key}={self.widths}, scale={self.scale}, "

@@ -1,17 +1,21 @@
 """ClassSRModel: BasicSR's SRModel with the ClassSR training phases and tiled validation.
 
-Options, beside SRModel's:
+Options, beside SRModel's (checked by classsr_plugin.phases.PhaseSettings):
   classsr:
     phase: branches | classifier | joint      (one run per phase; see README)
-    init_base: path to a pretrained base network (widest branch), branches phase
+    router: paper | supervised                (classifier phase: the paper's losses, or cross-entropy
+                                               to oracle classes from `classsr label --by oracle`)
+    routing: soft | hard                      (paper losses: the p-weighted blend of all branches, or
+                                               the argmax branch as at inference)
+    init_base: path to a pretrained base network (the widest branch)
     init_narrow: scratch | slice              (narrow branches from scratch or sliced base weights)
-    routing: soft | hard                      (classifier/joint phases: the paper's p-weighted blend
-                                               of all branches, or the argmax branch as at inference)
+    freeze_widest: true                       (the widest branch stays the base network)
+    distill: 0                                (branches phase: weight of L1 to the widest's output)
     val_tile: 32, val_stride: 28              (whole-image tiled validation)
     collapse_share: 0.9                       (warn when one class takes more than this)
   train:
     pixel_opt:   {type: L1Loss, loss_weight: 1000}
-    class_opt:   {type: ClassLoss, loss_weight: 0.5}     (classifier and joint phases)
+    class_opt:   {type: ClassLoss, loss_weight: 0.5}     (paper router: classifier and joint phases)
     average_opt: {type: AverageLoss, loss_weight: 3}
 """
 from collections import OrderedDict
@@ -23,50 +27,38 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-from ..phases import DEFAULT_WEIGHTS, check_phase, collapse_warning, phase_forward, phase_losses, set_phase, slice_init, unused_parameters
+from ..phases import DEFAULT_WEIGHTS, PhaseSettings, collapse_fixes, collapse_warning
 
 
 @MODEL_REGISTRY.register()
 class ClassSRModel(SRModel):
     def __init__(self, opt):
-        self.cs_opt = dict(opt.get("classsr") or {})
-        self.phase = check_phase(self.cs_opt.get("phase", "joint"))
-        routing = self.cs_opt.get("routing", "soft")
-        if routing not in ("soft", "hard"):
-            raise ValueError(f"classsr.routing: {routing!r} is not 'soft' or 'hard'")
-        self.hard = routing == "hard"
+        self.settings = PhaseSettings.from_options(opt.get("classsr"), "classsr.")
+        self.phase = self.settings.phase
+        self.settings.check_widest_source(bool((opt.get("path") or {}).get("pretrain_network_g")),
+                                          "path.pretrain_network_g")
         self._window = None  # class counts since the last log
         super().__init__(opt)
 
     # Phase freezing happens here, before any DDP wrapping, so DDP sees only trainable params.
     def model_to_device(self, net):
-        self._init_weights(net)
-        set_phase(net, self.phase)
+        self.settings.apply(net, get_root_logger().info)
         net = net.to(self.device)
         if self.opt["dist"]:
             cuda = self.device.type == "cuda"
             net = DistributedDataParallel(
                 net, device_ids=[torch.cuda.current_device()] if cuda else None,
-                find_unused_parameters=self.opt.get("find_unused_parameters", unused_parameters(self.phase)))
+                find_unused_parameters=self.opt.get("find_unused_parameters", self.settings.unused_parameters))
         elif self.opt["num_gpu"] > 1:
             net = DataParallel(net)
         return net
-
-    def _init_weights(self, net):
-        base = self.cs_opt.get("init_base")
-        if base:
-            net.load_base(base)
-            get_root_logger().info(f"ClassSR: widest branch initialised from {base}")
-        if self.cs_opt.get("init_narrow", "scratch") == "slice":
-            n = [slice_init(b, net.branches[-1]) for b in net.branches[:-1]]
-            get_root_logger().info(f"ClassSR: narrow branches sliced from the widest ({n} tensors)")
 
     def init_training_settings(self):
         train_opt = self.opt["train"]
         train_opt.setdefault("pixel_opt", {"type": "L1Loss", "loss_weight": DEFAULT_WEIGHTS["pixel"]})
         super().init_training_settings()
         self.cri_class = self.cri_average = None
-        if self.phase != "branches":
+        if self.phase != "branches" and not self.settings.supervised:
             self.cri_class = build_loss(train_opt.get(
                 "class_opt", {"type": "ClassLoss", "loss_weight": DEFAULT_WEIGHTS["class"]})).to(self.device)
             self.cri_average = build_loss(train_opt.get(
@@ -76,9 +68,6 @@ class ClassSRModel(SRModel):
         # SRModel's, minus a warning line per frozen parameter: the phase freezes them on purpose
         train_opt = self.opt["train"]
         params = [p for p in self.net_g.parameters() if p.requires_grad]
-        frozen = sum(p.numel() for p in self.net_g.parameters() if not p.requires_grad)
-        get_root_logger().info(f"ClassSR phase '{self.phase}': {sum(p.numel() for p in params)} trainable "
-                               f"parameters, {frozen} frozen")
         optim = dict(train_opt["optim_g"])
         self.optimizer_g = self.get_optimizer(optim.pop("type"), params, **optim)
         self.optimizers.append(self.optimizer_g)
@@ -89,8 +78,10 @@ class ClassSRModel(SRModel):
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad()
-        self.output, p, idx = phase_forward(self.net_g, self.phase, self.lq, self.label, self.hard)
-        losses = phase_losses(self.phase, self.output, self.gt, p, self.cri_pix, self.cri_class, self.cri_average)
+        losses, idx, out = self.settings.terms(self.net_g, self.lq, self.gt, self.label, self.cri_pix,
+                                               self.cri_class, self.cri_average)
+        if out is not None:
+            self.output = out
         sum(losses.values()).backward()
         self.optimizer_g.step()
         log = OrderedDict(losses)
@@ -110,11 +101,12 @@ class ClassSRModel(SRModel):
 
     def _check_collapse(self, current_iter):
         counts, self._window = self._window, None
-        if self.phase == "branches" or counts is None:
+        if self.phase == "branches" or self.settings.supervised or counts is None:
             return
-        msg = collapse_warning((counts / counts.sum()).tolist(), self.cs_opt.get("collapse_share", 0.9),
-                               "train.average_opt.loss_weight", getattr(self.cri_average, "loss_weight", None),
-                               f"at iter {current_iter}, since the last log")
+        fixes = collapse_fixes("train.average_opt.loss_weight", getattr(self.cri_average, "loss_weight", None),
+                               "train.pixel_opt.loss_weight", getattr(self.cri_pix, "loss_weight", None))
+        msg = collapse_warning((counts / counts.sum()).tolist(), self.settings.collapse_share,
+                               f"at iter {current_iter}, since the last log", fixes)
         if msg:
             get_root_logger().warning(msg)
 
@@ -123,8 +115,8 @@ class ClassSRModel(SRModel):
         net = self.get_bare_model(self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g)
         outs = []
         for img in self.lq:
-            res = net.restore_image(img, tile=self.cs_opt.get("val_tile", 32),
-                                    stride=self.cs_opt.get("val_stride", 28))
+            res = net.restore_image(img, tile=self.settings.val_tile,
+                                    stride=self.settings.val_stride)
             outs.append(res.image)
             self._val_counts = [a + b for a, b in zip(self._val_counts, res.counts)]
         self.output = torch.stack(outs)
@@ -135,7 +127,7 @@ class ClassSRModel(SRModel):
         super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
         counts = self._val_counts
         total = max(sum(counts), 1)
-        pct = net.tile_cost(self.cs_opt.get("val_tile", 32)).percent(counts)
+        pct = net.tile_cost(self.settings.val_tile).percent(counts)
         name = dataloader.dataset.opt["name"]
         shares = ", ".join(f"{100 * c / total:.1f}%" for c in counts)
         get_root_logger().info(f"Validation {name}: classes (narrow..wide) {counts} = [{shares}], "

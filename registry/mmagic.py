@@ -77,21 +77,18 @@ class ClassSREditModel(ClassSRTraining, BaseEditModel):
     image through ClassSR tiled (val_tile / val_stride) and record its class counts and FLOPs %
     for ClassSRMetric."""
 
-    def __init__(self, generator: dict, pixel_loss: dict, phase: str = "joint",
-                 init_base: Optional[str] = None, init_narrow: str = "scratch",
+    def __init__(self, generator: dict, pixel_loss: dict,
                  class_loss: dict = dict(type="ClassLoss", loss_weight=0.5),
                  average_loss: dict = dict(type="AverageLoss", loss_weight=3.0),
-                 val_tile: int = 32, val_stride: int = 28, routing: str = "soft",
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None):
+                 data_preprocessor: Optional[dict] = None, **settings):
         super().__init__(generator=generator, pixel_loss=pixel_loss, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg, data_preprocessor=data_preprocessor)
-        self._setup_classsr(phase, init_base, init_narrow, class_loss, average_loss, val_tile, val_stride,
-                            routing)
+        self._setup_classsr(settings, class_loss, average_loss)
 
     def forward_tensor(self, inputs, data_samples=None, **kwargs):
-        return self.generator(inputs)[0]
+        return self.generator(inputs).out
 
     def forward_train(self, inputs, data_samples: Optional[DataSample] = None, **kwargs):
         labels: Optional[List[int]] = data_samples.metainfo.get("classsr_label")

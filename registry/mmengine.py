@@ -37,7 +37,7 @@ from ..compat import alias_torchvision_for_basicsr
 from ..data.prepare import META, find_lr, read_meta
 from ..imageio import list_images, read_rgb
 from ..losses import AverageLoss, ClassLoss
-from ..phases import check_phase, collapse_warning, phase_forward, phase_losses, set_phase, slice_init
+from ..phases import PhaseSettings, collapse_fixes, collapse_warning
 from ..wrapper import ClassSR
 
 
@@ -81,38 +81,30 @@ class ClassSRTraining:
     registry/mmagic.py): phase freezing, weight init, phase losses, tiled whole-image inference.
     Needs ``self.generator`` (a ClassSR) and ``self.pixel_loss``."""
 
-    def _setup_classsr(self, phase, init_base, init_narrow, class_loss, average_loss,
-                       val_tile, val_stride, routing="soft"):
+    def _setup_classsr(self, settings: dict, class_loss, average_loss):
+        """`settings`: the PhaseSettings keywords (phase, router, routing, init_base, init_narrow,
+        freeze_widest, distill, val_tile, val_stride, collapse_share)."""
         if not isinstance(self.generator, ClassSR):
             raise TypeError(f"generator: expected type='ClassSR', got {type(self.generator).__name__}")
-        self.phase = check_phase(phase)
-        if init_narrow not in ("scratch", "slice"):
-            raise ValueError(f"init_narrow: {init_narrow!r} is not 'scratch' or 'slice'")
-        if init_base is not None and not os.path.isfile(init_base):
-            raise FileNotFoundError(f"init_base: {init_base} does not exist")
-        if routing not in ("soft", "hard"):
-            raise ValueError(f"routing: {routing!r} is not 'soft' or 'hard'")
-        self.init_base, self.init_narrow, self.hard = init_base, init_narrow, routing == "hard"
-        self.class_loss = MODELS.build(class_loss) if self.phase != "branches" else None
-        self.average_loss = MODELS.build(average_loss) if self.phase != "branches" else None
-        self.val_tile, self.val_stride = val_tile, val_stride
-        set_phase(self.generator, self.phase)  # before the Runner wraps the model in DDP
+        self.settings = PhaseSettings.from_options(settings, "model.")
+        self.settings.check_widest_source(False, "model.init_base")
+        self.phase = self.settings.phase
+        paper = self.phase != "branches" and not self.settings.supervised
+        self.class_loss = MODELS.build(class_loss) if paper else None
+        self.average_loss = MODELS.build(average_loss) if paper else None
+        # before the Runner wraps the model in DDP; weights come in init_weights
+        self.settings.freeze(self.generator, MMLogger.get_current_instance().info)
 
     def init_weights(self):
         # The Runner calls this before loading `load_from` / resuming: the pretrained base and
         # the sliced narrow branches go in here, so the arch's own init cannot overwrite them.
         super().init_weights()
-        if self.init_base:
-            self.generator.load_base(self.init_base)
-            MMLogger.get_current_instance().info(f"ClassSR: widest branch from {self.init_base}")
-        if self.init_narrow == "slice":
-            for b in self.generator.branches[:-1]:
-                slice_init(b, self.generator.branches[-1])
+        self.settings.init_weights(self.generator, MMLogger.get_current_instance().info)
 
     def classsr_losses(self, lq, gt, label=None) -> Dict[str, torch.Tensor]:
         """Loss terms (keys with 'loss' are summed by mmengine) and class shares (logged)."""
-        out, p, idx = phase_forward(self.generator, self.phase, lq, label, self.hard)
-        terms = phase_losses(self.phase, out, gt, p, self.pixel_loss, self.class_loss, self.average_loss)
+        terms, idx, _ = self.settings.terms(self.generator, lq, gt, label, self.pixel_loss, self.class_loss,
+                                            self.average_loss)
         log = {k.replace("l_", "loss_", 1): v for k, v in terms.items()}
         counts = torch.bincount(idx, minlength=self.generator.num_classes).float()
         for k, share in enumerate(counts / counts.sum()):
@@ -125,7 +117,7 @@ class ClassSRTraining:
         (list of [C, sH, sW] outputs, list of per-image stats)."""
         outs, stats = [], []
         for img in inputs:
-            r = self.generator.restore_image(img, tile=self.val_tile, stride=self.val_stride)
+            r = self.generator.restore_image(img, tile=self.settings.val_tile, stride=self.settings.val_stride)
             outs.append(r.image)
             stats.append({"classsr_counts": r.counts, "classsr_flops": r.flops_percent})
         return outs, stats
@@ -146,18 +138,15 @@ class ClassSRModel(ClassSRTraining, BaseModel):
     routing: 'soft' (the paper's probability-weighted blend in the classifier and joint phases) or
     'hard' (the argmax branch, as at inference; straight-through gradients to the classifier)."""
 
-    def __init__(self, generator: dict, phase: str = "joint", init_base: Optional[str] = None,
-                 init_narrow: str = "scratch",
+    def __init__(self, generator: dict,
                  pixel_loss: dict = dict(type="WeightedL1Loss", loss_weight=1000.0),
                  class_loss: dict = dict(type="ClassLoss", loss_weight=0.5),
                  average_loss: dict = dict(type="AverageLoss", loss_weight=3.0),
-                 val_tile: int = 32, val_stride: int = 28, routing: str = "soft",
-                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None, **settings):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.generator = MODELS.build(generator)
         self.pixel_loss = MODELS.build(pixel_loss)
-        self._setup_classsr(phase, init_base, init_narrow, class_loss, average_loss, val_tile, val_stride,
-                            routing)
+        self._setup_classsr(settings, class_loss, average_loss)
 
     def forward(self, inputs, data_samples: Optional[dict] = None, mode: str = "tensor"):
         if mode == "loss":
@@ -172,7 +161,7 @@ class ClassSRModel(ClassSRTraining, BaseModel):
             return [{"pred": o.clamp(0, 1).cpu(), "gt": None if g is None else g.cpu(), "name": n, **s}
                     for o, g, n, s in zip(outs, gts, names, stats)]
         if mode == "tensor":
-            return self.generator(_stack(inputs))[0]
+            return self.generator(_stack(inputs)).out
         raise ValueError(f"mode: {mode!r} is not 'loss', 'predict' or 'tensor'")
 
 
@@ -303,18 +292,21 @@ class ClassSRHook(Hook):
         trainable = sum(p.numel() for p in gen.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in gen.parameters() if not p.requires_grad)
         runner.logger.info(f"ClassSR phase '{model.phase}': {gen.width_key}={gen.widths}, "
-                           f"{trainable} trainable parameters, {frozen} frozen")
+                           f"{trainable} trainable parameters, {frozen} frozen "
+                           f"(branches {list(gen.frozen_branches)})")
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if self._model(runner).phase == "branches" or not outputs:
+        if self._model(runner).phase == "branches" or self._model(runner).settings.supervised or not outputs:
             return
         m = self._model(runner).generator.num_classes
         if f"share_{m - 1}" in outputs:
             self._shares.append(np.array([float(outputs[f"share_{k}"]) for k in range(m)]))
         if self.every_n_train_iters(runner, self.interval) and self._shares:
             mean, self._shares = np.mean(self._shares, 0), []
-            msg = collapse_warning(mean.tolist(), self.collapse_share, "average_loss.loss_weight",
-                                   getattr(self._model(runner).average_loss, "loss_weight", None),
-                                   f"at iter {runner.iter + 1}, over the last {self.interval} iterations")
+            model = self._model(runner)
+            fixes = collapse_fixes("model.average_loss.loss_weight", getattr(model.average_loss, "loss_weight", None),
+                                   "model.pixel_loss.loss_weight", getattr(model.pixel_loss, "loss_weight", None))
+            msg = collapse_warning(mean.tolist(), self.collapse_share,
+                                   f"at iter {runner.iter + 1}, over the last {self.interval} iterations", fixes)
             if msg:
                 runner.logger.warning(msg)

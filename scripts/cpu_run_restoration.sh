@@ -27,7 +27,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${RUN:-/work/restore_run}               # work folder: data, experiments, logs
-HR_TRAIN=${HR_TRAIN:-/work/cpu_run/hr_train}  # the photos of scripts/cpu_run_fsrcnn.sh
+HR_TRAIN=${HR_TRAIN:-/work/cpu_run/hr_train}  # photos; the recorded run used the 22 of the first SR recipe (see README)
 HR_VAL=${HR_VAL:-/work/cpu_run/hr_val}
 mkdir -p "$RUN" && cd "$RUN"
 export PATH=$REPO/.venv/bin:$PATH

@@ -15,6 +15,13 @@ def small_data(root):
     return root
 
 
+def base_checkpoint(net, path) -> str:
+    """Save a base network's weights as a plain state dict: the widest branch of phase 1."""
+    import torch
+    torch.save(net.state_dict(), path)
+    return str(path)
+
+
 def short_run(data, work_dir, iters, **extra) -> dict:
     """cfg-options for a few CPU iterations on `small_data`, checkpoints every 2 iterations."""
     return {

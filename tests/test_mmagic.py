@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import classsr_plugin.registry.mmagic  # noqa: E402,F401
-from mm_helpers import scalars, short_run, small_data  # noqa: E402
+from mm_helpers import base_checkpoint, scalars, short_run, small_data  # noqa: E402
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "mmagic")
 SMALL = {  # the shipped generators, shrunk so CPU tests stay short
@@ -66,8 +66,11 @@ def run_config(name, data, work_dir, iters, **extra):
 
 
 def test_three_phases_validate_and_resume(data, tmp_path):
+    from mmagic.registry import MODELS
     p1 = tmp_path / "p1"
-    run_config("classsr_msrresnet_x4_1_branches.py", data, p1, 4, **{"model.init_narrow": "slice"})
+    base = MODELS.build(dict(load_config("classsr_msrresnet_x4_1_branches.py", **SMALL["msrresnet"]).model.generator.base))
+    run_config("classsr_msrresnet_x4_1_branches.py", data, p1, 4, **{"model.init_narrow": "slice",
+               "model.init_base": base_checkpoint(base, tmp_path / "base.pth")})
     val = [r for r in scalars(p1) if "PSNR" in r]
     assert val and 5 < val[-1]["PSNR"] < 60 and 0 < val[-1]["SSIM"] <= 1
     assert abs(sum(val[-1][f"classsr/share_{k}"] for k in range(3)) - 1) < 1e-6

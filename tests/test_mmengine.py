@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from mm_helpers import scalars, short_run, small_data
+from mm_helpers import base_checkpoint, scalars, short_run, small_data
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -16,7 +16,10 @@ CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return small_data(tmp_path_factory.mktemp("mm_data"))
+    from classsr_plugin.archs.fsrcnn import FSRCNN
+    root = small_data(tmp_path_factory.mktemp("mm_data"))
+    base_checkpoint(FSRCNN(), root / "base.pth")
+    return root
 
 
 def config(name, data, work_dir, iters, **extra):
@@ -28,7 +31,7 @@ def config(name, data, work_dir, iters, **extra):
 def test_three_phases_validate_and_resume(data, tmp_path):
     p1 = tmp_path / "p1"
     Runner.from_cfg(config("classsr_fsrcnn_x4_1_branches.py", data, p1, 4,
-                           **{"model.init_narrow": "slice"})).train()
+                           **{"model.init_narrow": "slice", "model.init_base": str(data / "base.pth")})).train()
     val = [r for r in scalars(p1) if "classsr/psnr" in r]
     assert val and 5 < val[-1]["classsr/psnr"] < 60
     assert abs(sum(val[-1][f"classsr/share_{k}"] for k in range(3)) - 1) < 1e-6
@@ -76,6 +79,7 @@ def test_collapse_warning_names_the_weight(data, tmp_path, caplog):
     runner.train()
     log = open(glob.glob(str(tmp_path / "c" / "*" / "*.log"))[0]).read()
     assert "class collapse" in log and "average_loss.loss_weight (now 0.0)" in log
+    assert "pixel_loss.loss_weight (now 1000.0)" in log
 
 
 def test_checkpoint_loader_allows_only_history_buffer_methods():
@@ -98,7 +102,8 @@ def test_ddp_two_processes_on_cpu(data, tmp_path):
            "--launcher", "pytorch", "--work-dir", str(tmp_path), "--cfg-options",
            f"train_dataloader.dataset.data_root={data / 'sub'}", f"val_dataloader.dataset.data_root={data / 'val'}",
            "train_cfg.max_iters=2", "train_cfg.val_interval=2", "train_dataloader.num_workers=0",
-           "train_dataloader.batch_size=4", "val_dataloader.num_workers=0", "default_hooks.logger.interval=1"]
+           "train_dataloader.batch_size=4", "val_dataloader.num_workers=0", "default_hooks.logger.interval=1",
+           f"model.init_base={data / 'base.pth'}"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     log = open(glob.glob(str(tmp_path / "*" / "*.log"))[0]).read()

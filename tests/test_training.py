@@ -16,7 +16,7 @@ from basicsr.losses import build_loss
 
 from classsr_plugin import ClassSR, register_arch
 from classsr_plugin.data import prepare, prepare_whole, read_meta
-from classsr_plugin.phases import phase_forward, phase_losses, set_phase
+from classsr_plugin.phases import PhaseSettings, set_phase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "configs", "basicsr")
@@ -109,12 +109,26 @@ def workdir(dataset):
         link = root / "run" / "datasets" / name
         if not link.exists():
             os.symlink(root / target, link)
+    # the base network ClassSR wraps, trained first: the widest branch, frozen in every phase
+    torch.manual_seed(1)
+    base = ClassSR(base={"type": "FSRCNN", "d": 56}).build_base()
+    torch.save({"params": base.state_dict()}, root / "run" / "base.pth")
     return root / "run"
+
+
+def base_output(workdir, lq):
+    from classsr_plugin.archs.fsrcnn import FSRCNN
+    net = FSRCNN()
+    net.load_state_dict(torch.load(workdir / "base.pth", weights_only=True)["params"])
+    with torch.no_grad():
+        return net.eval()(lq)
 
 
 def test_three_phases_resume_and_validate(workdir):
     short = ["train:total_iter=4", "val:val_freq=4", "logger:save_checkpoint_freq=2"]
-    log1 = train(workdir, "ClassSR_FSRCNN_x4_1_branches.yml", *short)
+    log1 = train(workdir, "ClassSR_FSRCNN_x4_1_branches.yml", *short, f"classsr:init_base={workdir / 'base.pth'}",
+                 "classsr:distill=0.5")
+    assert "l_distill" in log1
     assert "phase 'branches'" in log1 and "l_pix" in log1 and "l_class" not in log1
     assert re.search(r"# psnr: \d+\.\d+", log1) and re.search(r"# ssim_y: 0\.\d+", log1)
     assert re.search(r"classes \(narrow\.\.wide\) \[\d+, \d+, \d+\].*FLOPs \d+\.\d% of the base", log1)
@@ -122,6 +136,14 @@ def test_three_phases_resume_and_validate(workdir):
     log2 = train(workdir, "ClassSR_FSRCNN_x4_2_classifier.yml", *short)
     assert "phase 'classifier'" in log2 and "l_class" in log2 and "l_average" in log2
     assert "Loading ClassSR model from experiments/ClassSR_FSRCNN_x4_1_branches/models/net_g_latest.pth" in log2
+    # the widest branch stayed the base network through phases 1 and 2: forced to it, ClassSR is the base
+    for phase in ("1_branches", "2_classifier"):
+        model = ClassSR(base={"type": "FSRCNN", "d": 56}, classifier={"type": "ClassModule", "nf": 32})
+        model.load_state_dict(torch.load(workdir / "experiments" / f"ClassSR_FSRCNN_x4_{phase}" / "models" /
+                                         "net_g_latest.pth", weights_only=True)["params"])
+        lq = torch.rand(4, 3, 32, 32)
+        with torch.no_grad():
+            assert torch.equal(model.eval()(lq, force_class=2).out, base_output(workdir, lq))
 
     # joint phase: stop at 4, then resume with --auto_resume to 6: same phase, state restored
     log3 = train(workdir, "ClassSR_FSRCNN_x4_3_joint.yml", *short)
@@ -137,6 +159,7 @@ def test_three_phases_resume_and_validate(workdir):
 
 def test_ddp_two_processes_on_cpu(workdir):
     log = train(workdir, "ClassSR_FSRCNN_x4_1_branches.yml", "name=ddp_branches", "train:total_iter=4",
+                f"classsr:init_base={workdir / 'base.pth'}",
                 "datasets:train:dataset_enlarge_ratio=4",
                 "val:val_freq=4", "logger:save_checkpoint_freq=4", launcher="pytorch")
     assert "World size (gpu number): 2" in log and "iter:       4" in log, "\n".join(l for l in log.splitlines() if "iter" in l or "World" in l)
@@ -159,6 +182,7 @@ def test_collapse_warning(workdir, caplog):
     finally:
         logger.removeHandler(caplog.handler)
     assert "class 0 took 95%" in caplog.text and "average_opt.loss_weight (now 3)" in caplog.text
+    assert "pixel_opt.loss_weight (now 1000)" in caplog.text
 
 
 # -- learning check --------------------------------------------------------------------------
@@ -194,7 +218,8 @@ def test_classifier_phase_learns_difficulty():
     model = ClassSR(base={"type": "BlendUp", "num_feat": 8}, num_classes=2, widths=[4, 8], probe_tile=16)
     model.branches[0].sharp.data.fill_(0.0)  # frozen: bilinear, wrong on texture
     model.branches[1].sharp.data.fill_(1.0)  # frozen: exact
-    set_phase(model, "classifier")
+    settings = PhaseSettings(phase="classifier")
+    settings.freeze(model)
     # The reference weights (1000 : 0.5 : 3) suit real SR, where branches differ by ~1e-3 in L1;
     # here they differ by ~0.3, so the pixel weight is scaled down to keep the same balance.
     pixel = build_loss({"type": "L1Loss", "loss_weight": 10})
@@ -205,8 +230,8 @@ def test_classifier_phase_learns_difficulty():
     model.train()
     for _ in range(150):
         lq, gt, _ = synthetic(32, gen)
-        out, p, _ = phase_forward(model, "classifier", lq)
-        loss = sum(phase_losses("classifier", out, gt, p, pixel, cls, avg).values())
+        terms, _, _ = settings.terms(model, lq, gt, None, pixel, cls, avg)
+        loss = sum(terms.values())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -251,8 +276,8 @@ def test_frozen_branches_keep_their_batchnorm_statistics():
     before = {k: v.clone() for k, v in model.branches.state_dict().items()}
     pixel = build_loss({"type": "L1Loss"})
     lq = torch.rand(8, 3, 32, 32)
-    out, p, _ = phase_forward(model, "classifier", lq)
-    sum(phase_losses("classifier", out, lq, p, pixel).values()).backward()
+    terms, _, _ = PhaseSettings(phase="classifier").terms(model, lq, lq, None, pixel)
+    sum(terms.values()).backward()
     assert all(torch.equal(before[k], v) for k, v in model.branches.state_dict().items())
     assert model.classifier.training
     set_phase(model, "joint")
@@ -263,9 +288,9 @@ def test_frozen_branches_keep_their_batchnorm_statistics():
 def test_hard_routing_outputs_the_chosen_branch_and_trains_the_classifier():
     model = ClassSR(base={"type": "FSRCNN", "d": 16, "s": 8, "m": 1, "upscale": 2}).train()
     x = torch.rand(6, 3, 16, 16)
-    out, p = model(x, hard=True)
+    out, logits, idx = model(x, hard=True)
     with torch.no_grad():
-        idx = p.argmax(1)
+        assert torch.equal(idx, logits.argmax(1))
         chosen = torch.stack([model.branches[int(k)](x[i:i + 1])[0] for i, k in enumerate(idx)])
     assert torch.allclose(out, chosen, atol=1e-6)
     out.abs().mean().backward()

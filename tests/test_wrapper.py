@@ -49,21 +49,24 @@ def test_wrap_every_arch_with_one_config_line(name):
 
     x = torch.rand(2, 3, 32, 32)
     model.train()
-    y, p = model(x)
-    assert y.shape == (2, 3, 128, 128) and p.shape == (2, 3)
-    assert torch.allclose(p.sum(1), torch.ones(2), atol=1e-6)
+    y, logits, idx = model(x)
+    p = logits.softmax(1)
+    assert y.shape == (2, 3, 128, 128) and p.shape == (2, 3) and torch.equal(idx, p.argmax(1))
     y.mean().backward()  # gradients reach the classifier through the probability mix
     assert any(q.grad is not None and q.grad.abs().sum() > 0 for q in model.classifier.parameters())
     model.eval()
     with torch.no_grad():
-        y, idx = model(x)
+        y, logits, idx = model(x)
+        only = model(x, run_branches=False)
     assert y.shape == (2, 3, 128, 128) and idx.shape == (2,) and idx.dtype == torch.long
+    assert torch.equal(idx, logits.argmax(1)) and only.out is None and torch.equal(only.idx, idx)
 
 
 def test_train_forward_is_probability_weighted_sum():
     model = ClassSR(base=ARCHS["FSRCNN"]).train()
     x = torch.rand(3, 3, 32, 32)
-    y, p = model(x)
+    y, logits, _ = model(x)
+    p = logits.softmax(1)
     with torch.no_grad():
         expected = sum(p[:, j, None, None, None] * model.branches[j](x) for j in range(3))
     assert torch.allclose(y, expected, atol=1e-5)
@@ -83,7 +86,7 @@ def test_eval_forward_one_batched_call_per_class():
     for k, branch in enumerate(model.branches):
         branch.register_forward_hook(lambda m, inp, out, k=k: calls[k].append(inp[0].shape[0]))
     with torch.no_grad():
-        y, idx = model(x)
+        y, _, idx = model(x)
     present = set(idx.tolist())
     assert len(present) >= 2, "test needs a mixed batch"
     for k in range(3):
@@ -134,8 +137,8 @@ def test_timm_classifier():
     assert type(model.classifier).__name__ == "ResNet"
     assert len(model.widths) == 4
     model.train()
-    y, p = model(torch.rand(2, 3, 32, 32))
-    assert p.shape == (2, 4) and y.shape == (2, 3, 128, 128)
+    y, logits, _ = model(torch.rand(2, 3, 32, 32))
+    assert logits.shape == (2, 4) and y.shape == (2, 3, 128, 128)
 
 
 @ARCH_REGISTRY.register()

@@ -1,0 +1,102 @@
+"""New class labels for a prepared sub-image set (`classsr prepare` output), written as another
+meta file in the same format (`name psnr class`), so any dataset option `meta_info` can use it.
+
+- by difficulty: equal-count classes by the PSNR of a trained reference network (the paper ranks
+  by a trained SR network; `prepare` without --ref only had bicubic PSNR);
+- by oracle: for supervised routing, each sub-image's target is the cheapest branch whose error,
+  measured with the trained (frozen) branches, is within `tol` of the widest branch's.
+  `tol` is an absolute MSE on [0, 1] pixels: what a branch may add to a tile's squared error per
+  pixel. Absolute, not relative, because an image's PSNR is its mean squared error: a smooth tile
+  may take a large relative error, a textured one not.
+"""
+import os
+from typing import Callable, List, Sequence
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .prepare import META, assign_classes, read_meta
+
+
+def _read(path: str) -> np.ndarray:
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path}: not a readable image")
+    return img[:, :, ::-1]
+
+
+def _batches(root: str, items, batch: int, progress: bool):
+    """(lq [n, 3, h, w], gt [n, 3, H, W]) float batches of the listed sub-images, in order."""
+    for i in tqdm(range(0, len(items), batch), desc="label", unit="batch", disable=not progress):
+        names = [it[0] for it in items[i:i + batch]]
+        lq = np.stack([_read(os.path.join(root, "lq", n + ".png")) for n in names])
+        gt = np.stack([_read(os.path.join(root, "gt", n + ".png")) for n in names])
+        to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+        yield to(lq), to(gt)
+
+
+@torch.no_grad()
+def sub_image_errors(root: str, nets: Sequence[Callable], batch: int = 128, progress: bool = True,
+                     meta: str = META) -> (List, np.ndarray):
+    """MSE (on [0, 1], outputs clipped) of every network on every listed sub-image pair.
+    Returns (items of the meta file, errors [N, len(nets)])."""
+    items = read_meta(os.path.join(root, meta))
+    errors = []
+    for lq, gt in _batches(root, items, batch, progress):
+        errors.append(torch.stack([(net(lq).clamp(0, 1) - gt).pow(2).mean((1, 2, 3)) for net in nets], 1))
+    return items, torch.cat(errors).numpy().astype(np.float64)
+
+
+def psnr_of(mse: np.ndarray) -> np.ndarray:
+    return 10 * np.log10(1 / np.maximum(mse, 1e-10))
+
+
+def oracle_classes(errors: np.ndarray, tol: float) -> np.ndarray:
+    """[N, M] errors of branches ordered narrow -> widest -> the cheapest branch within `tol` of
+    the widest's error, per sub-image."""
+    ok = errors - errors[:, -1:] <= tol
+    ok[:, -1] = True
+    return ok.argmax(1)
+
+
+def oracle_table(errors: np.ndarray, branch_flops: Sequence[float], tols: Sequence[float]):
+    """For each tol: (tol, share per class, branches' FLOPs % of the widest, PSNR change of the
+    mean MSE against the widest everywhere) on these sub-images."""
+    rel = np.asarray(branch_flops, dtype=np.float64) / branch_flops[-1]
+    base = errors[:, -1].mean()
+    rows = []
+    for tol in tols:
+        k = oracle_classes(errors, tol)
+        share = np.bincount(k, minlength=errors.shape[1]) / len(k)
+        mse = errors[np.arange(len(k)), k].mean()
+        rows.append((tol, share.tolist(), 100 * float(rel[k].mean()), float(10 * np.log10(base / mse))))
+    return rows
+
+
+def write_meta(path: str, items, psnr: np.ndarray, classes: np.ndarray, header: str) -> None:
+    lines = [f"# name psnr class ({header})\n"]
+    lines += [f"{it[0]} {p:.4f} {int(c)}\n" for it, p, c in zip(items, psnr, classes)]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("".join(lines))
+    os.replace(tmp, path)
+
+
+def label_by_difficulty(root: str, net: Callable, classes: int, out: str, name: str = "reference", **kw):
+    """Equal-count classes by the PSNR of `net` (lowest PSNR -> class M-1). Returns the counts."""
+    items, err = sub_image_errors(root, [net], **kw)
+    psnr = psnr_of(err[:, 0])
+    labels = assign_classes(psnr, classes)
+    write_meta(out, items, psnr, labels, f"{name} PSNR; class {classes - 1} = lowest PSNR")
+    return np.bincount(labels, minlength=classes).tolist()
+
+
+def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: str, **kw):
+    """Oracle classes for supervised routing; the psnr column is the widest branch's.
+    Returns the errors [N, M] (for a table of other tolerances)."""
+    items, err = sub_image_errors(root, branches, **kw)
+    write_meta(out, items, psnr_of(err[:, -1]), oracle_classes(err, tol),
+               f"widest branch PSNR; class = cheapest branch within MSE {tol:g} of the widest")
+    return err

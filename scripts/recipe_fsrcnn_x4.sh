@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The recipe of the shipped ClassSR-FSRCNN x4 and FSRCNN-O, in resumable steps (`make weights`).
+#
+# Protocol: the base network is trained first and is the reference (FSRCNN-O). ClassSR's widest
+# branch IS that network, frozen in every phase, so ClassSR forced to its widest branch gives
+# FSRCNN-O's output exactly; every dB ClassSR loses comes from routing and the narrow branches.
+#
+#   photos      classsr photos: natural photographs from Debian packages + scikit-image; 9 held out
+#   data        difficulty-ranked LR/HR sub-images of the training photos; whole held-out pairs
+#   base        FSRCNN (d=56) on all sub-images: FSRCNN-O                -> $CKPT/fsrcnn_o_x4.pth
+#   difficulty  classes by FSRCNN-O's PSNR (equal thirds), as the paper ranks by a trained net
+#   branches    phase 1: d=16 / d=36 from FSRCNN-O's leading channels, each on its class, L1 to HR
+#               + L1 to FSRCNN-O's output (distillation); widest frozen   -> $CKPT/classsr_branches_x4.pth
+#   oracle      per sub-image: the cheapest branch within MSE $TOL of the widest (classsr label)
+#   supervised  phase 2, supervised router: cross-entropy to the oracle   -> $CKPT/classsr_supervised_x4.pth
+#   paper       phase 2 with the paper's losses (L1 + Class + Average), for comparison
+#                                                                          -> $CKPT/classsr_paper_x4.pth
+# A step whose checkpoint exists is skipped; a training step stopped midway resumes
+# (--auto_resume). `STEPS="branches oracle"` runs only those; delete a checkpoint to redo a step.
+# Wall times go to $RUN/logs/walltimes.txt, each step's output to $RUN/logs/<step>.out.
+# On a GPU: NUM_GPU=1 and larger N_*.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+RUN=${RUN:-$REPO/results/weights_run}     # photos, sub-images, experiments, logs (large, not committed)
+CKPT=${CKPT:-$REPO/scripts/checkpoints}   # each step's small product (committed, so a later session resumes)
+PY=$REPO/.venv/bin/python
+CLASSSR=$REPO/.venv/bin/classsr
+CFG=$REPO/configs/basicsr
+N_BASE=${N_BASE:-40000}        # FSRCNN-O, batch 16
+N_BRANCHES=${N_BRANCHES:-20000}  # phase 1, batch 16
+N_ROUTER=${N_ROUTER:-6000}     # phase 2 supervised, batch 64 (classifier only: cheap)
+N_PAPER=${N_PAPER:-3000}       # phase 2 with the paper's losses, batch 32 (every branch runs)
+TOL=${TOL:-1e-5}
+NUM_GPU=${NUM_GPU:-0}
+STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper}
+
+DATA=$RUN/data/train_x4
+mkdir -p "$RUN/logs" "$CKPT"
+cd "$RUN"
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+timed() {  # $1 = label, rest = command; appends the wall time to logs/walltimes.txt
+  local label=$1; shift
+  local t0; t0=$(date +%s)
+  "$@" >> "logs/$label.out" 2>&1
+  echo "$label $(( $(date +%s) - t0 )) s (finished $(date '+%F %T'))" | tee -a logs/walltimes.txt
+}
+# BasicSR overrides of every training: iterations, schedule, no validation (held-out photos are
+# evaluated once, at the end, by classsr eval), one checkpoint every 2000 iterations for resuming
+train() {  # $1 = name, $2 = config, $3 = iterations, rest = more overrides
+  local name=$1 cfg=$2 n=$3; shift 3
+  timed "$name" "$CLASSSR" train -opt "$CFG/$cfg" --auto_resume --force_yml name="$name" num_gpu=$NUM_GPU \
+    "train:total_iter=$n" "train:scheduler:periods=[$n]" val:val_freq=1000000000 logger:save_checkpoint_freq=2000 \
+    logger:use_tb_logger=false datasets:train:num_worker_per_gpu=1 "datasets:train:dataroot=$DATA" \
+    "datasets:val:dataroot_gt=$RUN/data/heldout_x4/hr" "datasets:val:dataroot_lq=$RUN/data/heldout_x4/lr" "$@"
+}
+latest() { echo "$RUN/experiments/$1/models/net_g_latest.pth"; }
+
+if want photos; then timed photos "$CLASSSR" photos --out "$RUN/photos"; fi
+
+if want data && [ ! -f "$DATA/meta_info.txt" ]; then
+  timed data "$CLASSSR" prepare --hr "$RUN/photos/train" --out "$DATA" --scale 4 --classes 3 \
+    --scales 1,0.75,0.5 --tile 32 --stride 16
+  timed data_heldout "$CLASSSR" prepare --whole --hr "$RUN/photos/heldout" --out "$RUN/data/heldout_x4"
+fi
+
+if want base && [ ! -f "$CKPT/fsrcnn_o_x4.pth" ]; then
+  train FSRCNN_x4_O FSRCNN_x4_baseline.yml "$N_BASE"
+  "$CLASSSR" export -opt "$CFG/FSRCNN_x4_baseline.yml" -w "$(latest FSRCNN_x4_O)" -o "$CKPT/fsrcnn_o_x4.pth"
+fi
+
+if want difficulty && [ ! -f "$DATA/meta_info_difficulty.txt" ]; then
+  timed difficulty "$CLASSSR" label --data "$DATA" --by difficulty --ref "$CKPT/fsrcnn_o_x4.pth" --classes 3
+fi
+
+if want branches && [ ! -f "$CKPT/classsr_branches_x4.pth" ]; then
+  train ClassSR_FSRCNN_x4_1_branches ClassSR_FSRCNN_x4_1_branches.yml "$N_BRANCHES" \
+    "classsr:init_base=$CKPT/fsrcnn_o_x4.pth" classsr:init_narrow=slice classsr:distill=1 \
+    "datasets:train:meta_info=$DATA/meta_info_difficulty.txt" "datasets:train:classes=[0,1]"
+  "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_1_branches.yml" \
+    -w "$(latest ClassSR_FSRCNN_x4_1_branches)" -o "$CKPT/classsr_branches_x4.pth"
+fi
+
+if want oracle && [ ! -f "$DATA/meta_info_oracle.txt" ]; then
+  timed oracle "$CLASSSR" label --data "$DATA" --by oracle -opt "$CKPT/classsr_branches_x4.pth" --tol "$TOL"
+fi
+
+phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
+  local name=$1 out=$2 n=$3; shift 3
+  [ -f "$out" ] && return 0
+  train "$name" ClassSR_FSRCNN_x4_2_classifier.yml "$n" "path:pretrain_network_g=$CKPT/classsr_branches_x4.pth" \
+    path:param_key_g=params "$@"
+  "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" -w "$(latest "$name")" -o "$out"
+}
+if want supervised; then
+  phase2 ClassSR_FSRCNN_x4_2_supervised "$CKPT/classsr_supervised_x4.pth" "$N_ROUTER" classsr:router=supervised \
+    "datasets:train:meta_info=$DATA/meta_info_oracle.txt" datasets:train:batch_size_per_gpu=64
+fi
+if want paper; then
+  phase2 ClassSR_FSRCNN_x4_2_paper "$CKPT/classsr_paper_x4.pth" "$N_PAPER" classsr:routing=hard \
+    datasets:train:batch_size_per_gpu=32
+fi
+cat logs/walltimes.txt

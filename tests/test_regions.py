@@ -1,0 +1,73 @@
+"""Region execution: cells merged into rectangles, each run with context and blended, so the
+output equals the whole-image run wherever the margin covers the receptive field."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from classsr_plugin import ClassSR
+from classsr_plugin.regions import CellGrid, merge_cells, run_regions
+
+
+def _nearest(x):
+    return F.interpolate(x, scale_factor=4, mode="nearest")
+
+
+def test_rectangles_cover_every_cell_once_with_one_class():
+    torch.manual_seed(0)
+    cm = torch.randint(0, 3, (9, 13))
+    cm[2:8, 3:12] = 1  # a large block of one class
+    rects = merge_cells(cm, max_cells=4)
+    seen = torch.zeros_like(cm)
+    for k, r, c, h, w in rects:
+        assert h <= 4 and w <= 4
+        assert (cm[r:r + h, c:c + w] == k).all()
+        seen[r:r + h, c:c + w] += 1
+    assert (seen == 1).all()
+    assert max(h * w for _, _, _, h, w in rects) == 16  # the block became 4x4 pieces
+
+
+@pytest.mark.parametrize("h,w,tile", [(70, 97, 16), (5, 40, 32), (64, 64, 32)])
+def test_regions_reproduce_the_whole_image_where_the_margin_covers_the_receptive_field(h, w, tile):
+    torch.manual_seed(1)
+    img = torch.rand(3, h, w)
+    grid = CellGrid(h, w, tile)
+    rects = merge_cells(torch.randint(0, 3, grid.shape), 3)
+    conv = torch.nn.Conv2d(3, 3, 5, padding=2)  # receptive field: 2 px each side
+    with torch.no_grad():
+        def net(x):
+            return _nearest(conv(x))
+        whole = net(img[None])[0]
+        exact, pixels = run_regions(img, grid, rects, [net] * 3, 4, 3, margin=4)
+        cut, _ = run_regions(img, grid, rects, [net] * 3, 4, 3, margin=0)
+    assert exact.shape == (3, 4 * h, 4 * w)
+    assert torch.allclose(exact, whole, atol=1e-5)
+    if len(rects) > 1:
+        assert not torch.allclose(cut, whole, atol=1e-3)  # no context: the cut receptive field shows
+    assert sum(pixels) >= h * w
+
+
+def test_restore_image_in_regions():
+    torch.manual_seed(0)
+    model = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4)).eval()
+    for h, w in ((1, 1), (31, 33), (123, 77)):
+        res = model.restore_image(torch.rand(3, h, w), execution="regions")
+        assert res.image.shape == (3, 4 * h, 4 * w)
+        assert res.class_map.shape == CellGrid(h, w, 32).shape and sum(res.counts) == res.class_map.numel()
+    img = torch.rand(3, 100, 130)
+    widest = model.restore_image(img, execution="regions", force_class=2, margin=8)
+    with torch.no_grad():
+        whole = model.branches[2](img[None])[0]
+    assert torch.allclose(widest.image, whole, atol=1e-4)  # FSRCNN's receptive field fits in 8 px
+    # FLOPs against the base on the whole image: one rectangle holds it all here, so no overhead;
+    # smaller rectangles pay their margins (forced routing: no classifier)
+    assert widest.flops_percent == pytest.approx(100)
+    small = model.restore_image(img, execution="regions", force_class=2, margin=8, max_cells=2)
+    windows = [(min(b + 8, 100) - max(a - 8, 0)) for a, b in ((0, 64), (64, 100))]
+    cols = [(min(b + 8, 130) - max(a - 8, 0)) for a, b in ((0, 64), (64, 128), (128, 130))]
+    assert small.flops_percent == pytest.approx(100 * sum(windows) * sum(cols) / (100 * 130))
+    cells = CellGrid(100, 130, 32)
+    assign = torch.arange(len(cells)) % 3
+    res = model.restore_image(img, execution="regions", force_class=assign)
+    assert res.class_map.view(-1).tolist() == assign.tolist()
+    with pytest.raises(ValueError, match="execution"):
+        model.restore_image(img, execution="tile")

@@ -1,0 +1,140 @@
+"""Supervised routing: oracle classes from the trained branches (`classsr label`), a classifier
+that learns them by cross-entropy while the branches stay as they are, and the options' checks."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from basicsr.losses import build_loss
+
+from classsr_plugin import ClassSR
+from classsr_plugin.data import label
+from classsr_plugin.data.prepare import read_meta
+from classsr_plugin.phases import PhaseSettings
+from test_training import synthetic  # noqa: F401  (registers BlendUp)
+
+
+def test_oracle_class_is_the_cheapest_within_tolerance():
+    errors = np.array([[1.0, 1.0, 1.0],     # all equal: the narrowest
+                       [5.0, 2.5, 2.0],     # middle within 0.5, narrow not
+                       [9.0, 8.0, 2.0],     # only the widest
+                       [1.9, 3.0, 2.0]])    # narrow better than the widest
+    assert oracle(errors, 0.5) == [0, 1, 2, 0]
+    assert oracle(errors, 0.0) == [0, 2, 2, 0]
+    rows = label.oracle_table(errors, [25.0, 50.0, 100.0], [0.0, 0.5, 100.0])
+    assert [r[2] for r in rows] == [pytest.approx(100 * (0.25 + 1 + 1 + 0.25) / 4),
+                                    pytest.approx(100 * (0.25 + 0.5 + 1 + 0.25) / 4), 25.0]
+    assert rows[0][3] == pytest.approx(10 * np.log10(errors[:, 2].mean() / np.array([1, 2, 2, 1.9]).mean()))
+
+
+def oracle(errors, tol):
+    return label.oracle_classes(errors, tol).tolist()
+
+
+def two_branch_model(sharp_narrow):
+    model = ClassSR(base={"type": "BlendUp", "num_feat": 8}, num_classes=2, widths=[4, 8], probe_tile=16)
+    model.branches[0].sharp.data.fill_(sharp_narrow)
+    model.branches[1].sharp.data.fill_(1.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def subimages(tmp_path_factory):
+    """A prepared folder of synthetic x2 pairs: half flat, half textured."""
+    root = tmp_path_factory.mktemp("sub")
+    lq, gt, is_tex = synthetic(40, torch.Generator().manual_seed(0))
+    for sub in ("lq", "gt"):
+        os.makedirs(root / sub)
+    lines = ["# name psnr class\n"]
+    for i in range(len(lq)):
+        for sub, t in (("lq", lq[i]), ("gt", gt[i])):
+            cv2.imwrite(str(root / sub / f"t{i:02d}.png"), (t.permute(1, 2, 0).numpy()[:, :, ::-1] * 255).round().astype(np.uint8))
+        lines.append(f"t{i:02d} 30.0 {i % 2}\n")
+    (root / "meta_info.txt").write_text("".join(lines))
+    return root, is_tex
+
+
+def test_label_by_oracle_sends_flat_tiles_to_the_narrow_branch(subimages):
+    root, is_tex = subimages
+    model = two_branch_model(0.0)  # narrow = bilinear: exact on flat tiles only
+    errors = label.label_by_oracle(str(root), list(model.branches), 1e-6, str(root / "oracle.txt"), progress=False)
+    items = read_meta(str(root / "oracle.txt"))
+    classes = torch.tensor([c for _, _, c in items])
+    assert torch.equal(classes, is_tex.long())
+    assert np.allclose(errors[~is_tex.numpy(), 0], 0, atol=1e-6) and (errors[is_tex.numpy(), 0] > 1e-3).all()
+    # the same branches everywhere: every tile is within tolerance of the widest, so the cheapest
+    label.label_by_oracle(str(root), list(two_branch_model(1.0).branches), 0.0, str(root / "same.txt"), progress=False)
+    assert {c for _, _, c in read_meta(str(root / "same.txt"))} == {0}
+
+
+def test_label_by_difficulty_gives_equal_classes(subimages):
+    root, is_tex = subimages
+    net = two_branch_model(0.0).branches[0]
+    counts = label.label_by_difficulty(str(root), net, 2, str(root / "diff.txt"), progress=False)
+    assert counts == [20, 20]
+    classes = torch.tensor([c for _, _, c in read_meta(str(root / "diff.txt"))])
+    assert torch.equal(classes, is_tex.long())  # the hard (textured) half is class 1
+
+
+def test_supervised_router_learns_oracle_classes_and_leaves_branches():
+    model = two_branch_model(0.0)
+    settings = PhaseSettings(phase="classifier", router="supervised")
+    settings.freeze(model, log=lambda s: None)
+    before = {k: v.clone() for k, v in model.branches.state_dict().items()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    pixel = build_loss({"type": "L1Loss"})
+    model.train()
+    calls = []
+    model.branches[0].register_forward_hook(lambda *a: calls.append(1))
+    for _ in range(120):
+        lq, gt, is_tex = synthetic(32, gen)
+        terms, idx, out = settings.terms(model, lq, gt, is_tex.long(), pixel)
+        assert set(terms) == {"l_route"} and out is None
+        opt.zero_grad()
+        terms["l_route"].backward()
+        opt.step()
+    assert not calls  # the branches never ran
+    assert all(torch.equal(before[k], v) for k, v in model.branches.state_dict().items())
+    lq, _, is_tex = synthetic(200, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        idx = model.eval().route(lq)
+    assert (idx == is_tex.long()).float().mean() > 0.9
+
+
+def test_settings_are_checked_in_one_place(tmp_path):
+    with pytest.raises(KeyError, match=r"classsr\.rooter: unknown option; known: .*router"):
+        PhaseSettings.from_options({"phase": "classifier", "rooter": "supervised"})
+    with pytest.raises(ValueError, match=r"model\.router: 'supervised' trains the classifier alone"):
+        PhaseSettings.from_options({"phase": "joint", "router": "supervised"}, "model.")
+    with pytest.raises(ValueError, match=r"classsr\.init_narrow: 'slise' is not one of"):
+        PhaseSettings(phase="branches", init_narrow="slise")
+    with pytest.raises(ValueError, match=r"classsr\.distill: .* is for phase: branches"):
+        PhaseSettings(phase="joint", distill=1.0)
+    with pytest.raises(FileNotFoundError, match=r"classsr\.init_base: .*nope.pth does not exist"):
+        PhaseSettings(phase="branches", init_base=str(tmp_path / "nope.pth"))
+    s = PhaseSettings(phase="branches")
+    with pytest.raises(ValueError, match=r"classsr\.init_base: the widest branch is frozen .* path\.pretrain_network_g"):
+        s.check_widest_source(False, "path.pretrain_network_g")
+    s.check_widest_source(True, "path.pretrain_network_g")  # a pretrained ClassSR brings its widest branch
+    PhaseSettings(phase="branches", freeze_widest=False).check_widest_source(False, "x")
+    assert PhaseSettings(phase="branches").frozen_branches(3) == (2,)
+    assert PhaseSettings(phase="joint", freeze_widest=False).frozen_branches(3) == ()
+    assert PhaseSettings(phase="classifier").frozen_branches(3) == (0, 1, 2)
+
+
+def test_distillation_targets_the_widest_branch():
+    model = ClassSR(base={"type": "FSRCNN", "d": 56})
+    settings = PhaseSettings(phase="branches", distill=0.5, freeze_widest=True)
+    settings.freeze(model, log=lambda s: None)
+    lq, gt = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 128, 128)
+    label = torch.tensor([0, 0, 1, 1])
+    pixel = build_loss({"type": "L1Loss"})
+    terms, idx, out = settings.terms(model.train(), lq, gt, label, pixel)
+    with torch.no_grad():
+        teacher = model.branches[2](lq)
+    assert torch.allclose(terms["l_distill"], 0.5 * (out - teacher).abs().mean())
+    sum(terms.values()).backward()
+    assert model.branches[0].last.weight.grad.abs().sum() > 0 and model.branches[1].last.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.branches[2].parameters())  # frozen: the base network
