@@ -24,23 +24,36 @@ def write_image(path: str, img: torch.Tensor) -> None:
 
 
 def demo_photo() -> torch.Tensor:
-    """A photo that ships with a dependency and was held out from training the shipped weights:
-    scikit-image's coffee (600x400)."""
-    from skimage import data
-    return torch.from_numpy(data.coffee()).permute(2, 0, 1).float() / 255.0
+    """The photo that ships with the package (2560x1600, held out from training the shipped
+    weights; see weights/__init__.py for its author and licence)."""
+    from . import weights
+    return read_image(weights.DEMO_PHOTO)
 
 
-def _side_by_side(crops, labels):
-    """Crops [3, h, w] side by side with a label above each, as one image."""
-    import cv2
-    import numpy as np
-    tiles = []
-    for crop, label in zip(crops, labels):
-        img = np.ascontiguousarray(crop.clamp(0, 1).permute(1, 2, 0).numpy())
-        bar = np.ones((20, img.shape[1], 3), np.float32)
-        cv2.putText(bar, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        tiles += [np.concatenate([bar, img], 0), np.ones((img.shape[0] + 20, 4, 3), np.float32)]
-    return torch.from_numpy(np.concatenate(tiles[:-1], 1)).permute(2, 0, 1)
+def _best_of_two(fn):
+    """(result, seconds) of the faster of two calls: the first pays one-off set-up."""
+    import time
+    best = None
+    for _ in range(2):
+        start = time.perf_counter()
+        out = fn()
+        took = time.perf_counter() - start
+        best = (out, took) if best is None or took < best[1] else best
+    return best
+
+
+def _demo_models(scale):
+    from . import ClassSR, weights
+    if weights.shipped():
+        model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
+        ref = load_checkpoint(weights.FSRCNN_O_X4).eval().to(memory_format=torch.channels_last)
+        print(f"shipped weights: ClassSR-FSRCNN x4 (d = {model.widths}; its widest branch is FSRCNN-O) and "
+              f"FSRCNN-O (d = 56), trained on CPU with this project's pipeline (classsr_plugin/weights/MODEL_CARD.md)")
+        return model, ref
+    torch.manual_seed(0)
+    print("NOTE: no shipped weights found: the network is UNTRAINED (random init); this shows the "
+          "pipeline (tiling, routing, FLOPs), not image quality.")
+    return ClassSR(base={"type": "FSRCNN", "d": 56, "s": 12, "m": 4, "upscale": scale}).eval(), None
 
 
 def cmd_demo(args) -> int:
@@ -49,70 +62,48 @@ def cmd_demo(args) -> int:
     from basicsr.utils import tensor2img
     from basicsr.utils.matlab_functions import imresize
 
-    from . import ClassSR, run_tiled, weights
+    from . import run_tiled
     from .evaluate import bicubic_pair
-    from .visual import add_legend, class_overlay
+    from .visual import add_legend, class_overlay, side_by_side
 
     scale, tile, stride = 4, args.tile, args.stride
-    if weights.shipped():
-        model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
-        ref = load_checkpoint(weights.FSRCNN_O_X4).eval()
-        print(f"shipped weights: ClassSR-FSRCNN x4 (d = {model.widths}) and FSRCNN-O (d = 56), "
-              f"trained on CPU with this project's pipeline (see classsr_plugin/weights/MODEL_CARD.md)")
-    else:
-        torch.manual_seed(0)
-        model, ref = ClassSR(base={"type": "FSRCNN", "d": 56, "s": 12, "m": 4, "upscale": scale}).eval(), None
-        print("NOTE: no shipped weights found: the network is UNTRAINED (random init); this shows the "
-              "pipeline (tiling, routing, FLOPs), not image quality.")
+    model, ref = _demo_models(scale)
     if args.input:
-        hr, lr = None, read_image(args.input)
-        name = os.path.splitext(os.path.basename(args.input))[0]
+        hr, lr, name = None, read_image(args.input), os.path.splitext(os.path.basename(args.input))[0]
     else:
-        hr, lr = bicubic_pair(demo_photo(), scale)
-        name = "coffee"
+        (hr, lr), name = bicubic_pair(demo_photo(), scale), "BytheWater"
     os.makedirs(args.out, exist_ok=True)
-    res = min((model.restore_image(lr, tile=tile, stride=stride) for _ in range(2)),
-              key=lambda r: r.seconds)  # best of two: the first call pays one-off set-up
+    res = min((model.restore_image(lr, tile=tile, stride=stride) for _ in range(2)), key=lambda r: r.seconds)
     out = {"classsr": res.image}
-    sr_path = os.path.join(args.out, f"{name}_classsr_x{scale}.png")
-    map_path = os.path.join(args.out, f"{name}_classmap.png")
-    write_image(sr_path, res.image)
+    paths = [os.path.join(args.out, f"{name}_classsr_x{scale}.png"), os.path.join(args.out, f"{name}_classmap.png")]
+    write_image(paths[0], res.image)
     legend = [f"{k}: d={w}" for k, w in enumerate(model.widths)]
-    write_image(map_path, add_legend(class_overlay(res.image, res.class_map, model.num_classes,
-                                                   tile, stride, scale), legend))
+    write_image(paths[1], add_legend(class_overlay(res.image, res.class_map, model.num_classes, tile, stride, scale), legend))
     print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}, "
           f"tiles per class (d = {model.widths}): {res.counts}")
-    print(f"ClassSR FLOPs per tile {res.flops_per_tile / 1e6:.1f} M = {res.flops_percent:.1f}% of FSRCNN "
-          f"(classifier included); {res.seconds:.2f} s")
+    print(f"ClassSR FLOPs per tile {res.flops_per_tile / 1e6:.1f} M = {res.flops_percent:.1f}% of FSRCNN-O on the "
+          f"same tiles (classifier included); {res.seconds:.2f} s")
     if ref is not None:
-        import time
         cl = lambda t: t.contiguous(memory_format=torch.channels_last)  # noqa: E731
-        ref = ref.to(memory_format=torch.channels_last)
-        t_ref = float("inf")
-        for _ in range(2):
-            start = time.perf_counter()
-            with torch.no_grad():
-                out["fsrcnn_o"] = run_tiled(lr, lambda t: ref(cl(t)), scale, tile, stride)
-            t_ref = min(t_ref, time.perf_counter() - start)
+        with torch.no_grad():
+            out["fsrcnn_o"], t_tiled = _best_of_two(lambda: run_tiled(lr, lambda t: ref(cl(t)), scale, tile, stride))
+            _, t_whole = _best_of_two(lambda: ref(cl(lr[None])))
         write_image(os.path.join(args.out, f"{name}_fsrcnn_o_x{scale}.png"), out["fsrcnn_o"])
-        print(f"FSRCNN-O on the same tiles: {t_ref:.2f} s; ClassSR takes {res.seconds / t_ref:.2f}x its time "
-              f"(best of two runs each)")
+        print(f"time, best of two runs each: ClassSR {res.seconds:.2f} s, FSRCNN-O on the same tiles {t_tiled:.2f} s "
+              f"({res.seconds / t_tiled:.2f}x), FSRCNN-O on the whole image {t_whole:.2f} s ({res.seconds / t_whole:.2f}x)")
     if hr is not None:
         out = {"bicubic": imresize(lr, scale).clamp(0, 1), **out}
         write_image(os.path.join(args.out, f"{name}_bicubic_x{scale}.png"), out["bicubic"])
-        labels = {"bicubic": "bicubic", "fsrcnn_o": "FSRCNN-O", "classsr": "ClassSR-FSRCNN"}
-        if ref is None:
-            labels["classsr"] = "ClassSR (untrained)"
+        labels = {"bicubic": "bicubic", "fsrcnn_o": "FSRCNN-O", "classsr": "ClassSR-FSRCNN" if ref else "ClassSR (untrained)"}
         for key, img in out.items():
             rgb = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale)
             y = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale, test_y_channel=True)
             print(f"PSNR {labels[key]}: {rgb:.2f} dB (Y {y:.2f} dB)")
-        y0, x0, size = hr.shape[1] // 3, hr.shape[2] // 3, min(128, hr.shape[1] // 3)
-        crops = [hr[:, y0:y0 + size, x0:x0 + size]] + [img[:, y0:y0 + size, x0:x0 + size] for img in out.values()]
-        cmp_path = os.path.join(args.out, f"{name}_compare.png")
-        write_image(cmp_path, _side_by_side(crops, ["original"] + [labels[k] for k in out]))
-        print(f"wrote {cmp_path}")
-    print(f"wrote {sr_path}, {map_path}")
+        y0, x0, size = hr.shape[1] // 3, hr.shape[2] // 3, min(192, hr.shape[1] // 3)
+        crops = [img[:, y0:y0 + size, x0:x0 + size] for img in [hr, *out.values()]]
+        paths.append(os.path.join(args.out, f"{name}_compare.png"))
+        write_image(paths[-1], side_by_side(crops, ["original"] + [labels[k] for k in out]))
+    print(f"wrote {', '.join(paths)}")
     return 0
 
 
@@ -140,6 +131,20 @@ def load_reference(path: str):
     return score
 
 
+def cmd_photos(args) -> int:
+    from .data.photos import collect
+    rep = collect(args.out)
+    print(f"photos: {rep['counts']['train']} for training, {rep['counts']['heldout']} held out, in {args.out}; "
+          f"list in {os.path.join(args.out, 'photos.json')}")
+    if rep["reserved_skipped"]:
+        print(f"reserved for independent evaluation, skipped: {len(rep['reserved_skipped'])}")
+    if rep["missing_packages"]:
+        print("not installed (apt-get install -y " + " ".join(rep["missing_packages"]) + "): their photos are missing",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_prepare(args) -> int:
     from .data import prepare, prepare_whole
     from .data.degrade import Degradation
@@ -160,6 +165,37 @@ def cmd_prepare(args) -> int:
     print(f"sub-image pairs: {rep.pairs}; per class (0 = easiest): {rep.counts}; "
           f"PSNR boundaries ({rep.scorer}): {', '.join(f'{t:.2f}' for t in rep.thresholds)} dB")
     print(f"wrote {os.path.join(args.out, 'meta_info.txt')}")
+    return 0
+
+
+def _plain_network(path: str):
+    """A plain network to score with: a `classsr export` file or BasicSR options with weights."""
+    if path.endswith((".yml", ".yaml")):
+        return load_reference(path)
+    net = load_checkpoint(path)
+    return lambda lq: net(lq)
+
+
+def cmd_label(args) -> int:
+    from .data import label
+    out = args.out or os.path.join(args.data, f"meta_info_{args.by}.txt")
+    if args.by == "difficulty":
+        if not args.ref:
+            raise KeyError("--ref: labelling by difficulty needs a trained reference network")
+        counts = label.label_by_difficulty(args.data, _plain_network(args.ref), args.classes, out,
+                                           name=os.path.basename(args.ref), batch=args.batch)
+        print(f"classes by {os.path.basename(args.ref)} PSNR (0 = easiest): {counts}")
+    else:
+        model = load_model(args.opt)
+        err = label.label_by_oracle(args.data, list(model.branches), args.tol, out, batch=args.batch)
+        tols = sorted({args.tol, *(float(t) for t in args.tols.split(","))})
+        print(f"oracle classes on {len(err)} sub-images (branches {model.width_key}={model.widths}); "
+              f"FLOPs % of the widest, branches only; dB = PSNR of the mean MSE against the widest")
+        print("| tol (MSE) | classes (narrow..wide) | FLOPs % | dB |\n|---|---|---|---|")
+        for tol, share, pct, db in label.oracle_table(err, model.tile_cost(32).branches, tols):
+            mark = " (written)" if tol == args.tol else ""
+            print(f"| {tol:g}{mark} | {' / '.join(f'{100 * s:.0f}%' for s in share)} | {pct:.1f} | {db:+.3f} |")
+    print(f"wrote {out}")
     return 0
 
 
@@ -305,8 +341,9 @@ def cmd_eval(args) -> int:
     ref_path = args.reference or (weights.FSRCNN_O_X4 if args.opt is None and weights.shipped() else None)
     reference = load_checkpoint(ref_path) if ref_path else None
     ref_name = "FSRCNN-O" if ref_path == weights.FSRCNN_O_X4 else os.path.basename(ref_path or "")
+    tols = [float(t) for t in args.oracle.split(",")] if args.oracle else []
     evaluate(model, args.hr, lrs, args.out, budgets=budgets, tile=args.tile, stride=args.stride,
-             device=args.device, reference=reference, reference_name=ref_name)
+             device=args.device, reference=reference, reference_name=ref_name, oracle_tols=tols)
     return 0
 
 
@@ -374,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stride", type=int, default=28)
     demo.set_defaults(func=cmd_demo)
 
+    ph = sub.add_parser("photos", help="gather the training and held-out photographs from installed packages")
+    ph.add_argument("--out", required=True, help="output folder: train/, heldout/, photos.json")
+    ph.set_defaults(func=cmd_photos)
+
     prep = sub.add_parser("prepare", help="make difficulty-ranked LR/HR sub-images for training")
     prep.add_argument("--hr", required=True, help="folder of HR images")
     prep.add_argument("--out", required=True, help="output folder (re-running resumes)")
@@ -394,6 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--whole", action="store_true",
                       help="only write whole HR/LR pairs (mod-cropped HR, bicubic LR): a validation set")
     prep.set_defaults(func=cmd_prepare)
+
+    lab = sub.add_parser("label", help="relabel prepared sub-images: by a trained network's difficulty, "
+                                       "or by oracle routing for a supervised classifier")
+    lab.add_argument("--data", required=True, help="a `classsr prepare` output folder")
+    lab.add_argument("--by", required=True, choices=["difficulty", "oracle"])
+    lab.add_argument("--ref", help="difficulty: the reference network (`classsr export` file or BasicSR options)")
+    lab.add_argument("--classes", type=int, default=3, help="difficulty: number of classes")
+    lab.add_argument("-opt", help="oracle: the ClassSR model with trained branches (options or checkpoint)")
+    lab.add_argument("--tol", type=float, default=1e-5,
+                     help="oracle: MSE (on [0, 1]) a narrower branch may add to a sub-image")
+    lab.add_argument("--tols", default="0,3e-6,1e-5,3e-5,1e-4", help="oracle: tolerances to tabulate")
+    lab.add_argument("--batch", type=int, default=128)
+    lab.add_argument("-o", "--out", help="meta file to write (default: DATA/meta_info_<by>.txt)")
+    lab.set_defaults(func=cmd_label)
 
     infer = sub.add_parser("infer", help="super-resolve images or folders (no ground truth needed)")
     infer.add_argument("-opt", help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint "
@@ -419,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--reference", help="a plain network to compare with, from `classsr export` "
                                         "(default with the shipped model: FSRCNN-O)")
     ev.add_argument("--budgets", help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
+    ev.add_argument("--oracle", help="comma-separated MSE tolerances: rows routed by the oracle (each tile to "
+                                     "the cheapest branch within that MSE of the widest, knowing the HR)")
     ev.add_argument("--tile", type=int, default=32)
     ev.add_argument("--stride", type=int, default=28)
     ev.add_argument("--device", default="cpu")

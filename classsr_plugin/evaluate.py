@@ -5,6 +5,7 @@ PSNR through basicsr's metrics (RGB and Y, crop_border = scale for SR, 0 at scal
 import json
 import os
 import time
+from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import torch
@@ -43,98 +44,138 @@ def _lr_for(hr_path, lr_dir, hr, scale):
     return bicubic_pair(hr, scale)[1]
 
 
-def _classsr_run(model, tile, stride, device, **kw):
-    def run(lr):
-        res = model.restore_image(lr.to(device), tile=tile, stride=stride, **kw)
-        return res.image.cpu(), res.counts, res.flops_per_tile * sum(res.counts), res.seconds
+@dataclass
+class TileStats:
+    """Per tile of ClassSR's grid on one image, against the HR tile at the same place."""
+    mse: torch.Tensor       # [n, M] each branch's output (clipped) vs HR
+    bicubic: torch.Tensor   # [n] bicubic upsampling of the whole LR image, the same pixels
+    logits: torch.Tensor    # [n, M] the classifier's
+
+
+@torch.no_grad()
+def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor, tile: int = 32,
+               stride: int = 28, batch: int = 256) -> TileStats:
+    s = model.scale
+    grid = _grid(lr, tile, stride, s)
+    # the HR tile of every LR tile: the same layout at scale 1 on the HR image
+    hr_grid = TileGrid(hr.shape[1], hr.shape[2], tile * s, stride * s, 1)
+    flat, hr_flat, bic_flat = grid.pad(lr).reshape(lr.shape[0], -1), hr.reshape(hr.shape[0], -1), bicubic.reshape(hr.shape[0], -1)
+    mse, bic, logits = [], [], []
+    for ids in torch.arange(len(grid)).split(batch):
+        x, y = grid.extract(flat, ids), hr_grid.extract(hr_flat, ids)
+        mse.append(torch.stack([(b(model._layout(x)).clamp(0, 1) - y).pow(2).mean((1, 2, 3))
+                                for b in model.branches], 1))
+        bic.append((hr_grid.extract(bic_flat, ids) - y).pow(2).mean((1, 2, 3)))
+        logits.append(model.classifier(x))
+    return TileStats(torch.cat(mse), torch.cat(bic), torch.cat(logits))
+
+
+def _psnr(mse: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / mse.mean().clamp_min(1e-12))) if mse.numel() else float("nan")
+
+
+def branch_table(stats: Sequence[TileStats], model) -> List[dict]:
+    """For the tiles the classifier routes to each class: their share, and the PSNR (of the
+    pooled MSE over those tiles) of bicubic and of every branch. A narrow branch earns its tiles
+    when it beats bicubic on them and stays close to the widest (the base network)."""
+    mse = torch.cat([st.mse for st in stats])
+    bic = torch.cat([st.bicubic for st in stats])
+    routed = torch.cat([st.logits.argmax(1) for st in stats])
+    rows = []
+    for k in range(model.num_classes):
+        sel = routed == k
+        rows.append({"class": k, "width": model.widths[k], "tiles": int(sel.sum()),
+                     "share": float(sel.float().mean()), "bicubic": _psnr(bic[sel]),
+                     "branches": [_psnr(mse[sel, j]) for j in range(model.num_classes)]})
+    return rows
+
+
+def _classsr_run(model, tile, stride, device, oracle_tol=None, **kw):
+    def run(lr, stats):
+        force = None
+        if oracle_tol is not None:  # the cheapest branch within tol of the widest, knowing the HR
+            from .data.label import oracle_classes
+            force = torch.from_numpy(oracle_classes(stats.mse.double().numpy(), oracle_tol))
+        res = model.restore_image(lr.to(device), tile=tile, stride=stride, force_class=force, **kw)
+        # an oracle stands in for a router, which would pay the classifier
+        per_tile = model.tile_cost(tile).per_tile(res.counts, True) if force is not None else res.flops_per_tile
+        return res.image.cpu(), res.counts, per_tile * sum(res.counts), res.seconds
     return run
 
 
-def _plain_run(net, scale, tile, stride, device):
-    """A plain network (e.g. FSRCNN-O) on the same tiles, merged the same way."""
+def _plain_run(net, scale, tile, stride, device, whole=False):
+    """A plain network (e.g. FSRCNN-O) on the same tiles, merged the same way, or on the whole
+    image (FLOPs counted on the whole image)."""
     from .cost import count_flops
     from .tiling import run_tiled
     flops, _ = count_flops(net, torch.zeros(1, 3, tile, tile, device=device))
 
-    def run(lr):
+    def run(lr, stats):
         start = time.perf_counter()
         with torch.no_grad():
-            img = run_tiled(lr.to(device), net, scale, tile, stride)
-        return img.cpu(), None, flops * len(_grid(lr, tile, stride, scale)), time.perf_counter() - start
+            if whole:
+                f, img = count_flops(net, lr[None].to(device))
+                img = img[0]
+            else:
+                img, f = run_tiled(lr.to(device), net, scale, tile, stride), flops * len(_grid(lr, tile, stride, scale))
+        return img.cpu(), None, f, time.perf_counter() - start
     return run
 
 
 def _bicubic_run(scale):
     from basicsr.utils.matlab_functions import imresize
 
-    def run(lr):
+    def run(lr, stats):
         start = time.perf_counter()
         img = imresize(lr, scale).clamp(0, 1)
         return img, None, 0.0, time.perf_counter() - start
     return run
 
 
-def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
-             budgets: Sequence[float] = (), tile: int = 32, stride: int = 28, device: str = "cpu",
-             reference=None, reference_name: str = "reference"):
-    """`reference`: an optional plain network (same scale) run on the same tiles, e.g. the base
-    network trained alone."""
-    alias_torchvision_for_basicsr()
-    from basicsr.metrics import calculate_psnr
-    from basicsr.utils import tensor2img
-
-    s, m = model.scale, model.num_classes
-    crop = s if s > 1 else 0  # SR convention: crop_border = scale; restoration: none
+def _runs(model, s, tile, stride, device, reference, reference_name, budgets, oracle_tols):
+    m = model.num_classes
     runs = [("bicubic" if s > 1 else "input", _bicubic_run(s))]
     if reference is not None:
-        runs.append((reference_name, _plain_run(reference.to(device).eval(), s, tile, stride, device)))
+        reference = reference.to(device).eval()
+        runs += [(reference_name, _plain_run(reference, s, tile, stride, device)),
+                 (f"{reference_name}, whole image", _plain_run(reference, s, tile, stride, device, whole=True))]
     runs += [("ClassSR", _classsr_run(model, tile, stride, device)),
              (f"widest branch ({model.width_key}={model.widths[-1]})",
               _classsr_run(model, tile, stride, device, force_class=m - 1))]
     runs += [(f"ClassSR budget {b:g}", _classsr_run(model, tile, stride, device, budget=b)) for b in budgets]
+    runs += [(f"oracle, tol {t:g}", _classsr_run(model, tile, stride, device, oracle_tol=t)) for t in oracle_tols]
+    return runs
+
+
+def _folder_names(hr_dirs) -> List[str]:
+    """Short unique labels: the folder's name, with parents added where two would clash."""
+    parts = [os.path.normpath(os.path.abspath(d)).split(os.sep) for d in hr_dirs]
+    depth = 1
+    while depth < max(len(p) for p in parts):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+        depth += 1
+    return ["/".join(p) for p in parts]
+
+
+def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
+             budgets: Sequence[float] = (), tile: int = 32, stride: int = 28, device: str = "cpu",
+             reference=None, reference_name: str = "reference", oracle_tols: Sequence[float] = ()):
+    """`reference`: an optional plain network (same scale), run on the same tiles and on the
+    whole image, e.g. the base network trained alone. `oracle_tols`: rows routed by the oracle
+    (each tile to the cheapest branch within that MSE of the widest, the HR known)."""
+    alias_torchvision_for_basicsr()
+    s = model.scale
+    runs = _runs(model, s, tile, stride, device, reference, reference_name, budgets, oracle_tols)
     report = {"model": {"arch": model.arch.__name__, "widths": model.widths, "scale": s,
                         "tile": tile, "stride": stride}, "folders": {}}
     os.makedirs(out, exist_ok=True)
     md = []
-    for hr_dir, lr_dir in zip(hr_dirs, lr_dirs):
-        name = os.path.basename(os.path.normpath(hr_dir))
-        acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
-               for label, _ in runs}
-        skipped = []
-        for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image"):
-            try:
-                hr = read_picture(path).rgb
-                hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]
-                lr = _lr_for(path, lr_dir, hr, s)
-            except ValueError as err:
-                skipped.append(str(err))
-                tqdm.write(f"skipped {err}")
-                continue
-            gt = tensor2img(hr)
-            tiles = len(_grid(lr, tile, stride, s))
-            for label, run in runs:
-                img, counts, flops, seconds = run(lr)
-                sr = tensor2img(img)
-                a = acc[label]
-                a["psnr"].append(calculate_psnr(sr, gt, crop_border=crop))
-                a["psnr_y"].append(calculate_psnr(sr, gt, crop_border=crop, test_y_channel=True))
-                if counts is not None:
-                    a["counts"] = counts if a["counts"] is None else [x + y for x, y in zip(a["counts"], counts)]
-                a["seconds"] += seconds
-                a["flops"] += flops
-                a["tiles"] += tiles
-        base = model.tile_cost(tile).base
-        rows = {}
-        for label, _ in runs:
-            a = acc[label]
-            if not a["psnr"]:
-                continue
-            rows[label] = {"psnr": sum(a["psnr"]) / len(a["psnr"]), "psnr_y": sum(a["psnr_y"]) / len(a["psnr_y"]),
-                           "flops_per_tile": a["flops"] / a["tiles"], "flops_percent": 100 * a["flops"] / a["tiles"] / base,
-                           "seconds": a["seconds"], "images": len(a["psnr"]),
-                           "class_share": None if a["counts"] is None else [c / a["tiles"] for c in a["counts"]]}
-        report["folders"][name] = {"rows": rows, "skipped": skipped}
-        md.append(_table(name, rows))
+    for name, hr_dir, lr_dir in zip(_folder_names(hr_dirs), hr_dirs, lr_dirs):
+        rows, classes, skipped = _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device)
+        report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped}
+        md += [_table(name, rows), _class_table(classes, model, "bicubic" if s > 1 else "input")]
         md += _monotone_note(rows, budgets)
     with open(os.path.join(out, "eval.json"), "w") as f:
         json.dump(report, f, indent=2)
@@ -142,13 +183,62 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
         f.write("\n".join(md) + "\n")
     print("\n".join(md))
     if budgets:
-        _plot(report, budgets, os.path.join(out, "psnr_vs_flops.png"))
+        _plot(report, budgets, os.path.join(out, "psnr_vs_flops.png"), reference_name)
     print(f"wrote {out}/eval.md, eval.json" + (", psnr_vs_flops.png" if budgets else ""))
     return report
 
 
+def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device):
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import tensor2img
+    from basicsr.utils.matlab_functions import imresize
+    s = model.scale
+    crop = s if s > 1 else 0  # SR convention: crop_border = scale; restoration: none
+    acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
+           for label, _ in runs}
+    skipped, stats = [], []
+    for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image"):
+        try:
+            hr = read_picture(path).rgb
+            hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]
+            lr = _lr_for(path, lr_dir, hr, s)
+            if min(lr.shape[1:]) < tile:
+                raise ValueError(f"{path}: LR {lr.shape[2]}x{lr.shape[1]} is smaller than one {tile} px tile")
+        except ValueError as err:
+            skipped.append(str(err))
+            tqdm.write(f"skipped {err}")
+            continue
+        gt = tensor2img(hr)
+        stats.append(tile_stats(model.to(device), lr.to(device), hr.to(device),
+                                (imresize(lr, s).clamp(0, 1) if s > 1 else lr).to(device), tile, stride))
+        stats[-1] = TileStats(*(t.cpu() for t in (stats[-1].mse, stats[-1].bicubic, stats[-1].logits)))
+        tiles = len(_grid(lr, tile, stride, s))
+        for label, run in runs:
+            img, counts, flops, seconds = run(lr, stats[-1])
+            sr = tensor2img(img)
+            a = acc[label]
+            a["psnr"].append(calculate_psnr(sr, gt, crop_border=crop))
+            a["psnr_y"].append(calculate_psnr(sr, gt, crop_border=crop, test_y_channel=True))
+            if counts is not None:
+                a["counts"] = counts if a["counts"] is None else [x + y for x, y in zip(a["counts"], counts)]
+            a["seconds"] += seconds
+            a["flops"] += flops
+            a["tiles"] += tiles
+    base = model.tile_cost(tile).base
+    rows = {}
+    for label, a in acc.items():
+        if a["psnr"]:
+            rows[label] = {"psnr": sum(a["psnr"]) / len(a["psnr"]), "psnr_y": sum(a["psnr_y"]) / len(a["psnr_y"]),
+                           "flops_per_tile": a["flops"] / a["tiles"], "flops_percent": 100 * a["flops"] / a["tiles"] / base,
+                           "seconds": a["seconds"], "images": len(a["psnr"]),
+                           "class_share": None if a["counts"] is None else [c / a["tiles"] for c in a["counts"]]}
+    return rows, branch_table(stats, model) if stats else [], skipped
+
+
 def _table(name, rows) -> str:
-    lines = [f"### {name}", "", "| method | PSNR | PSNR-Y | GFLOPs / tile | % of base | time (s) | classes (narrow..wide) |",
+    lines = [f"### {name}", "", "FLOPs: per LR tile on average, classifier included where a classifier routes; "
+             "% of the base network (the widest branch) on the same tiles.", "",
+             "| method | PSNR | PSNR-Y | GFLOPs / tile | % of base | time (s) | classes (narrow..wide) |",
              "|---|---|---|---|---|---|---|"]
     for label, r in rows.items():
         share = "-" if r["class_share"] is None else " / ".join(f"{100 * c:.0f}%" for c in r["class_share"])
@@ -157,36 +247,59 @@ def _table(name, rows) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _class_table(classes, model, first: str) -> str:
+    if not classes:
+        return ""
+    key = model.width_key
+    head = " | ".join(f"{key}={w}" for w in model.widths)
+    lines = ["Per class, on the tiles the classifier routes there (PSNR of the pooled tile MSE, no border crop):", "",
+             f"| routed to | tiles | {first} | {head} |", "|---|---|---|" + "---|" * model.num_classes]
+    for r in classes:
+        cells = " | ".join(f"**{p:.2f}**" if j == r["class"] else f"{p:.2f}" for j, p in enumerate(r["branches"]))
+        lines.append(f"| {key}={r['width']} | {r['tiles']} ({100 * r['share']:.0f}%) | {r['bicubic']:.2f} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
 def _monotone_note(rows, budgets) -> List[str]:
-    points = [(b, rows.get(f"ClassSR budget {b:g}")) for b in sorted(budgets)]
-    points = [(b, r) for b, r in points if r]
-    drops = [(b0, b1, r0["psnr"] - r1["psnr"]) for (b0, r0), (b1, r1) in zip(points, points[1:])
-             if r1["psnr"] < r0["psnr"]]
+    points = [rows[f"ClassSR budget {b:g}"] for b in sorted(budgets) if f"ClassSR budget {b:g}" in rows]
     if not points:
         return []
-    if not drops:
-        return ["PSNR never falls as the budget grows.", ""]
-    worst = max(drops, key=lambda d: d[2])
-    return [f"PSNR falls as the budget grows in {len(drops)} step(s); largest: {worst[2]:.3f} dB "
-            f"from budget {worst[0]:g} to {worst[1]:g}.", ""]
+    notes = []
+    for key, label in (("psnr", "PSNR"), ("psnr_y", "PSNR-Y")):
+        drops = [(a[key] - b[key], a, b) for a, b in zip(points, points[1:]) if b[key] < a[key]]
+        if not drops:
+            notes.append(f"{label} never falls as the budget grows.")
+        else:
+            worst = max(drops, key=lambda d: d[0])
+            notes.append(f"{label} falls as the budget grows in {len(drops)} step(s); largest: {worst[0]:.3f} dB "
+                         f"(from {worst[1]['flops_percent']:.1f}% to {worst[2]['flops_percent']:.1f}% FLOPs).")
+    return [" ".join(notes), ""]
 
 
-def _plot(report, budgets, path):
+def _plot(report, budgets, path, reference_name):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     for name, folder in report["folders"].items():
         rows = folder["rows"]
         pts = [rows[f"ClassSR budget {b:g}"] for b in sorted(budgets) if f"ClassSR budget {b:g}" in rows]
         line, = ax.plot([r["flops_percent"] for r in pts], [r["psnr"] for r in pts], "o-", label=f"{name}: budget")
+        c = line.get_color()
         if "ClassSR" in rows:
-            ax.plot(rows["ClassSR"]["flops_percent"], rows["ClassSR"]["psnr"], "*", ms=12,
-                    color=line.get_color(), label=f"{name}: ClassSR")
+            ax.plot(rows["ClassSR"]["flops_percent"], rows["ClassSR"]["psnr"], "*", ms=13, color=c,
+                    label=f"{name}: ClassSR (own routing)")
+        oracle = sorted((r for k, r in rows.items() if k.startswith("oracle")), key=lambda r: r["flops_percent"])
+        if oracle:
+            ax.plot([r["flops_percent"] for r in oracle], [r["psnr"] for r in oracle], "^:", color=c, alpha=0.7,
+                    label=f"{name}: oracle routing")
+        for key, style in (("bicubic", ":"), (reference_name, "--")):
+            if key in rows:
+                ax.axhline(rows[key]["psnr"], ls=style, color=c, lw=1, label=f"{name}: {key}")
     ax.set_xlabel("FLOPs, % of the base network (classifier included)")
     ax.set_ylabel("PSNR (RGB, dB)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

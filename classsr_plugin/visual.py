@@ -30,15 +30,33 @@ def class_overlay(image: torch.Tensor, class_map: torch.Tensor, num_classes: int
 
 
 def add_legend(image: torch.Tensor, labels) -> torch.Tensor:
-    """Append a strip under a [3, H, W] image: one swatch per class with its label."""
+    """Append a strip under a [3, H, W] image: one swatch per class with its label, sized to
+    the image (about 1/40 of its width high)."""
     import cv2
     import numpy as np
     colours = class_colours(len(labels))
     w = image.shape[2]
     cell = max(w // len(labels), 1)
-    strip = np.ones((22, w, 3), np.float32)
+    h = max(22, w // 40)
+    font = h / 55
+    strip = np.ones((h, w, 3), np.float32)
     for k, text in enumerate(labels):
         x0 = k * cell
-        strip[4:18, x0 + 4:x0 + 18] = colours[k].numpy()
-        cv2.putText(strip, str(text), (x0 + 22, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        pad = h // 6
+        strip[pad:h - pad, x0 + pad:x0 + h - pad] = colours[k].numpy()
+        cv2.putText(strip, str(text), (x0 + h + pad, h - 2 * pad), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0),
+                    max(1, h // 30), cv2.LINE_AA)
     return torch.cat([image.clamp(0, 1), torch.from_numpy(strip).permute(2, 0, 1)], 1)
+
+
+def side_by_side(crops, labels) -> torch.Tensor:
+    """Crops [3, h, w] side by side with a label above each, as one image."""
+    import cv2
+    import numpy as np
+    tiles = []
+    for crop, label in zip(crops, labels):
+        img = np.ascontiguousarray(crop.clamp(0, 1).permute(1, 2, 0).numpy())
+        bar = np.ones((20, img.shape[1], 3), np.float32)
+        cv2.putText(bar, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles += [np.concatenate([bar, img], 0), np.ones((img.shape[0] + 20, 4, 3), np.float32)]
+    return torch.from_numpy(np.concatenate(tiles[:-1], 1)).permute(2, 0, 1)

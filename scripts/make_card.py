@@ -1,32 +1,40 @@
-"""Write the model card of the shipped weights from a finished training run (scripts/cpu_run_fsrcnn.sh).
+"""Measure the weights a recipe run made, pick the router to ship, and regenerate the model card
+and README's results section from the measurements (scripts/recipe_fsrcnn_x4.sh; `make weights`).
 
-Measures, on this machine: the held-out table (bicubic, FSRCNN-O, ClassSR at its own routing and
-at --budgets) through `classsr_plugin.evaluate`, and the built-in demo photo as the tests check
-it. Reads the run's photos, meta_info.txt and wall times. Writes card.json and MODEL_CARD.md
-beside the weights, and the eval table / plot to --eval-out.
+On the held-out photos, through classsr_plugin.evaluate (the same code as `classsr eval`):
+  - both routers (supervised and the paper's losses): their own routing and the budget sweep;
+  - the shipped one in full: bicubic, FSRCNN-O (tiled and whole image), ClassSR, budgets, oracle;
+  - the per-class branch table; a class-map picture of a held-out 2K photo.
+The router with the higher mean PSNR over the budget sweep ships (equal FLOPs, so a fair
+comparison); both are documented. Writes classsr_plugin/weights/{classsr_fsrcnn_x4.pth,
+fsrcnn_o_x4.pth, card.json, MODEL_CARD.md}, docs/ pictures and README's results block.
 
-Usage: python scripts/make_card.py --run RUN_DIR [--budgets 0.5,0.6,0.7] [--eval-out DIR]
+Usage: python scripts/make_card.py --run RUN_DIR [--ckpt scripts/checkpoints]
 """
 import argparse
 import json
 import os
 import platform
 import re
+import shutil
 import sys
-from collections import Counter
 
 import torch
 
 from classsr_plugin import weights
-from classsr_plugin.cli import demo_photo, load_checkpoint
+from classsr_plugin.cli import demo_photo, load_checkpoint, read_image, write_image
 from classsr_plugin.compat import alias_torchvision_for_basicsr
 from classsr_plugin.data.prepare import read_meta
 from classsr_plugin.evaluate import bicubic_pair, evaluate
-from classsr_plugin.imageio import list_images
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(REPO, "docs")
+ROUTERS = {"supervised": "classsr_supervised_x4.pth", "paper": "classsr_paper_x4.pth"}
+MAP_PHOTO = "plasma_Kite"  # a held-out 2K photo with a large smooth sky
 
 
 def demo_numbers(model, ref):
-    """The built-in photo as `classsr demo` and tests/test_weights.py run it."""
+    """The shipped demo photo as `classsr demo` and tests/test_weights.py run it."""
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     from basicsr.utils.matlab_functions import imresize
@@ -37,115 +45,112 @@ def demo_numbers(model, ref):
     with torch.no_grad():
         ref_img = run_tiled(lr, ref, 4, 32, 28)
     psnr = lambda img: calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=4)  # noqa: E731
-    return {"name": "scikit-image coffee (held out)", "classsr_psnr": psnr(res.image),
-            "classsr_counts": res.counts, "classsr_flops_percent": res.flops_percent,
-            "fsrcnn_o_psnr": psnr(ref_img), "bicubic_psnr": psnr(imresize(lr, 4).clamp(0, 1))}
+    return {"name": "By the Water (Maciej Wiklo, KDE Plasma wallpapers, LGPL-3; held out)",
+            "size": list(hr.shape[1:]), "classsr_psnr": psnr(res.image), "classsr_counts": res.counts,
+            "classsr_flops_percent": res.flops_percent, "fsrcnn_o_psnr": psnr(ref_img),
+            "bicubic_psnr": psnr(imresize(lr, 4).clamp(0, 1))}
 
 
-def _iterations(path):
-    """logs/iterations.txt of the run: 'FSRCNN=7000,phase1=9000,...' -> dict."""
-    with open(path) as f:
-        return {k: int(v) for k, v in (kv.split("=") for kv in f.read().strip().split(","))}
+def class_map_picture(model, path_in, path_out):
+    """The class map of a held-out photo, at half size (JPEG), with a legend."""
+    from classsr_plugin.visual import add_legend, class_overlay
+    _, lr = bicubic_pair(read_image(path_in), 4)
+    res = model.restore_image(lr)
+    pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, 32, 28, 4),
+                     [f"{k}: d={w}" for k, w in enumerate(model.widths)])
+    half = torch.nn.functional.interpolate(pic[None], scale_factor=0.5, mode="area")[0]
+    write_image(path_out, half)
+    return res.counts
 
 
-def _validations(run):
-    """The last validation of every training in the run, from BasicSR's logs (whole held-out
-    photos; ClassSR tiled, plain networks on the whole image)."""
-    import glob
-    rows = {}
-    for log in sorted(glob.glob(os.path.join(run, "experiments", "*", "train_*.log"))):
-        text = open(log).read()
-        found = {k: re.findall(rf"# {k}: ([0-9.]+)", text) for k in ("psnr", "psnr_y")}
-        if not found["psnr"]:
-            continue
-        flops = re.findall(r"classes \(narrow..wide\) (\[[0-9, ]+\]).*FLOPs ([0-9.]+)%", text)
-        rows[os.path.basename(os.path.dirname(log))] = {
-            "psnr": float(found["psnr"][-1]), "psnr_y": float(found["psnr_y"][-1]),
-            "counts": json.loads(flops[-1][0]) if flops else None,
-            "flops_percent": float(flops[-1][1]) if flops else 100.0}
-    return rows
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", required=True, help="the run folder of scripts/cpu_run_fsrcnn.sh")
-    ap.add_argument("--budgets", default="0.5,0.6,0.65,0.7,0.8")
-    ap.add_argument("--eval-out", default="results/weights_eval")
-    args = ap.parse_args(argv)
-    alias_torchvision_for_basicsr()
-    run = args.run
-    model, ref = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval(), load_checkpoint(weights.FSRCNN_O_X4).eval()
-
-    budgets = [float(b) for b in args.budgets.split(",") if b]
-    report = evaluate(model, [os.path.join(run, "hr_val")], [None], args.eval_out, budgets=budgets,
-                      reference=ref, reference_name="FSRCNN-O")
-    meta = read_meta(os.path.join(run, "datasets", "classsr_x4", "meta_info.txt"))
-    per_class = Counter(c for _, _, c in meta)
-    walltimes = {}
+def walltimes(run):
+    out = {}
     with open(os.path.join(run, "logs", "walltimes.txt")) as f:
         for line in f:
             m = re.match(r"(\S+) ([0-9.]+) s", line)
             if m:
-                walltimes[m.group(1)] = float(m.group(2))
+                out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))  # resumed steps add up
+    return out
+
+
+def compare_routers(run, ckpt, heldout, budgets, ref):
+    """Both routers on the held-out photos -> ({router: rows}, the better one)."""
+    rows = {}
+    for name, file in ROUTERS.items():
+        model = load_checkpoint(os.path.join(ckpt, file)).eval()
+        rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name), budgets=budgets)
+        rows[name] = next(iter(rep["folders"].values()))["rows"]
+    sweep = lambda r: sum(r[f"ClassSR budget {b:g}"]["psnr"] for b in budgets) / len(budgets)  # noqa: E731
+    best = max(rows, key=lambda n: sweep(rows[n]))
+    return rows, best, {n: sweep(r) for n, r in rows.items()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True, help="RUN folder of scripts/recipe_fsrcnn_x4.sh")
+    ap.add_argument("--ckpt", default=os.path.join(REPO, "scripts", "checkpoints"))
+    ap.add_argument("--budgets", default="0.5,0.6,0.65,0.7,0.8,0.9")
+    ap.add_argument("--oracle", default="3e-6,1e-5,3e-5,1e-4")
+    args = ap.parse_args(argv)
+    alias_torchvision_for_basicsr()
+    run, heldout = args.run, os.path.join(args.run, "photos", "heldout")
+    budgets = [float(b) for b in args.budgets.split(",")]
+    ref = load_checkpoint(os.path.join(args.ckpt, "fsrcnn_o_x4.pth")).eval()
+    routers, best, sweeps = compare_routers(run, args.ckpt, heldout, budgets, ref)
+    shutil.copyfile(os.path.join(args.ckpt, ROUTERS[best]), weights.CLASSSR_FSRCNN_X4)
+    shutil.copyfile(os.path.join(args.ckpt, "fsrcnn_o_x4.pth"), weights.FSRCNN_O_X4)
+    model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
+    out = os.path.join(run, "eval", "shipped")
+    rep = evaluate(model, [heldout], [None], out, budgets=budgets, reference=ref, reference_name="FSRCNN-O",
+                   oracle_tols=[float(t) for t in args.oracle.split(",")])
+    folder = next(iter(rep["folders"].values()))
+    os.makedirs(DOCS, exist_ok=True)
+    shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, "psnr_vs_flops_fsrcnn_x4.png"))
+    map_path = os.path.join(DOCS, f"classmap_{MAP_PHOTO}.jpg")
+    map_counts = class_map_picture(model, next(os.path.join(heldout, f) for f in os.listdir(heldout)
+                                               if f.startswith(MAP_PHOTO)), map_path)
+    photos = json.load(open(os.path.join(run, "photos", "photos.json")))
     card = {
-        "weights": {"classsr": os.path.basename(weights.CLASSSR_FSRCNN_X4),
-                    "reference": os.path.basename(weights.FSRCNN_O_X4)},
-        "classsr": {"arch": "FSRCNN", "widths": model.widths, "classifier_nf": 32},
-        "train_photos": sorted(os.path.basename(p) for p in list_images(os.path.join(run, "hr_train"))),
-        "heldout_photos": sorted(os.path.basename(p) for p in list_images(os.path.join(run, "hr_val"))),
-        "sub_images": {"total": len(meta), "per_class": [per_class[k] for k in sorted(per_class)]},
-        "iterations": _iterations(os.path.join(run, "logs", "iterations.txt")),
-        "wall_seconds": walltimes,
+        "weights": {"classsr": os.path.basename(weights.CLASSSR_FSRCNN_X4), "reference": os.path.basename(weights.FSRCNN_O_X4)},
+        "classsr": {"arch": "FSRCNN", "widths": model.widths, "classifier": model.config["classifier"], "router": best},
+        "photos": photos,
+        "sub_images": {name: _meta_counts(os.path.join(run, "data", "train_x4", name))
+                       for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt")},
+        "wall_seconds": walltimes(run),
         "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                     f"{torch.get_num_threads()} threads, no GPU",
-        "heldout": report["folders"]["hr_val"]["rows"],
-        "training_validations": _validations(run),
+        "heldout": folder["rows"], "per_class": folder["per_class"],
+        "routers": {n: {k: r[k] for k in r if k == "ClassSR" or k.startswith("ClassSR budget")} for n, r in routers.items()},
+        "router_sweep_mean_psnr": sweeps,
+        "class_map": {"photo": MAP_PHOTO, "path": os.path.relpath(map_path, REPO), "counts": map_counts},
         "demo_photo": demo_numbers(model, ref),
     }
-    here = weights.HERE
-    with open(os.path.join(here, "card.json"), "w") as f:
-        json.dump(card, f, indent=2)
-    with open(os.path.join(args.eval_out, "eval.md")) as f:
+    with open(os.path.join(weights.HERE, "card.json"), "w") as f:
+        json.dump(card, f, indent=1)
+    from card_text import model_card, readme_block
+    with open(os.path.join(out, "eval.md")) as f:
         table = f.read()
-    d = card["demo_photo"]
-    md = f"""# Model card: ClassSR-FSRCNN x4 and FSRCNN-O (shipped weights)
-
-Made by `make weights` (scripts/cpu_run_fsrcnn.sh, then scripts/make_card.py); every number below
-was measured by that run on this machine. card.json holds the same facts for the tests.
-
-- ClassSR: FSRCNN (d=56, s=12, m=4) wrapped with 3 branches, d = {model.widths}, classifier
-  ClassModule nf 32. FSRCNN-O: the plain d=56 FSRCNN trained on all sub-images for as many
-  iterations as ClassSR had in total (its pretrained base plus the three phases).
-- Training photos ({len(card['train_photos'])}, from Debian's opencv-doc and scikit-image):
-  {', '.join(card['train_photos'])}.
-- Held out (never trained on): {', '.join(card['heldout_photos'])}.
-- Sub-images: {len(meta)} LR 32x32 / HR 128x128 pairs (scales 1, 0.8, 0.6; stride 16), per class
-  (easy..hard, by bicubic PSNR): {card['sub_images']['per_class']}.
-- Iterations (batch 16 for FSRCNN, FSRCNN-O and phase 1; 32 for phases 2 and 3): {card['iterations']}.
-- Wall time (s): {', '.join(f'{k} {v:.0f}' for k, v in walltimes.items())}.
-- Hardware: {card['hardware']}.
-
-## Held-out photos (tile 32, stride 28; FLOPs % of FSRCNN d=56 on the same tiles, classifier included)
-
-{table}
-## Every training's last validation (BasicSR's, same held-out photos)
-
-| run | PSNR | PSNR-Y | tiles per class | FLOPs % |
-|---|---|---|---|---|
-{chr(10).join(f"| {k} | {v['psnr']:.2f} | {v['psnr_y']:.2f} | {v['counts'] or '-'} | {v['flops_percent']:.1f} |" for k, v in card['training_validations'].items())}
-
-ClassSR runs are tiled (32/28), plain FSRCNN runs whole-image. The shipped ClassSR is phase 2's.
-
-## Built-in demo photo (coffee, held out)
-
-bicubic {d['bicubic_psnr']:.2f} dB, FSRCNN-O {d['fsrcnn_o_psnr']:.2f} dB, ClassSR {d['classsr_psnr']:.2f} dB at
-{d['classsr_flops_percent']:.1f}% FLOPs (tiles per class {d['classsr_counts']}).
-"""
-    with open(os.path.join(here, "MODEL_CARD.md"), "w") as f:
-        f.write(md)
-    print(md)
+    with open(os.path.join(weights.HERE, "MODEL_CARD.md"), "w") as f:
+        f.write(model_card(card, table))
+    _replace_block(os.path.join(REPO, "README.md"), readme_block(card, table))
+    print(f"shipped router: {best}; wrote the model card, card.json, docs/ pictures and README's results block")
     return 0
 
 
+def _meta_counts(path):
+    if not os.path.exists(path):
+        return None
+    classes = [c for _, _, c in read_meta(path)]
+    return [classes.count(k) for k in range(max(classes) + 1)]
+
+
+def _replace_block(path, text, start="<!-- results:start -->", end="<!-- results:end -->"):
+    doc = open(path).read()
+    a, b = doc.index(start) + len(start), doc.index(end)
+    with open(path, "w") as f:
+        f.write(doc[:a] + "\n" + text.strip() + "\n" + doc[b:])
+
+
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.exit(main())

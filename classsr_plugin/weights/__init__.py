@@ -4,6 +4,9 @@ import os
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLASSSR_FSRCNN_X4 = os.path.join(HERE, "classsr_fsrcnn_x4.pth")
 FSRCNN_O_X4 = os.path.join(HERE, "fsrcnn_o_x4.pth")
+# The demo photo: "By the Water" by Maciej Wiklo, from KDE Plasma's wallpapers (Debian package
+# plasma-workspace-wallpapers), LGPL-3; one of the held-out photos, never trained on.
+DEMO_PHOTO = os.path.join(HERE, "demo_BytheWater.jpg")
 
 
 def shipped() -> bool:

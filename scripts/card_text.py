@@ -1,0 +1,125 @@
+"""The model card's and README's text, written from card.json's measurements (make_card.py)."""
+
+
+def _photos(card):
+    ph = card["photos"]["photos"]
+    train = [p for p in ph if p["split"] == "train"]
+    held = [p for p in ph if p["split"] == "heldout"]
+    by_pkg = {}
+    for p in train:
+        by_pkg[p["package"]] = by_pkg.get(p["package"], 0) + 1
+    return train, held, by_pkg
+
+
+def verdict(card):
+    """The Results issue's targets, checked on the held-out numbers."""
+    rows = card["heldout"]
+    cs, ref, bic = rows["ClassSR"], rows["FSRCNN-O"], rows["bicubic"]
+    d = cs["psnr"] - ref["psnr"]
+    budgets = {k: r for k, r in rows.items() if k.startswith("ClassSR budget")}
+    below = [k for k, r in budgets.items() if r["psnr"] < bic["psnr"]]
+    ok = d >= -0.02 and cs["flops_percent"] <= 70
+    lines = [f"- ClassSR at its own routing: {d:+.2f} dB against FSRCNN-O on the same tiles, at "
+             f"{cs['flops_percent']:.1f}% of its FLOPs (target: at least -0.02 dB at no more than 70%): "
+             f"**{'met' if ok else 'not met'}**."]
+    lines.append(f"- Budgets at or above bicubic ({bic['psnr']:.2f} dB): "
+                 + ("every one measured." if not below else f"**not** {', '.join(below)}."))
+    return "\n".join(lines)
+
+
+def _router_table(card):
+    lines = ["| router | ClassSR PSNR | FLOPs % | classes (narrow..wide) | mean PSNR over the budget sweep |",
+             "|---|---|---|---|---|"]
+    for name, rows in card["routers"].items():
+        r = rows["ClassSR"]
+        share = " / ".join(f"{100 * c:.0f}%" for c in r["class_share"])
+        mark = " (shipped)" if name == card["classsr"]["router"] else ""
+        lines.append(f"| {name}{mark} | {r['psnr']:.2f} | {r['flops_percent']:.1f} | {share} | "
+                     f"{card['router_sweep_mean_psnr'][name]:.3f} |")
+    return "\n".join(lines)
+
+
+def _walltimes(card):
+    return ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["wall_seconds"].items())
+
+
+def readme_block(card, table):
+    train, held, by_pkg = _photos(card)
+    cm = card["class_map"]
+    return f"""
+Both are trained on this 2-core CPU by `make weights` (scripts/recipe_fsrcnn_x4.sh, resumable
+steps, then scripts/make_card.py, which measured everything below and wrote this section).
+
+- Photos (`classsr photos`): {len(train)} for training ({', '.join(f'{n} {k}' for k, n in sorted(by_pkg.items()))}),
+  {len(held)} held out, never trained on: {', '.join(p['id'] for p in held)}. The photographs reserved for
+  an independent evaluation are skipped by name. Full list in `classsr_plugin/weights/MODEL_CARD.md`.
+- Protocol: FSRCNN-O (d=56) is trained first; ClassSR's widest branch *is* FSRCNN-O, frozen, so every
+  dB ClassSR loses comes from routing and the narrow branches (d={card['classsr']['widths'][0]},
+  {card['classsr']['widths'][1]}: sliced from it, trained on their difficulty class with FSRCNN-O's output
+  as a second target). Router: **{card['classsr']['router']}** (compared below).
+- Wall time: {_walltimes(card)}.
+
+Held-out photos, LR by bicubic x1/4, tiles of 32 px every 28 px
+(`classsr eval --hr HELD_OUT --budgets ... --oracle ...`):
+
+{table}
+{verdict(card)}
+
+Routers compared on the same held-out photos (supervised: cross-entropy to the cheapest branch
+within an MSE tolerance of the widest, measured with the trained branches; paper: L1 + Class-Loss +
+Average-Loss, hard routing):
+
+{_router_table(card)}
+
+![PSNR vs FLOPs](docs/psnr_vs_flops_fsrcnn_x4.png)
+
+Class map of a held-out 2K photo ({cm['photo']}; tiles per class {cm['counts']}):
+
+![class map]({cm['path']})
+"""
+
+
+def model_card(card, table):
+    train, held, _ = _photos(card)
+    d = card["demo_photo"]
+    lst = lambda ps: "\n".join(f"| {p['id']} | {p['package']} | {p['source']} | {p['width']}x{p['height']} |" for p in ps)  # noqa: E731
+    return f"""# Model card: ClassSR-FSRCNN x4 and FSRCNN-O (shipped weights)
+
+Made by `make weights` (scripts/recipe_fsrcnn_x4.sh, then scripts/make_card.py); every number
+below was measured by that run on this machine. card.json holds the same facts for the tests.
+
+- FSRCNN-O: FSRCNN (d=56, s=12, m=4) x4, trained first on all training sub-images.
+- ClassSR-FSRCNN: 3 branches, d = {card['classsr']['widths']}; the widest is FSRCNN-O unchanged
+  (frozen in every phase); classifier {card['classsr']['classifier']}; router: {card['classsr']['router']}.
+- Sub-images (LR 32x32, HR 128x128; scales 1, 0.75, 0.5; stride 16), per class: {card['sub_images']}.
+- Wall time: {_walltimes(card)}.
+- Hardware: {card['hardware']}.
+- Demo photo (ships in the package, held out): {d['name']}, {d['size'][1]}x{d['size'][0]}:
+  bicubic {d['bicubic_psnr']:.2f} dB, FSRCNN-O {d['fsrcnn_o_psnr']:.2f} dB, ClassSR {d['classsr_psnr']:.2f} dB at
+  {d['classsr_flops_percent']:.1f}% FLOPs (tiles per class {d['classsr_counts']}).
+
+## Held-out photos
+
+{table}
+{verdict(card)}
+
+## Routers
+
+{_router_table(card)}
+
+## Photos
+
+Training ({len(train)}):
+
+| id | package | source | size |
+|---|---|---|---|
+{lst(train)}
+
+Held out ({len(held)}):
+
+| id | package | source | size |
+|---|---|---|---|
+{lst(held)}
+
+Reserved for an independent evaluation and skipped by name: {', '.join(card['photos']['reserved_skipped']) or 'none present among the listed names'}.
+"""
