@@ -73,24 +73,26 @@ def cmd_demo(args) -> int:
     else:
         (hr, lr), name = bicubic_pair(demo_photo(), scale), "BytheWater"
     os.makedirs(args.out, exist_ok=True)
-    res = min((model.restore_image(lr, tile=tile, stride=stride) for _ in range(2)), key=lambda r: r.seconds)
+    res = min((model.restore_image(lr, tile=tile, stride=stride, execution=args.exec, margin=args.margin)
+               for _ in range(2)), key=lambda r: r.seconds)
     out = {"classsr": res.image}
     paths = [os.path.join(args.out, f"{name}_classsr_x{scale}.png"), os.path.join(args.out, f"{name}_classmap.png")]
     write_image(paths[0], res.image)
     legend = [f"{k}: d={w}" for k, w in enumerate(model.widths)]
-    write_image(paths[1], add_legend(class_overlay(res.image, res.class_map, model.num_classes, tile, stride, scale), legend))
+    write_image(paths[1], add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, scale), legend))
     print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}, "
           f"tiles per class (d = {model.widths}): {res.counts}")
-    print(f"ClassSR FLOPs per tile {res.flops_per_tile / 1e6:.1f} M = {res.flops_percent:.1f}% of FSRCNN-O on the "
-          f"same tiles (classifier included); {res.seconds:.2f} s")
+    print(f"ClassSR ({args.exec}) FLOPs: {res.flops_percent:.1f}% of FSRCNN-O on the "
+          f"{'same tiles' if args.exec == 'tiles' else 'whole image'} (classifier included); {res.seconds:.2f} s")
     if ref is not None:
         cl = lambda t: t.contiguous(memory_format=torch.channels_last)  # noqa: E731
         with torch.no_grad():
             out["fsrcnn_o"], t_tiled = _best_of_two(lambda: run_tiled(lr, lambda t: ref(cl(t)), scale, tile, stride))
             _, t_whole = _best_of_two(lambda: ref(cl(lr[None])))
         write_image(os.path.join(args.out, f"{name}_fsrcnn_o_x{scale}.png"), out["fsrcnn_o"])
-        print(f"time, best of two runs each: ClassSR {res.seconds:.2f} s, FSRCNN-O on the same tiles {t_tiled:.2f} s "
-              f"({res.seconds / t_tiled:.2f}x), FSRCNN-O on the whole image {t_whole:.2f} s ({res.seconds / t_whole:.2f}x)")
+        print(f"time, best of two runs each: ClassSR {res.seconds:.2f} s; FSRCNN-O on the same tiles {t_tiled:.2f} s, "
+              f"on the whole image {t_whole:.2f} s: ClassSR's speed-up {t_tiled / res.seconds:.2f}x over the "
+              f"former, {t_whole / res.seconds:.2f}x over the latter")
     if hr is not None:
         out = {"bicubic": imresize(lr, scale).clamp(0, 1), **out}
         write_image(os.path.join(args.out, f"{name}_bicubic_x{scale}.png"), out["bicubic"])
@@ -306,13 +308,14 @@ def cmd_infer(args) -> int:
         try:
             pic = read_picture(path)
             res = model.restore_image(pic.rgb.to(args.device), tile=args.tile, stride=args.stride,
-                                      batch=args.batch, budget=args.budget, progress=pic.rgb[0].numel() > 2 ** 18)
+                                      batch=args.batch, budget=args.budget, progress=pic.rgb[0].numel() > 2 ** 18,
+                                      execution=args.exec, margin=args.margin)
             alpha = None
             if pic.alpha is not None:  # alpha is not the network's business: bicubic
                 alpha = F.interpolate(pic.alpha[None], scale_factor=s, mode="bicubic", align_corners=False)[0]
             write_picture(out_path, res.image, alpha, pic.bits, pic.gray)
             if args.class_map:
-                tinted = class_overlay(res.image.cpu(), res.class_map, model.num_classes, args.tile, args.stride, s)
+                tinted = class_overlay(res.image.cpu(), res.class_map, model.num_classes, res.layout, s)
                 write_picture(os.path.join(args.out, f"{stem}_x{s}_classes.png"), add_legend(tinted, legend))
         except (ValueError, OSError, RuntimeError) as err:
             failed += 1
@@ -343,7 +346,8 @@ def cmd_eval(args) -> int:
     ref_name = "FSRCNN-O" if ref_path == weights.FSRCNN_O_X4 else os.path.basename(ref_path or "")
     tols = [float(t) for t in args.oracle.split(",")] if args.oracle else []
     evaluate(model, args.hr, lrs, args.out, budgets=budgets, tile=args.tile, stride=args.stride,
-             device=args.device, reference=reference, reference_name=ref_name, oracle_tols=tols)
+             device=args.device, reference=reference, reference_name=ref_name, oracle_tols=tols,
+             execution=args.exec, margin=args.margin)
     return 0
 
 
@@ -408,7 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--input", help="your own LR image instead of the built-in photo")
     demo.add_argument("--out", default="results/demo", help="output folder")
     demo.add_argument("--tile", type=int, default=32)
-    demo.add_argument("--stride", type=int, default=28)
+    demo.add_argument("--stride", type=int, default=28, help="tile stride (--exec tiles)")
+    demo.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
+                        help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
+                             "of a class run together with --margin px of context")
+    demo.add_argument("--margin", type=int, default=4, help="context px around each region (--exec regions)")
     demo.set_defaults(func=cmd_demo)
 
     ph = sub.add_parser("photos", help="gather the training and held-out photographs from installed packages")
@@ -456,7 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("inputs", nargs="+", help="image files or folders")
     infer.add_argument("-o", "--out", required=True, help="output folder")
     infer.add_argument("--tile", type=int, default=32)
-    infer.add_argument("--stride", type=int, default=28)
+    infer.add_argument("--stride", type=int, default=28, help="tile stride (--exec tiles)")
+    infer.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
+                        help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
+                             "of a class run together with --margin px of context")
+    infer.add_argument("--margin", type=int, default=4, help="context px around each region (--exec regions)")
     infer.add_argument("--batch", type=int, default=None, help="tiles per branch call")
     infer.add_argument("--budget", type=float, default=None,
                        help="FLOPs budget as a fraction of the base network (1.0 = all widest)")
@@ -477,7 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--oracle", help="comma-separated MSE tolerances: rows routed by the oracle (each tile to "
                                      "the cheapest branch within that MSE of the widest, knowing the HR)")
     ev.add_argument("--tile", type=int, default=32)
-    ev.add_argument("--stride", type=int, default=28)
+    ev.add_argument("--stride", type=int, default=28, help="tile stride (--exec tiles)")
+    ev.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
+                        help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
+                             "of a class run together with --margin px of context")
+    ev.add_argument("--margin", type=int, default=4, help="context px around each region (--exec regions)")
     ev.add_argument("--device", default="cpu")
     ev.add_argument("-o", "--out", default="results/eval", help="folder for the .md, .json and .png")
     ev.set_defaults(func=cmd_eval)

@@ -132,17 +132,18 @@ def _bicubic_run(scale):
     return run
 
 
-def _runs(model, s, tile, stride, device, reference, reference_name, budgets, oracle_tols):
+def _runs(model, s, tile, stride, device, reference, reference_name, budgets, oracle_tols, execution, margin):
     m = model.num_classes
     runs = [("bicubic" if s > 1 else "input", _bicubic_run(s))]
     if reference is not None:
         reference = reference.to(device).eval()
         runs += [(reference_name, _plain_run(reference, s, tile, stride, device)),
                  (f"{reference_name}, whole image", _plain_run(reference, s, tile, stride, device, whole=True))]
-    runs += [("ClassSR", _classsr_run(model, tile, stride, device)),
+    ex = dict(execution=execution, margin=margin)
+    runs += [("ClassSR", _classsr_run(model, tile, stride, device, **ex)),
              (f"widest branch ({model.width_key}={model.widths[-1]})",
-              _classsr_run(model, tile, stride, device, force_class=m - 1))]
-    runs += [(f"ClassSR budget {b:g}", _classsr_run(model, tile, stride, device, budget=b)) for b in budgets]
+              _classsr_run(model, tile, stride, device, force_class=m - 1, **ex))]
+    runs += [(f"ClassSR budget {b:g}", _classsr_run(model, tile, stride, device, budget=b, **ex)) for b in budgets]
     runs += [(f"oracle, tol {t:g}", _classsr_run(model, tile, stride, device, oracle_tol=t)) for t in oracle_tols]
     return runs
 
@@ -161,19 +162,20 @@ def _folder_names(hr_dirs) -> List[str]:
 
 def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
              budgets: Sequence[float] = (), tile: int = 32, stride: int = 28, device: str = "cpu",
-             reference=None, reference_name: str = "reference", oracle_tols: Sequence[float] = ()):
+             reference=None, reference_name: str = "reference", oracle_tols: Sequence[float] = (),
+             execution: str = "tiles", margin: int = 4):
     """`reference`: an optional plain network (same scale), run on the same tiles and on the
     whole image, e.g. the base network trained alone. `oracle_tols`: rows routed by the oracle
     (each tile to the cheapest branch within that MSE of the widest, the HR known)."""
     alias_torchvision_for_basicsr()
     s = model.scale
-    runs = _runs(model, s, tile, stride, device, reference, reference_name, budgets, oracle_tols)
+    runs = _runs(model, s, tile, stride, device, reference, reference_name, budgets, oracle_tols, execution, margin)
     report = {"model": {"arch": model.arch.__name__, "widths": model.widths, "scale": s,
-                        "tile": tile, "stride": stride}, "folders": {}}
+                        "tile": tile, "stride": stride, "execution": execution, "margin": margin}, "folders": {}}
     os.makedirs(out, exist_ok=True)
     md = []
     for name, hr_dir, lr_dir in zip(_folder_names(hr_dirs), hr_dirs, lr_dirs):
-        rows, classes, skipped = _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device)
+        rows, classes, skipped = _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execution)
         report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped}
         md += [_table(name, rows), _class_table(classes, model, "bicubic" if s > 1 else "input")]
         md += _monotone_note(rows, budgets)
@@ -188,7 +190,7 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     return report
 
 
-def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device):
+def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execution):
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     from basicsr.utils.matlab_functions import imresize
@@ -196,7 +198,8 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device):
     crop = s if s > 1 else 0  # SR convention: crop_border = scale; restoration: none
     acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
            for label, _ in runs}
-    skipped, stats = [], []
+    skipped, stats, base_flops = [], [], 0.0
+    cost = model.tile_cost(tile)
     for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image"):
         try:
             hr = read_picture(path).rgb
@@ -213,6 +216,8 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device):
                                 (imresize(lr, s).clamp(0, 1) if s > 1 else lr).to(device), tile, stride))
         stats[-1] = TileStats(*(t.cpu() for t in (stats[-1].mse, stats[-1].bicubic, stats[-1].logits)))
         tiles = len(_grid(lr, tile, stride, s))
+        # the base network run as this table runs ClassSR: on the same tiles, or on the whole image
+        base_flops += cost.base * (tiles if execution == "tiles" else lr.shape[1] * lr.shape[2] / tile ** 2)
         for label, run in runs:
             img, counts, flops, seconds = run(lr, stats[-1])
             sr = tensor2img(img)
@@ -224,20 +229,20 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device):
             a["seconds"] += seconds
             a["flops"] += flops
             a["tiles"] += tiles
-    base = model.tile_cost(tile).base
     rows = {}
     for label, a in acc.items():
         if a["psnr"]:
             rows[label] = {"psnr": sum(a["psnr"]) / len(a["psnr"]), "psnr_y": sum(a["psnr_y"]) / len(a["psnr_y"]),
-                           "flops_per_tile": a["flops"] / a["tiles"], "flops_percent": 100 * a["flops"] / a["tiles"] / base,
+                           "flops_per_tile": a["flops"] / a["tiles"], "flops_percent": 100 * a["flops"] / base_flops,
                            "seconds": a["seconds"], "images": len(a["psnr"]),
                            "class_share": None if a["counts"] is None else [c / a["tiles"] for c in a["counts"]]}
     return rows, branch_table(stats, model) if stats else [], skipped
 
 
 def _table(name, rows) -> str:
-    lines = [f"### {name}", "", "FLOPs: per LR tile on average, classifier included where a classifier routes; "
-             "% of the base network (the widest branch) on the same tiles.", "",
+    lines = [f"### {name}", "", "FLOPs: per 32x32 LR tile of the 32/28 grid on average, classifier included where a "
+             "classifier routes; % of the base network (the widest branch) run as ClassSR runs here: on the same "
+             "tiles (execution tiles) or on the whole image (execution regions).", "",
              "| method | PSNR | PSNR-Y | GFLOPs / tile | % of base | time (s) | classes (narrow..wide) |",
              "|---|---|---|---|---|---|---|"]
     for label, r in rows.items():

@@ -12,19 +12,15 @@ def class_colours(num_classes: int) -> torch.Tensor:
     return torch.rand(num_classes, 3, generator=torch.Generator().manual_seed(0))
 
 
-def class_overlay(image: torch.Tensor, class_map: torch.Tensor, num_classes: int, tile: int,
-                  stride: int, scale: int, alpha: float = 0.4) -> torch.Tensor:
-    """Tint a [3, H, W] output image by the class of the tile that last covers each pixel."""
-    _, h, w = image.shape
-    ny, nx = class_map.shape
-    # tile index per output pixel: the last tile starting at or before it (starts every
-    # `stride`, the last aligned to the border)
-    def owner(n_out, n_tiles):
-        n_in = n_out // scale
-        starts = torch.arange(n_tiles) * stride
-        starts[-1] = max(n_in - tile, 0)
+def class_overlay(image: torch.Tensor, class_map: torch.Tensor, num_classes: int, layout, scale: int,
+                  alpha: float = 0.4) -> torch.Tensor:
+    """Tint a [3, H, W] output image by the class of the tile (or cell) that last covers each
+    pixel. layout: (row starts, col starts) of the class map's tiles in LR px (Restored.layout)."""
+    ys, xs = (torch.as_tensor(v) for v in layout)
+
+    def owner(n_out, starts):  # the last tile starting at or before each output pixel
         return torch.searchsorted(starts * scale, torch.arange(n_out), right=True) - 1
-    cls = class_map[owner(h, ny)][:, owner(w, nx)]
+    cls = class_map[owner(image.shape[1], ys)][:, owner(image.shape[2], xs)]
     tint = class_colours(num_classes)[cls].permute(2, 0, 1)
     return (1 - alpha) * image.clamp(0, 1) + alpha * tint
 

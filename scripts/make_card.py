@@ -56,7 +56,7 @@ def class_map_picture(model, path_in, path_out):
     from classsr_plugin.visual import add_legend, class_overlay
     _, lr = bicubic_pair(read_image(path_in), 4)
     res = model.restore_image(lr)
-    pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, 32, 28, 4),
+    pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, 4),
                      [f"{k}: d={w}" for k, w in enumerate(model.widths)])
     half = torch.nn.functional.interpolate(pic[None], scale_factor=0.5, mode="area")[0]
     write_image(path_out, half)

@@ -1,4 +1,5 @@
-"""The weights that ship in the package: shapes, and the PSNR the model card documents."""
+"""The weights that ship in the package: shapes, the protocol (the widest branch is FSRCNN-O),
+and the numbers the model card documents."""
 import json
 import os
 
@@ -7,16 +8,18 @@ from basicsr.archs import build_network
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import tensor2img
 
-from classsr_plugin import ClassSR, weights
+from classsr_plugin import ClassSR, run_tiled, weights
 from classsr_plugin.cli import demo_photo, load_checkpoint
 from classsr_plugin.evaluate import bicubic_pair
 
 CARD = os.path.join(weights.HERE, "card.json")
 
 
-def test_weights_ship_with_the_package():
+def test_weights_and_demo_photo_ship_with_the_package():
     assert weights.shipped(), f"missing {weights.CLASSSR_FSRCNN_X4} or {weights.FSRCNN_O_X4}"
-    assert os.path.exists(os.path.join(weights.HERE, "MODEL_CARD.md")) and os.path.exists(CARD)
+    for name in ("MODEL_CARD.md", "card.json"):
+        assert os.path.exists(os.path.join(weights.HERE, name))
+    assert demo_photo().shape == (3, 1600, 2560)
 
 
 def test_weight_shapes_match_their_configs():
@@ -30,11 +33,20 @@ def test_weight_shapes_match_their_configs():
     assert {k: tuple(v.shape) for k, v in ref["params"].items()} == {k: tuple(v.shape) for k, v in fresh.items()}
 
 
-def test_documented_psnr_on_the_built_in_photo():
+def test_widest_branch_is_fsrcnn_o_exactly():
+    model, ref = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval(), load_checkpoint(weights.FSRCNN_O_X4).eval()
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.branches[-1].state_dict()[k], v), k
+    lr = bicubic_pair(demo_photo()[:, :400, :600], 4)[1]
+    forced = model.restore_image(lr, force_class=2).image
+    with torch.no_grad():
+        assert torch.equal(forced, run_tiled(lr, ref, 4, 32, 28))
+
+
+def test_documented_psnr_on_the_demo_photo():
     card = json.load(open(CARD))["demo_photo"]
     hr, lr = bicubic_pair(demo_photo(), 4)
-    model = load_checkpoint(weights.CLASSSR_FSRCNN_X4)
-    res = model.restore_image(lr)
+    res = load_checkpoint(weights.CLASSSR_FSRCNN_X4).restore_image(lr)
     psnr = calculate_psnr(tensor2img(res.image), tensor2img(hr), crop_border=4)
     assert abs(psnr - card["classsr_psnr"]) < 0.01, (psnr, card)
     assert res.counts == card["classsr_counts"]
@@ -46,6 +58,7 @@ def test_demo_prints_all_three_methods(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     card = json.load(open(CARD))["demo_photo"]
-    assert "shipped weights" in out and "FSRCNN-O on the same tiles" in out
-    assert f"{card['classsr_psnr']:.2f}" in out and f"{card['fsrcnn_o_psnr']:.2f}" in out
-    assert (tmp_path / "coffee_fsrcnn_o_x4.png").exists()
+    assert "shipped weights" in out and "output 2560x1600" in out
+    assert f"ClassSR-FSRCNN: {card['classsr_psnr']:.2f}" in out and f"FSRCNN-O: {card['fsrcnn_o_psnr']:.2f}" in out
+    assert f"bicubic: {card['bicubic_psnr']:.2f}" in out
+    assert (tmp_path / "BytheWater_fsrcnn_o_x4.png").exists() and (tmp_path / "BytheWater_classmap.png").exists()

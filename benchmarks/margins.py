@@ -1,0 +1,66 @@
+"""How much context does region execution need? The base network of each config run in regions
+(every cell forced to the widest branch, so only the execution differs) at margins 0/2/4/8 LR
+px, against the same network on the whole image: PSNR lost against the HR where the weights are
+trained (the shipped FSRCNN-O), and the PSNR of the regions output against the whole-image
+output for the untrained configs (their receptive fields, not their weights, set what a margin
+must cover). The smallest margin that loses at most 0.01 dB is the one to use.
+
+Run: .venv/bin/python benchmarks/margins.py [--margins 0,2,4,8] [--threads 2]
+"""
+import argparse
+import sys
+
+import torch
+
+import classsr_plugin.registry.basicsr  # noqa: F401
+from classsr_plugin import ClassSR, weights
+from classsr_plugin.cli import demo_photo, load_checkpoint
+from classsr_plugin.evaluate import bicubic_pair
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from core_speed import table  # noqa: E402
+from inference_speed import MSRRESNET, psnr  # noqa: E402
+
+CONFIGS = {  # name: (base config, LR crop size); untrained configs run on a crop to keep it short
+    "MSRResNet x4 (16 blocks)": (MSRRESNET, 96),
+    "DnCNN denoise (17 layers)": (dict(type="DnCNN", num_feat=64, num_layers=17), 192),
+}
+
+
+def rows_for(model, lr, hr, margins):
+    """[margin, PSNR vs HR or '-', dB vs whole (loss against HR, or agreement)] per margin."""
+    s = model.scale
+    with torch.inference_mode():
+        whole = model.branches[-1](lr[None])[0].clamp(0, 1)
+        out = []
+        for m in margins:
+            img = model.restore_image(lr, execution="regions", margin=m, force_class=model.num_classes - 1).image
+            if hr is not None:
+                p, p0 = psnr(img, hr, s), psnr(whole, hr, s)
+                out.append([m, f"{p:.3f}", f"{p - p0:+.3f}"])
+            else:
+                out.append([m, "-", f"{psnr(img, whole, s):.1f}"])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--margins", default="0,2,4,8")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    margins = [int(m) for m in args.margins.split(",")]
+    hr, lr = bicubic_pair(demo_photo(), 4)
+    print("## ClassSR-FSRCNN x4, shipped (widest branch = FSRCNN-O), demo photo, LR 640x400\n")
+    model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
+    print(table(["margin (LR px)", "PSNR vs HR", "dB vs the whole image"], rows_for(model, lr, hr, margins)))
+    for name, (base, size) in CONFIGS.items():
+        torch.manual_seed(0)
+        model = ClassSR(base=base).eval()
+        crop = lr[:, :size, :size] if model.scale > 1 else hr[:, :size, :size]
+        print(f"\n## {name}, untrained, {size}x{size} crop: PSNR of the regions output against the whole image\n")
+        print(table(["margin (LR px)", "PSNR vs HR", "PSNR vs whole image"], rows_for(model, crop, None, margins)))
+
+
+if __name__ == "__main__":
+    main()
