@@ -59,7 +59,9 @@ def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor,
     grid = _grid(lr, tile, stride, s)
     # the HR tile of every LR tile: the same layout at scale 1 on the HR image
     hr_grid = TileGrid(hr.shape[1], hr.shape[2], tile * s, stride * s, 1)
-    flat, hr_flat, bic_flat = grid.pad(lr).reshape(lr.shape[0], -1), hr.reshape(hr.shape[0], -1), bicubic.reshape(hr.shape[0], -1)
+    # images smaller than a tile are padded alike at both scales
+    flat = grid.pad(lr).reshape(lr.shape[0], -1)
+    hr_flat, bic_flat = (hr_grid.pad(t).reshape(t.shape[0], -1) for t in (hr, bicubic))
     mse, bic, logits = [], [], []
     for ids in torch.arange(len(grid)).split(batch):
         x, y = grid.extract(flat, ids), hr_grid.extract(hr_flat, ids)
@@ -92,13 +94,13 @@ def branch_table(stats: Sequence[TileStats], model) -> List[dict]:
 
 def _classsr_run(model, tile, stride, device, oracle_tol=None, **kw):
     def run(lr, stats):
-        force = None
+        force = kw.get("force_class")
         if oracle_tol is not None:  # the cheapest branch within tol of the widest, knowing the HR
             from .data.label import oracle_classes
             force = torch.from_numpy(oracle_classes(stats.mse.double().numpy(), oracle_tol))
-        res = model.restore_image(lr.to(device), tile=tile, stride=stride, force_class=force, **kw)
+        res = model.restore_image(lr.to(device), tile=tile, stride=stride, **{**kw, "force_class": force})
         # an oracle stands in for a router, which would pay the classifier
-        per_tile = model.tile_cost(tile).per_tile(res.counts, True) if force is not None else res.flops_per_tile
+        per_tile = model.tile_cost(tile).per_tile(res.counts, True) if oracle_tol is not None else res.flops_per_tile
         return res.image.cpu(), res.counts, per_tile * sum(res.counts), res.seconds
     return run
 
@@ -205,8 +207,6 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execut
             hr = read_picture(path).rgb
             hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]
             lr = _lr_for(path, lr_dir, hr, s)
-            if min(lr.shape[1:]) < tile:
-                raise ValueError(f"{path}: LR {lr.shape[2]}x{lr.shape[1]} is smaller than one {tile} px tile")
         except ValueError as err:
             skipped.append(str(err))
             tqdm.write(f"skipped {err}")

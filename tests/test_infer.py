@@ -102,6 +102,31 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
     assert "| ClassSR |" in open(out / "eval.md").read()
     assert rows["bicubic"]["psnr"] > 20 and rows["bicubic"]["flops_percent"] == 0
     assert cv2.imread(str(out / "psnr_vs_flops.png")) is not None
+    # the per-class table, cross-checked on one image by hand: the widest branch's pooled PSNR
+    # over the tiles the classifier routes to each class
+    per_class = rep["folders"]["hr"]["per_class"]
+    from classsr_plugin import TileGrid
+    from classsr_plugin.evaluate import bicubic_pair
+    from classsr_plugin.imageio import read_picture
+    model = ClassSR.from_checkpoint(ckpt).eval()
+    mse, routed = [], []
+    for name in ("chelsea.png", "coffee.png"):  # eval's order: sorted file names
+        hr_img, lr = bicubic_pair(read_picture(str(hr / name)).rgb, 4)
+        grid = TileGrid(lr.shape[1], lr.shape[2], 32, 28, 4)
+        ids = torch.arange(len(grid))
+        tiles = grid.extract(grid.pad(lr).reshape(3, -1), ids)
+        hr_grid = TileGrid(hr_img.shape[1], hr_img.shape[2], 128, 112, 1)
+        hr_tiles = hr_grid.extract(hr_grid.pad(hr_img).reshape(3, -1), ids)
+        with torch.no_grad():
+            mse.append((model.branches[2](tiles).clamp(0, 1) - hr_tiles).pow(2).mean((1, 2, 3)))
+            routed.append(model.classifier(tiles).argmax(1))
+    mse, routed = torch.cat(mse), torch.cat(routed)
+    assert [r["tiles"] for r in per_class] == torch.bincount(routed, minlength=3).tolist()
+    for r in per_class:
+        if r["tiles"]:
+            expected = float(10 * torch.log10(1 / mse[routed == r["class"]].mean()))
+            assert r["branches"][2] == pytest.approx(expected, abs=1e-3)
+    assert "Per class" in open(out / "eval.md").read()
     assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--scale", "2", "-o", str(out)]) == 2
 
 
