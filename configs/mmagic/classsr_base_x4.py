@@ -11,8 +11,10 @@ model = dict(
     generator=dict(type='ClassSR', num_classes=3, base=dict()),  # base: set per network
     pixel_loss=dict(type='L1Loss', loss_weight=1.0, reduction='mean'),
     phase='branches',
-    init_base=None,           # a pretrained checkpoint of the same generator: the widest branch
+    init_base=None,           # a trained checkpoint of the same generator: the widest branch
     init_narrow='scratch',    # or 'slice': leading channels of the widest branch
+    freeze_widest=True,       # the widest branch stays init_base in every phase; False: train it
+    distill=0.0,              # phase 1: weight of L1 to the widest branch's output
     val_tile=32, val_stride=28,
     data_preprocessor=dict(type='DataPreprocessor', mean=[0., 0., 0.], std=[255., 255., 255.]))
 # a batch need not hold every class in phase 1: DDP must expect parameters without gradients

@@ -2,8 +2,10 @@
 # Run: classsr mmtrain configs/mmengine/classsr_fsrcnn_x4_1_branches.py  (DDP: torchrun ... --launcher pytorch)
 _base_ = './classsr_fsrcnn_x4_base.py'
 model = dict(phase='branches',
-             init_base=None,         # a pretrained FSRCNN (d=56) checkpoint for the widest branch
+             init_base=None,         # the trained FSRCNN (d=56): the widest branch (required while frozen)
              init_narrow='scratch',  # or 'slice': leading channels of the widest branch
+             freeze_widest=True,     # the widest branch stays init_base; False: train it here
+             distill=0.0,            # weight of L1 to the widest branch's output
              pixel_loss=dict(loss_weight=1.0))
 # a batch need not hold every class: DDP must expect parameters without gradients
 model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)
