@@ -4,17 +4,6 @@ import numpy as np
 from classsr_plugin.cli import main
 
 
-def test_demo_builtin_photo(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "PSNR bicubic" in out and "% of FSRCNN" in out
-    sr = cv2.imread(str(tmp_path / "coffee_classsr_x4.png"))
-    cmap = cv2.imread(str(tmp_path / "coffee_classmap.png"))
-    assert sr.shape == (400, 600, 3)
-    assert cmap.shape == (400 + 22, 600, 3)  # the class map carries a legend strip
-    assert cv2.imread(str(tmp_path / "coffee_compare.png")) is not None
-
-
 def test_demo_own_image(tmp_path, capsys):
     img = (np.random.default_rng(0).random((37, 50, 3)) * 255).astype(np.uint8)
     path = tmp_path / "mine.png"

@@ -61,4 +61,8 @@ def test_demo_prints_all_three_methods(tmp_path, capsys):
     assert "shipped weights" in out and "output 2560x1600" in out
     assert f"ClassSR-FSRCNN: {card['classsr_psnr']:.2f}" in out and f"FSRCNN-O: {card['fsrcnn_o_psnr']:.2f}" in out
     assert f"bicubic: {card['bicubic_psnr']:.2f}" in out
-    assert (tmp_path / "BytheWater_fsrcnn_o_x4.png").exists() and (tmp_path / "BytheWater_classmap.png").exists()
+    import cv2
+    assert cv2.imread(str(tmp_path / "BytheWater_classsr_x4.png")).shape == (1600, 2560, 3)
+    assert cv2.imread(str(tmp_path / "BytheWater_classmap.png")).shape == (1600 + 64, 2560, 3)  # + legend
+    assert cv2.imread(str(tmp_path / "BytheWater_compare.png")) is not None
+    assert (tmp_path / "BytheWater_fsrcnn_o_x4.png").exists()
