@@ -260,6 +260,13 @@ def cmd_export(args) -> int:
         opt = yaml.safe_load(f) or {}
     if "network_g" not in opt:
         raise KeyError(f"{args.opt}: network_g: missing")
+    for item in args.set or []:  # dotted key=value overrides, values read as YAML
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = opt
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = yaml.safe_load(value)
     weights = args.weights or (opt.get("path") or {}).get("pretrain_network_g")
     if not weights:
         raise KeyError(f"{args.opt}: path.pretrain_network_g: no weights (or give -w)")
@@ -509,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-opt", required=True, help="options with network_g (and path.pretrain_network_g)")
     ex.add_argument("-w", "--weights", help="weights file (default: path.pretrain_network_g)")
     ex.add_argument("-o", "--out", required=True)
+    ex.add_argument("--set", nargs="+", metavar="KEY=VALUE",
+                    help="override options, e.g. network_g.share_weights=true")
     ex.set_defaults(func=cmd_export)
 
     mm = sub.add_parser("mmtrain", help="mmengine / MMagic training: a config, mmengine's Runner")

@@ -8,6 +8,9 @@ object both toolkit adapters build by keyword, so every option is checked here a
               routed output + w2 * ClassLoss + w3 * AverageLoss) or, with `router: supervised`,
               by cross-entropy to each sub-image's oracle class (`classsr label --by oracle`).
 - joint:      classifier and narrow branches trained with the paper's losses.
+- supernet:   shared-weight branches (`share_weights: true`): every batch trains the widest, the
+              narrowest and one random middle width (the sandwich rule), L1 to HR, plus
+              optionally L1 of the narrower widths to the widest's output (`distill`).
 
 The widest branch is the base network: with `freeze_widest` (default) it stays as loaded from
 `init_base` (or the previous phase) in every phase, so ClassSR forced to it is the base network.
@@ -21,7 +24,7 @@ import torch.nn.functional as F
 
 from .wrapper import ClassSR
 
-PHASES = ("branches", "classifier", "joint")
+PHASES = ("branches", "classifier", "joint", "supernet")
 # Reference loss weights (ClassSR's code: l1w 1000, class 0.5, average 3).
 DEFAULT_WEIGHTS = {"pixel": 1000.0, "class": 0.5, "average": 3.0}
 
@@ -77,8 +80,8 @@ class PhaseSettings:
             raise ValueError(f"{w}freeze_widest: {self.freeze_widest!r} is not true or false")
         if not (isinstance(self.distill, (int, float)) and self.distill >= 0):
             raise ValueError(f"{w}distill: {self.distill!r} is not a weight >= 0")
-        if self.distill and self.phase != "branches":
-            raise ValueError(f"{w}distill: distillation to the widest branch is for phase: branches")
+        if self.distill and self.phase not in ("branches", "supernet"):
+            raise ValueError(f"{w}distill: distillation to the widest branch is for phase: branches or supernet")
         if not 0 < self.collapse_share <= 1:
             raise ValueError(f"{w}collapse_share: {self.collapse_share!r} is not in (0, 1]")
         if self.init_base is not None and not os.path.isfile(str(self.init_base)):
@@ -105,7 +108,17 @@ class PhaseSettings:
     def frozen_branches(self, num_classes: int) -> Sequence[int]:
         if self.phase == "classifier":
             return tuple(range(num_classes))
-        return (num_classes - 1,) if self.freeze_widest else ()
+        return (num_classes - 1,) if self.freeze_widest and self.phase != "supernet" else ()
+
+    def check_model(self, model: ClassSR) -> None:
+        shared = getattr(model, "share_weights", False)
+        if self.phase == "supernet" and not shared:
+            raise ValueError(f"{self.where}phase: 'supernet' trains shared-weight branches: set share_weights: "
+                             f"true in network_g")
+        if shared and self.phase in ("branches", "joint") and self.freeze_widest:
+            raise ValueError(f"{self.where}freeze_widest: with share_weights the narrow branches are slices of "
+                             f"the widest, so freezing it freezes them: use phase: supernet, or set "
+                             f"freeze_widest: false")
 
     def init_weights(self, model: ClassSR, log: Callable[[str], None] = print) -> None:
         """init_base into the widest branch, then the narrow branches sliced from it."""
@@ -119,6 +132,7 @@ class PhaseSettings:
     def freeze(self, model: ClassSR, log: Callable[[str], None] = print) -> None:
         """Freeze what the phase does not train. Call before wrapping the model in DDP, so DDP
         registers only trainable parameters."""
+        self.check_model(model)
         set_phase(model, self.phase, self.frozen_branches(model.num_classes))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
@@ -143,6 +157,8 @@ class PhaseSettings:
         if self.supervised:
             _, logits, idx = net(lq, run_branches=False)
             return {"l_route": F.cross_entropy(logits, label)}, idx, None
+        if self.phase == "supernet":
+            return self._sandwich(net, bare.num_classes, lq, gt, pixel)
         if self.phase == "branches":
             out, _, idx = net(lq, force_class=label)
             terms = {"l_pix": pixel(out, gt)}
@@ -159,6 +175,21 @@ class PhaseSettings:
         if average is not None:
             terms["l_average"] = average(p)
         return terms, idx, out
+
+
+    def _sandwich(self, net, m: int, lq, gt, pixel):
+        """The widest, the narrowest and a random middle width on the same batch, in one forward
+        call (the batch repeated, each copy forced to its width), so DDP sees one forward."""
+        ks = [m - 1, 0] + ([int(torch.randint(1, m - 1, ()))] if m > 2 else [])
+        b = lq.shape[0]
+        force = torch.cat([torch.full((b,), k, dtype=torch.long) for k in ks]).to(lq.device)
+        out, _, idx = net(lq.repeat(len(ks), 1, 1, 1), force_class=force)
+        outs = out.split(b)
+        terms = {"l_pix": sum(pixel(o, gt) for o in outs) / len(outs)}
+        if self.distill:
+            teacher = outs[0].detach()
+            terms["l_distill"] = self.distill * sum(pixel(o, teacher) for o in outs[1:]) / (len(outs) - 1)
+        return terms, idx, outs[0]
 
 
 def set_phase(model: ClassSR, phase: str, frozen: Optional[Sequence[int]] = None) -> None:

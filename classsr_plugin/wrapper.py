@@ -12,6 +12,7 @@ from tqdm import tqdm
 from .classifier import build_classifier
 from .cost import TileCost, count_flops, route_under_budget
 from .derive import BaseSpec, check_widths, derive_widths, measure_widths
+from .shared import SlicedBranch, check_shareable
 from .tiling import TileGrid
 
 
@@ -57,11 +58,13 @@ class ClassSR(nn.Module):
     classifier:  None (the paper's Class-Module) or {'type': 'timm', 'model_name': ...}.
     channels_last: True, False or 'auto' (on for conv-dominated nets).
     probe_tile:  tile size of the build-time check, which also measures FLOPs.
+    share_weights: narrow branches use the leading slices of the widest branch's tensors (one
+                 network's parameters; see shared.py) instead of weights of their own.
     """
 
     def __init__(self, base: dict, num_classes: int = 3, widths: Optional[List[int]] = None,
                  width_key: Optional[str] = None, classifier: Optional[dict] = None,
-                 channels_last: Union[bool, str] = "auto", probe_tile: int = 32):
+                 channels_last: Union[bool, str] = "auto", probe_tile: int = 32, share_weights: bool = False):
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes: must be an int >= 2, got {num_classes!r}")
@@ -80,7 +83,13 @@ class ClassSR(nn.Module):
         self.num_classes = num_classes
         self.config = dict(base={"type": arch.__name__, **base}, num_classes=num_classes,
                            widths=widths, width_key=width_key, classifier=classifier)
-        self.branches = nn.ModuleList(self._build_branch(w) for w in widths)
+        branches = [self._build_branch(w) for w in widths]
+        self.share_weights = bool(share_weights)
+        if self.share_weights:
+            check_shareable(branches[-1], arch.__name__)
+            branches = [SlicedBranch(b, branches[-1]) for b in branches[:-1]] + branches[-1:]
+            self.config["share_weights"] = True
+        self.branches = nn.ModuleList(branches)
         self.classifier = build_classifier(classifier, num_classes, self.in_ch)
         self.channels_last = _conv_heavy(self.branches[-1]) if channels_last == "auto" else bool(channels_last)
         if self.channels_last:

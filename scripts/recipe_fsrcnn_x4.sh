@@ -15,6 +15,9 @@
 #   supervised  phase 2, supervised router: cross-entropy to the oracle   -> $CKPT/classsr_supervised_x4.pth
 #   paper       phase 2 with the paper's losses (L1 + Class + Average), for comparison
 #                                                                          -> $CKPT/classsr_paper_x4.pth
+#   supernet    shared-weight branches (issue "shared weights"), for comparison: the sandwich rule
+#               from FSRCNN-O, as much wall time as the branches step       -> $CKPT/classsr_supernet_x4.pth
+#   shared      its oracle labels and supervised router                     -> $CKPT/classsr_shared_x4.pth
 # A step whose checkpoint exists is skipped; a training step stopped midway resumes
 # (--auto_resume). `STEPS="branches oracle"` runs only those; delete a checkpoint to redo a step.
 # Wall times go to $RUN/logs/walltimes.txt, each step's output to $RUN/logs/<step>.out.
@@ -31,9 +34,10 @@ N_BASE=${N_BASE:-40000}        # FSRCNN-O, batch 16
 N_BRANCHES=${N_BRANCHES:-20000}  # phase 1, batch 16
 N_ROUTER=${N_ROUTER:-6000}     # phase 2 supervised, batch 64 (classifier only: cheap)
 N_PAPER=${N_PAPER:-3000}       # phase 2 with the paper's losses, batch 32 (every branch runs)
+N_SUPERNET=${N_SUPERNET:-6000} # shared weights, batch 16 x 3 widths (about the branches step's wall time)
 TOL=${TOL:-1e-5}
 NUM_GPU=${NUM_GPU:-0}
-STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper}
+STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared}
 
 DATA=$RUN/data/train_x4
 mkdir -p "$RUN/logs" "$CKPT"
@@ -99,5 +103,20 @@ fi
 if want paper; then
   phase2 ClassSR_FSRCNN_x4_2_paper "$CKPT/classsr_paper_x4.pth" "$N_PAPER" classsr:routing=hard \
     datasets:train:batch_size_per_gpu=32
+fi
+if want supernet && [ ! -f "$CKPT/classsr_supernet_x4.pth" ]; then
+  train ClassSR_FSRCNN_x4_1_supernet ClassSR_FSRCNN_x4_1_supernet.yml "$N_SUPERNET" \
+    "classsr:init_base=$CKPT/fsrcnn_o_x4.pth" classsr:distill=1
+  "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_1_supernet.yml" \
+    -w "$(latest ClassSR_FSRCNN_x4_1_supernet)" -o "$CKPT/classsr_supernet_x4.pth"
+fi
+if want shared && [ ! -f "$CKPT/classsr_shared_x4.pth" ]; then
+  [ -f "$DATA/meta_info_oracle_shared.txt" ] || timed oracle_shared "$CLASSSR" label --data "$DATA" --by oracle \
+    -opt "$CKPT/classsr_supernet_x4.pth" --tol "$TOL" -o "$DATA/meta_info_oracle_shared.txt"
+  train ClassSR_FSRCNN_x4_2_shared ClassSR_FSRCNN_x4_2_classifier.yml "$N_ROUTER" network_g:share_weights=true \
+    "path:pretrain_network_g=$CKPT/classsr_supernet_x4.pth" path:param_key_g=params classsr:router=supervised \
+    "datasets:train:meta_info=$DATA/meta_info_oracle_shared.txt" datasets:train:batch_size_per_gpu=64
+  "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" -w "$(latest ClassSR_FSRCNN_x4_2_shared)" \
+    -o "$CKPT/classsr_shared_x4.pth" --set network_g.share_weights=true
 fi
 cat logs/walltimes.txt

@@ -157,6 +157,17 @@ def test_three_phases_resume_and_validate(workdir):
     assert os.path.exists(workdir / "experiments" / "ClassSR_FSRCNN_x4_3_joint" / "models" / "net_g_6.pth")
 
 
+def test_supernet_phase_in_basicsr(workdir):
+    log = train(workdir, "ClassSR_FSRCNN_x4_1_supernet.yml", "train:total_iter=2", "val:val_freq=2",
+                "logger:save_checkpoint_freq=2", f"classsr:init_base={workdir / 'base.pth'}")
+    assert "phase 'supernet'" in log and "l_distill" in log and "0 frozen" in log
+    state = torch.load(workdir / "experiments" / "ClassSR_FSRCNN_x4_1_supernet" / "models" / "net_g_latest.pth",
+                       weights_only=True)["params"]
+    assert not [k for k in state if k.startswith("branches.0.")]  # one network's parameters
+    base = torch.load(workdir / "base.pth", weights_only=True)["params"]
+    assert not torch.equal(state["branches.2.last.weight"], base["last.weight"])  # the widest trained too
+
+
 def test_ddp_two_processes_on_cpu(workdir):
     log = train(workdir, "ClassSR_FSRCNN_x4_1_branches.yml", "name=ddp_branches", "train:total_iter=4",
                 f"classsr:init_base={workdir / 'base.pth'}",
