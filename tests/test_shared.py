@@ -10,6 +10,7 @@ from classsr_plugin.phases import PhaseSettings
 
 SMALL = {
     "FSRCNN": dict(type="FSRCNN", d=56),
+    "CARNM": dict(type="CARNM", nf=64),
     "MSRResNet": dict(type="MSRResNet", num_feat=32, num_block=2, upscale=4),
     "EDSR": dict(type="EDSR", num_in_ch=3, num_out_ch=3, num_feat=32, num_block=2, upscale=4),
     "RCAN": dict(type="RCAN", num_in_ch=3, num_out_ch=3, num_feat=32, num_group=1, num_block=2, upscale=4,
