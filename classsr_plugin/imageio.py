@@ -1,22 +1,59 @@
 """Image files <-> float tensors, for every common kind of file: 8/16-bit, gray, RGB, RGBA.
-Decoding and encoding are OpenCV's, as in BasicSR."""
+Decoding and encoding are OpenCV's, as in BasicSR.
+
+Reading checks at the door: the pixel count from the header against MAX_PIXELS before
+decoding (`--max-pixels`), truncated PNG / JPEG / WebP / BMP files are errors (OpenCV would
+fill the missing part with grey), and the EXIF orientation is applied as image viewers do.
+Writing is atomic, and PNGs carry a tEXt mark so a run never takes its own outputs as inputs."""
+import io
 import os
+import struct
+import warnings
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 import cv2
 import numpy as np
 import torch
 
+from .atomic import is_temp, write_bytes
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Decoded pixels allowed per image (50 megapixels: float RGB of that is 600 MB, its x4 output
+# 9.6 GB); `--max-pixels` changes it, 0 = no limit.
+MAX_PIXELS = 50_000_000
+_MARK = b"Software\0classsr-plugin"  # tEXt chunk of every PNG written here
+
+
+MIN_SIDE = (1, "")  # (px, why): smaller images are refused at the header; see `smallest`
+
+
+def set_max_pixels(n: int) -> None:
+    global MAX_PIXELS
+    MAX_PIXELS = int(n)
+
+
+@contextmanager
+def smallest(side: int, why: str):
+    """Within: images with a side under `side` px are refused from the header, `why` saying
+    what needs it (a command whose later steps cannot take them)."""
+    global MIN_SIDE
+    saved, MIN_SIDE = MIN_SIDE, (side, why)
+    try:
+        yield
+    finally:
+        MIN_SIDE = saved
 
 
 def list_images(folder: str):
-    """Sorted image paths in a folder (not recursive); a clear error if there are none."""
+    """Sorted image paths in a folder (not recursive); a clear error if there are none.
+    Temporary files of interrupted writes are not images."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{folder}: not a folder")
     paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                   if f.lower().endswith(IMAGE_EXTS))
+                   if f.lower().endswith(IMAGE_EXTS) and not is_temp(f))
     if not paths:
         raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_EXTS)})")
     return paths
@@ -34,13 +71,138 @@ class Picture:
         return self.rgb.shape[2], self.rgb.shape[1]
 
 
+def _png_complete(d: bytes) -> bool:
+    i = 8
+    while i + 8 <= len(d):
+        n, kind = struct.unpack(">I4s", d[i:i + 8])
+        i += 12 + n
+        if kind == b"IEND":
+            return i <= len(d)
+    return False
+
+
+def _jpeg_complete(d: bytes) -> bool:
+    """Walks the markers to the end-of-image one; False only when the data runs out first."""
+    i = 2
+    while i + 1 < len(d):
+        if d[i] != 0xFF:
+            return True  # lost the marker structure: leave it to the decoder
+        m = d[i + 1]
+        if m == 0xD9:
+            return True
+        if m == 0xFF or 0xD0 <= m <= 0xD7 or m == 0x01:
+            i += 1 if m == 0xFF else 2
+            continue
+        if i + 4 > len(d):
+            return False
+        i += 2 + int.from_bytes(d[i + 2:i + 4], "big")
+        if m == 0xDA:  # entropy-coded data up to the next marker that is not a stuffed 0 or a restart
+            while True:
+                i = d.find(b"\xff", i)
+                if i < 0 or i + 1 >= len(d):
+                    return False
+                n = d[i + 1]
+                if n == 0 or 0xD0 <= n <= 0xD7:
+                    i += 2
+                elif n == 0xFF:
+                    i += 1
+                else:
+                    break
+    return False
+
+
+def truncated(d: bytes) -> bool:
+    """Whether PNG, JPEG, WebP or BMP data ends before the file's own structure does."""
+    if d[:8] == b"\x89PNG\r\n\x1a\n":
+        return not _png_complete(d)
+    if d[:2] == b"\xff\xd8":
+        return not _jpeg_complete(d)
+    if d[:4] == b"RIFF" and d[8:12] == b"WEBP":
+        return len(d) < 8 + struct.unpack("<I", d[4:8])[0]
+    if d[:2] == b"BM" and len(d) >= 6:
+        return len(d) < struct.unpack("<I", d[2:6])[0]
+    return False
+
+
+def complete(path: str) -> bool:
+    """An existing image file whose data is all there (a crashed write leaves a part)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return bool(data) and not truncated(data)
+
+
+def written_here(path: str) -> bool:
+    """A PNG this plugin wrote (its tEXt mark right after the header)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(33 + 12 + len(_MARK))
+    except OSError:
+        return False
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[41:].startswith(_MARK)
+
+
+def _header(data: bytes):
+    """(width, height, EXIF orientation) from the header, nothing decoded; None if unknown."""
+    from PIL import Image
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the limit here is ours
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                if im.format == "PNG":
+                    exif = Image.Exif()
+                    if "exif" in im.info:  # an eXIf chunk before the pixels
+                        exif.load(im.info["exif"])
+                else:
+                    exif = im.getexif()
+                return im.size[0], im.size[1], int(exif.get(0x0112, 1) or 1)
+    except Exception:
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _orient(img: np.ndarray, o: int) -> np.ndarray:
+    """EXIF orientation 2..8 -> the image as viewers show it (PIL's exif_transpose)."""
+    if o in (5, 6, 7, 8):
+        img = np.swapaxes(img, 0, 1)  # transpose
+        img = {5: img, 6: img[:, ::-1], 7: img[::-1, ::-1], 8: img[::-1]}[o]
+    elif o in (2, 3, 4):
+        img = {2: img[:, ::-1], 3: img[::-1, ::-1], 4: img[::-1]}[o]
+    return np.ascontiguousarray(img)
+
+
 def read_picture(path: str) -> Picture:
-    """Anything unreadable raises ValueError naming the file."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    """Anything unreadable, too large (MAX_PIXELS) or truncated raises ValueError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read ({err.strerror or err})")
+    head = _header(data)
+    if head and MAX_PIXELS and head[0] * head[1] > MAX_PIXELS:
+        raise ValueError(f"{path}: {head[0]}x{head[1]} is {head[0] * head[1] / 1e6:.0f} megapixels, over the "
+                         f"limit of {MAX_PIXELS / 1e6:g} (--max-pixels)")
+    if head and min(head[:2]) < MIN_SIDE[0]:
+        raise ValueError(f"{path}: {head[0]}x{head[1]} is smaller than {MIN_SIDE[1]}")
+    if truncated(data):
+        raise ValueError(f"{path}: truncated file (the image data ends early)")
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    except cv2.error:
+        img = None
     if img is None:
         raise ValueError(f"{path}: not a readable image (missing, corrupt or unsupported format)")
+    if MAX_PIXELS and img.shape[0] * img.shape[1] > MAX_PIXELS:  # no header we could read
+        raise ValueError(f"{path}: {img.shape[1]}x{img.shape[0]} is over the limit of "
+                         f"{MAX_PIXELS / 1e6:g} megapixels (--max-pixels)")
     if img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"{path}: unsupported pixel type {img.dtype} (use 8 or 16 bit)")
+    if head and head[2] != 1:
+        img = _orient(img, head[2])
     bits = 16 if img.dtype == np.uint16 else 8
     img = img.astype(np.float32) / (65535.0 if bits == 16 else 255.0)
     gray = img.ndim == 2 or img.shape[2] == 1
@@ -72,6 +234,36 @@ def write_picture(path: str, rgb: torch.Tensor, alpha: Optional[torch.Tensor] = 
         a = alpha.detach().float().clamp(0, 1).cpu()[0].numpy()
         img = np.concatenate([img, a[:, :, None]], axis=2)
     out = np.round(img * top).astype(np.uint16 if bits == 16 else np.uint8)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if not cv2.imwrite(str(path), out):
-        raise ValueError(f"{path}: could not write the image")
+    write_array(path, out)
+
+
+def write_array(path: str, img: np.ndarray) -> None:
+    """An OpenCV (BGR) array -> an image file, atomically; PNGs get the plugin's mark."""
+    ext = os.path.splitext(str(path))[1] or ".png"
+    try:
+        ok, buf = cv2.imencode(ext, img)
+    except cv2.error as err:
+        raise ValueError(f"{path}: could not encode the image ({str(err).strip().splitlines()[-1]})")
+    if not ok:
+        raise ValueError(f"{path}: could not encode the image")
+    data = buf.tobytes()
+    if data[:8] == b"\x89PNG\r\n\x1a\n":  # the tEXt chunk right after IHDR (8 + 25 bytes)
+        chunk = struct.pack(">I", len(_MARK)) + b"tEXt" + _MARK
+        data = data[:33] + chunk + struct.pack(">I", zlib.crc32(b"tEXt" + _MARK)) + data[33:]
+    write_bytes(str(path), data)
+
+
+def unique_stems(paths) -> List[str]:
+    """A distinct name per path: the file's stem, with its extension added where stems clash
+    (photo.png, photo.jpg -> photo_png, photo_jpg) and a number where that still clashes."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    clash = {s.lower() for s in stems if sum(t.lower() == s.lower() for t in stems) > 1}
+    names, seen = [], set()
+    for p, s in zip(paths, stems):
+        name = f"{s}_{os.path.splitext(p)[1][1:].lower()}" if s.lower() in clash else s
+        base, k = name, 2
+        while name.lower() in seen:
+            name, k = f"{base}_{k}", k + 1
+        seen.add(name.lower())
+        names.append(name)
+    return names
