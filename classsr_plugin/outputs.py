@@ -1,0 +1,62 @@
+"""Where batch commands write, so that outputs never collide with inputs or with each other,
+and what they report about images they could not use."""
+import itertools
+import json
+import os
+from typing import List, Sequence, Tuple
+
+from .atomic import write_text
+from .imageio import list_images, unique_stems, written_here
+
+
+def _key(path: str) -> str:
+    # lower case: two names that differ only in case are one file on macOS and Windows
+    return os.path.realpath(path).lower()
+
+
+def plan_outputs(paths: Sequence[str], out: str, scale: int) -> Tuple[List[tuple], List[str]]:
+    """(input, output, class map) per input, and the inputs left out: files in the output
+    folder that an earlier run wrote (marked PNGs) are not inputs. Each input gets its own
+    names (photo.png and photo.jpg: photo_png_x4.png, photo_jpg_x4.png), and a name that is
+    an input's path gets a number (a.png -> a_x4_2.png when a_x4.png is an input)."""
+    out_key = _key(out)
+    inputs, earlier, seen = [], [], set()
+    for p in paths:
+        if _key(p) in seen:
+            continue
+        seen.add(_key(p))
+        (earlier if _key(os.path.dirname(os.path.abspath(p))) == out_key and written_here(p) else inputs).append(p)
+    taken = {_key(p) for p in inputs}
+    jobs = []
+    for path, name in zip(inputs, unique_stems(inputs)):
+        for k in itertools.count(1):
+            base = os.path.join(out, f"{name}_x{scale}" + (f"_{k}" if k > 1 else ""))
+            img, cmap = base + ".png", base + "_classes.png"
+            if not {_key(img), _key(cmap)} & taken:
+                break
+        taken |= {_key(img), _key(cmap)}
+        jobs.append((path, img, cmap))
+    return jobs, earlier
+
+
+def eval_coverage(report: dict, hr_dirs: Sequence[str], folder: str) -> Tuple[int, int, List[str]]:
+    """How many images each test folder's table stands on: `n of m images` goes into eval.md
+    (under the folder's heading) and eval.json in `folder`. -> (evaluated, listed, notes)."""
+    md_path, json_path = os.path.join(folder, "eval.md"), os.path.join(folder, "eval.json")
+    md = open(md_path).read() if os.path.exists(md_path) else ""
+    done = total = 0
+    notes = []
+    for (name, entry), hr_dir in zip(report["folders"].items(), hr_dirs):
+        m = len(list_images(hr_dir))
+        n = max((r["images"] for r in entry["rows"].values()), default=0)
+        entry.update(images=m, evaluated=n)
+        done, total = done + n, total + m
+        if n < m:
+            why = "; ".join(entry["skipped"][:3]) + (" ..." if len(entry["skipped"]) > 3 else "")
+            notes.append(f"{name}: {n} of {m} images evaluated" + (f"; skipped: {why}" if why else ""))
+            head = f"### {name}\n"
+            line = f"{head}\n**{n} of {m} images** (skipped ones and why: eval.json)\n"
+            md = md.replace(head, line, 1) if head in md else md + f"\n{line}"
+    write_text(md_path, md)
+    write_text(json_path, json.dumps(report, indent=2))
+    return done, total, notes
