@@ -8,25 +8,29 @@ SR and of the degraded input itself for restoration: weaker proxies). Pairs are 
 equal-count classes by PSNR quantile; the lowest PSNR goes to class M-1, the widest branch.
 
 Output folder:  lq/ and gt/ (PNG pairs, same names), scores/<image>.json (one per finished
-image: re-running skips it), meta_info.txt (`name psnr class` per line), skipped.txt.
+image: re-running skips it), meta_info.txt (`name psnr class` per line), skipped.txt,
+settings.json (a re-run with other settings is refused, naming the difference). Every file
+is written atomically; images with the same stem (photo.png, photo.jpg) get distinct ids.
 """
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..compat import alias_torchvision_for_basicsr
-from ..imageio import IMAGE_EXTS, list_images, read_rgb
+from ..atomic import write_text
+from ..checks import describe
+from ..imageio import IMAGE_EXTS, complete, list_images, read_rgb, unique_stems, write_array
 from ..tiling import tile_starts
 from .degrade import Degradation
 
 META = "meta_info.txt"
+SETTINGS = "settings.json"
 
 
 @dataclass
@@ -81,11 +85,12 @@ def identity_scorer(lq):
     return lq
 
 
-def _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir, degrade):
+def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degrade):
     hr_full = read_rgb(path)
-    stem = os.path.splitext(os.path.basename(path))[0]
+    if min(hr_full.shape[:2]) < scale:
+        raise ValueError(f"{hr_full.shape[1]}x{hr_full.shape[0]} is smaller than the scale {scale}")
     if lr_dir:
-        lr_img = read_rgb(find_lr(lr_dir, stem))
+        lr_img = read_rgb(find_lr(lr_dir, os.path.splitext(os.path.basename(path))[0]))
         if hr_full.shape[:2] != (lr_img.shape[0] * scale, lr_img.shape[1] * scale):
             raise ValueError(f"HR {hr_full.shape[1]}x{hr_full.shape[0]} is not {scale} x its LR "
                              f"{lr_img.shape[1]}x{lr_img.shape[0]}")
@@ -110,20 +115,30 @@ def _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir, 
                 psnrs += _psnr(sr, gt_t[i:i + batch]).tolist()
         for name, lq_tile, gt_tile in zip(names, lq_tiles, gt_tiles):
             for sub, img in (("lq", lq_tile), ("gt", gt_tile)):
-                bgr = (img[:, :, ::-1] * 255).round().astype(np.uint8)
-                if not cv2.imwrite(os.path.join(out, sub, name + ".png"), bgr):
-                    raise OSError(f"could not write {os.path.join(out, sub, name)}.png")
+                write_array(os.path.join(out, sub, name + ".png"), (img[:, :, ::-1] * 255).round().astype(np.uint8))
         pairs += [[n, round(p, 4)] for n, p in zip(names, psnrs)]
     if not pairs:
         raise ValueError(f"smaller than one {tile}x{tile} LR sub-image at every scale")
     return pairs
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+_write_atomic = write_text
+
+
+def check_settings(out: str, now: dict) -> None:
+    """Record the settings on the first run; refuse to resume with different ones, which
+    would mix sub-images of two kinds in one set."""
+    path = os.path.join(out, SETTINGS)
+    if not os.path.exists(path):
+        _write_atomic(path, json.dumps(now, indent=1))
+        return
+    with open(path) as f:
+        then = json.load(f)
+    diff = [f"{k}: {now.get(k)!r} now, {then.get(k)!r} before" for k in sorted(set(now) | set(then))
+            if now.get(k) != then.get(k)]
+    if diff:
+        raise ValueError(f"{out}: prepared with other settings ({'; '.join(diff)}); re-run with the same "
+                         f"ones or use a fresh --out")
 
 
 def assign_classes(psnrs: Sequence[float], classes: int) -> np.ndarray:
@@ -160,6 +175,8 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     scale = degradation.scale
     if classes < 2:
         raise ValueError(f"classes: need at least 2, got {classes}")
+    if tile < 1 or not 0 < stride <= tile:
+        raise ValueError(f"stride: {stride} is not in (0, tile = {tile}]")
     if lr_dir and list(scales) != [1.0]:
         raise ValueError("scales: with given LR images only the original scale (1) is possible")
     paths = list_images(hr_dir)
@@ -169,9 +186,11 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
         scorer = bicubic_scorer(scale) if degradation.task == "sr" else identity_scorer
         scorer_name = "bicubic" if degradation.task == "sr" else "input"
     scorer_name = scorer_name or "reference"
+    check_settings(out, {"scale": scale, "tile": tile, "stride": stride, "scales": [float(f) for f in scales],
+                         "classes": classes, "task": str(degradation), "scorer": scorer_name, "lr": bool(lr_dir)})
     report = Prepared(scorer=scorer_name)
-    for path in tqdm(paths, desc="prepare", unit="image", disable=not progress):
-        stem = os.path.splitext(os.path.basename(path))[0]
+    ids = unique_stems(paths)
+    for path, stem in tqdm(list(zip(paths, ids)), desc="prepare", unit="image", disable=not progress):
         done_file = os.path.join(out, "scores", stem + ".json")
         if os.path.exists(done_file):
             with open(done_file) as f:
@@ -183,9 +202,9 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
             report.resumed.append(path)
             continue
         try:
-            pairs = _score_image(path, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation)
-        except (ValueError, cv2.error) as err:
-            reason = str(err).replace(f"{path}: ", "")
+            pairs = _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation)
+        except Exception as err:  # MemoryError too: one bad image never stops the set
+            reason = describe(err).replace(f"{path}: ", "")
             report.skipped.append((path, reason))
             tqdm.write(f"skipped {path}: {reason}")
             continue
@@ -196,7 +215,7 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     _write_atomic(os.path.join(out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in report.skipped))
 
     names, psnrs = [], []
-    for stem in sorted(os.path.splitext(os.path.basename(p))[0] for p in paths):
+    for stem in sorted(ids):
         score_file = os.path.join(out, "scores", stem + ".json")
         if os.path.exists(score_file):
             with open(score_file) as f:
@@ -228,9 +247,9 @@ def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[D
     for sub in ("hr", "lr"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     done, skipped = 0, []
-    for path in tqdm(paths, desc="whole", unit="image"):
-        name = os.path.splitext(os.path.basename(path))[0] + ".png"
-        if all(os.path.exists(os.path.join(out, s, name)) for s in ("hr", "lr")):
+    for path, stem in tqdm(list(zip(paths, unique_stems(paths))), desc="whole", unit="image"):
+        name = stem + ".png"
+        if all(complete(os.path.join(out, s, name)) for s in ("hr", "lr")):
             done += 1
             continue
         try:
@@ -239,11 +258,11 @@ def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[D
             if min(hr.shape[:2]) == 0:
                 raise ValueError(f"smaller than the scale {scale}")
             lr = degradation(hr, os.path.splitext(name)[0])
-        except (ValueError, cv2.error) as err:
-            skipped.append((path, str(err).replace(f"{path}: ", "")))
+            for sub, img in (("hr", hr), ("lr", lr)):
+                write_array(os.path.join(out, sub, name), (img[:, :, ::-1] * 255).round().astype(np.uint8))
+        except Exception as err:  # MemoryError too: report it and go on
+            skipped.append((path, describe(err).replace(f"{path}: ", "")))
             tqdm.write(f"skipped {path}: {skipped[-1][1]}")
             continue
-        for sub, img in (("hr", hr), ("lr", lr)):
-            cv2.imwrite(os.path.join(out, sub, name), (img[:, :, ::-1] * 255).round().astype(np.uint8))
         done += 1
     return done, skipped
