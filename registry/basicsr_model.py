@@ -28,10 +28,14 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from ..phases import DEFAULT_WEIGHTS, PhaseSettings, collapse_fixes, collapse_warning
+from .basicsr_io import load_network, save_network, save_training_state
 
 
 @MODEL_REGISTRY.register()
 class ClassSRModel(SRModel):
+    # weights_only loads and atomic saves (basicsr_io.py)
+    load_network, save_network, save_training_state = load_network, save_network, save_training_state
+
     def __init__(self, opt):
         self.settings = PhaseSettings.from_options(opt.get("classsr"), "classsr.")
         self.phase = self.settings.phase

@@ -1,12 +1,17 @@
 """`classsr train -opt options.yml [BasicSR's flags]`: BasicSR's train_pipeline with the plugin
-registered, and two CPU fixes scoped to this entry point:
+registered, and fixes scoped to this entry point:
 - DDP without CUDA: BasicSR's init_dist assumes CUDA and NCCL; on CPU it uses gloo.
 - resuming without CUDA: BasicSR's load_resume_state maps tensors with torch.cuda.
+- options are data: the file is read with a safe YAML loader first (python tags are refused
+  before BasicSR, whose loader would run them, sees it), and BasicSR's own parse is safe too.
+- --auto_resume takes the newest training state that loads (with its networks), saying which
+  ones it passed over: a run killed while saving cannot block resuming.
 """
 import os
 import os.path as osp
+import re
 import sys
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import torch
 import torch.distributed as dist
@@ -14,9 +19,13 @@ import torch.distributed as dist
 from . import basicsr as _registered  # noqa: F401  (alias + registrations)
 import basicsr.train as bsr_train  # noqa: E402
 import basicsr.utils.options as bsr_options  # noqa: E402
-from basicsr.utils import check_resume, scandir  # noqa: E402
+from basicsr.utils import check_resume  # noqa: E402
+
+from ..checks import Refused, check_network, describe, load_weights, read_options  # noqa: E402
+from ..phases import PhaseSettings  # noqa: E402
 
 _cuda_init_dist = bsr_options.init_dist
+_bsr_ordered_yaml = bsr_options.ordered_yaml
 
 
 def init_dist(launcher, backend="nccl", **kwargs):
@@ -27,27 +36,90 @@ def init_dist(launcher, backend="nccl", **kwargs):
     dist.init_process_group(backend="gloo", **kwargs)
 
 
+def _safe_ordered_yaml():
+    """BasicSR's ordered_yaml with a safe loader: no python tags, so no code from the file."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                           lambda loader, node: OrderedDict(loader.construct_pairs(node)))
+    return Loader, _bsr_ordered_yaml()[1]
+
+
+def _load_state(path, device):
+    # MultiStepRestartLR keeps its milestones in a Counter: allowed for this load only
+    with torch.serialization.safe_globals([Counter]):
+        state = load_weights(path, map_location=device)
+    if not isinstance(state, dict) or "iter" not in state:
+        raise Refused(f"{path}: not a BasicSR training state (no 'iter')")
+    return state
+
+
+def _nets_of(opt, it):
+    """The network files check_resume will load with the state of iteration `it`."""
+    skip = opt["path"].get("ignore_resume_networks") or []
+    return [osp.join(opt["path"]["models"], f"net_{k[len('network_'):]}_{it}.pth")
+            for k in opt if k.startswith("network_") and k not in skip]
+
+
 def load_resume_state(opt):
-    path = opt["path"].get("resume_state")
+    device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
     if opt["auto_resume"]:
         folder = osp.join("experiments", opt["name"], "training_states")
-        states = list(scandir(folder, suffix="state")) if osp.isdir(folder) else []
-        if states:
-            path = osp.join(folder, f"{max(int(s.split('.state')[0]) for s in states)}.state")
+        names = os.listdir(folder) if osp.isdir(folder) else []
+        found = sorted((int(n.split(".")[0]), n) for n in names if re.fullmatch(r"\d+\.state", n))
+        for it, name in reversed(found):
+            path = osp.join(folder, name)
+            try:
+                state = _load_state(path, device)
+                for net in _nets_of(opt, state["iter"]):
+                    load_weights(net)
+            except Refused as err:
+                print(f"auto_resume: passed over {path}: {err}", file=sys.stderr)
+                continue
+            if name != found[-1][1]:
+                print(f"auto_resume: resuming from {path}, the newest state that loads", file=sys.stderr)
             opt["path"]["resume_state"] = path
+            check_resume(opt, state["iter"])
+            return state
+        if found:
+            raise Refused(f"{folder}: no training state loads ({', '.join(n for _, n in found)}); "
+                          f"remove them to start over")
+    path = opt["path"].get("resume_state")
     if not path:
         return None
-    # MultiStepRestartLR keeps its milestones in a Counter: allow it under weights_only.
-    torch.serialization.add_safe_globals([Counter])
-    device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
-    state = torch.load(path, map_location=device, weights_only=True)
+    state = _load_state(path, device)
     check_resume(opt, state["iter"])
     return state
 
 
+def check_options(argv) -> None:
+    """-opt read safely and its network and classsr keys checked, before BasicSR parses it."""
+    if "-opt" not in argv or argv.index("-opt") + 1 >= len(argv):
+        return  # BasicSR's own argument parser says what is missing
+    path = argv[argv.index("-opt") + 1]
+    opt = read_options(path)
+    try:
+        if opt.get("network_g") is not None:
+            check_network(opt["network_g"])
+        PhaseSettings.from_options(opt.get("classsr"), "classsr.")
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        raise Refused(f"{path}: {err.args[0] if err.args else err}")
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     bsr_options.init_dist = init_dist
+    bsr_options.ordered_yaml = _safe_ordered_yaml
     bsr_train.load_resume_state = load_resume_state
-    sys.argv = ["classsr train"] + list(sys.argv[1:] if argv is None else argv)
-    bsr_train.train_pipeline(os.getcwd())
+    saved, sys.argv = sys.argv, ["classsr train"] + argv
+    try:
+        check_options(argv)
+        bsr_train.train_pipeline(os.getcwd())
+    except Refused as err:  # a file refused at the door: one line, not a traceback
+        print(f"classsr train: error: {describe(err)}", file=sys.stderr)
+        return 2
+    finally:
+        sys.argv = saved
     return 0
