@@ -15,8 +15,9 @@ when the model is built, before the Runner wraps it in DDP (set
 ``model_wrapper_cfg=dict(type='MMDistributedDataParallel', find_unused_parameters=True)`` for the
 branches phase: a batch need not hold every class).
 
-Resuming under torch's weights_only loading: importing this module registers mmengine's
-HistoryBuffer and the numpy types its state holds as safe globals (nothing is disabled).
+Checkpoints: importing this module makes mmengine load local files (load_from, resume) with
+weights_only=True explicit, allowing mmengine's HistoryBuffer and the numpy types its state
+holds during those loads only; torch's process-wide safe-globals list is left as it is.
 """
 import codecs
 import os
@@ -32,7 +33,9 @@ from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer, MMLogger
 from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
+from mmengine.runner.checkpoint import CheckpointLoader
 
+from ..checks import load_weights
 from ..compat import alias_torchvision_for_basicsr
 from ..data.prepare import META, find_lr, read_meta
 from ..imageio import list_images, read_rgb
@@ -49,16 +52,25 @@ def _history_getattr(obj, name):
     raise pickle.UnpicklingError(f"getattr({obj!r}, {name!r}) is not allowed in a checkpoint")
 
 
-def _allow_mmengine_checkpoints() -> None:
+def _mmengine_globals() -> list:
     """mmengine checkpoints pickle HistoryBuffer objects (numpy arrays and statistics methods
     inside) in message_hub; torch's weights_only loader must be told these are safe."""
     safe = [HistoryBuffer, np.ndarray, np.dtype, np.core.multiarray._reconstruct,
             np.core.multiarray.scalar, codecs.encode, (_history_getattr, "builtins.getattr")]
-    safe += [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_)]
-    torch.serialization.add_safe_globals(safe)
+    return safe + [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_)]
 
 
-_allow_mmengine_checkpoints()
+def load_local_checkpoint(filename, map_location=None):
+    """mmengine's loader for local files, with weights_only=True explicit and the allowlist in
+    force for this load only."""
+    filename = os.path.expanduser(filename)
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f"{filename} can not be found.")
+    with torch.serialization.safe_globals(_mmengine_globals()):
+        return load_weights(filename, map_location=map_location)
+
+
+CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint, force=True)
 
 
 class WeightedL1Loss(torch.nn.Module):
@@ -99,7 +111,8 @@ class ClassSRTraining:
         # The Runner calls this before loading `load_from` / resuming: the pretrained base and
         # the sliced narrow branches go in here, so the arch's own init cannot overwrite them.
         super().init_weights()
-        self.settings.init_weights(self.generator, MMLogger.get_current_instance().info)
+        with torch.serialization.safe_globals(_mmengine_globals()):  # init_base may be an mmengine checkpoint
+            self.settings.init_weights(self.generator, MMLogger.get_current_instance().info)
 
     def classsr_losses(self, lq, gt, label=None) -> Dict[str, torch.Tensor]:
         """Loss terms (keys with 'loss' are summed by mmengine) and class shares (logged)."""

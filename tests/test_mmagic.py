@@ -16,6 +16,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import classsr_plugin.registry.mmagic  # noqa: E402,F401
+from classsr_plugin.registry.mmengine import load_local_checkpoint  # noqa: E402
 from mm_helpers import base_checkpoint, scalars, short_run, small_data  # noqa: E402
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "mmagic")
@@ -80,8 +81,8 @@ def test_three_phases_validate_and_resume(data, tmp_path):
     # phase 2 trains the classifier only; phase 1's widest branch starts phase 2 unchanged
     p2 = tmp_path / "p2"
     run_config("classsr_msrresnet_x4_2_classifier.py", data, p2, 2, load_from=str(p1 / "iter_4.pth"))
-    before = torch.load(p1 / "iter_4.pth", weights_only=True)["state_dict"]
-    after = torch.load(p2 / "iter_2.pth", weights_only=True)["state_dict"]
+    before = load_local_checkpoint(str(p1 / "iter_4.pth"))["state_dict"]
+    after = load_local_checkpoint(str(p2 / "iter_2.pth"))["state_dict"]
     changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"classifier"}
 

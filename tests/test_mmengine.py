@@ -11,6 +11,8 @@ from mm_helpers import base_checkpoint, scalars, short_run, small_data
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from classsr_plugin.registry.mmengine import load_local_checkpoint
+
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "mmengine")
 
 
@@ -41,10 +43,10 @@ def test_three_phases_validate_and_resume(data, tmp_path):
 
     # phase 2: only the classifier changes
     p2 = tmp_path / "p2"
-    before = torch.load(p1 / "iter_4.pth", weights_only=True)["state_dict"]
+    before = load_local_checkpoint(str(p1 / "iter_4.pth"))["state_dict"]
     Runner.from_cfg(config("classsr_fsrcnn_x4_2_classifier.py", data, p2, 2,
                            load_from=str(p1 / "iter_4.pth"))).train()
-    after = torch.load(p2 / "iter_2.pth", weights_only=True)["state_dict"]
+    after = load_local_checkpoint(str(p2 / "iter_2.pth"))["state_dict"]
     changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"classifier"}
     assert any("loss_average" in r and "loss_class" in r for r in scalars(p2))
