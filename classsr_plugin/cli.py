@@ -5,6 +5,9 @@ import sys
 
 import torch
 
+from .checks import (check_config, check_device, check_network, check_stride, describe, factors, fraction,
+                     fractions, load_weights, non_negative, positive, read_options, tile_size, tolerances)
+
 
 def _basicsr():
     # registers the plugin in BasicSR and aliases torchvision for basicsr 1.4.2
@@ -19,8 +22,9 @@ def read_image(path: str) -> torch.Tensor:
 
 def write_image(path: str, img: torch.Tensor) -> None:
     _basicsr()
-    from basicsr.utils import imwrite, tensor2img
-    imwrite(tensor2img(img.clamp(0, 1), rgb2bgr=True), str(path))
+    from basicsr.utils import tensor2img
+    from .imageio import write_array
+    write_array(str(path), tensor2img(img.clamp(0, 1), rgb2bgr=True))  # atomic
 
 
 def demo_photo() -> torch.Tensor:
@@ -112,17 +116,16 @@ def cmd_demo(args) -> int:
 def load_reference(path: str):
     """A BasicSR options file (network_g and path.pretrain_network_g) -> a tile scorer."""
     _basicsr()
-    import yaml
     from basicsr.archs import build_network
-    with open(path) as f:
-        opt = yaml.safe_load(f)
-    if not isinstance(opt, dict) or "network_g" not in opt:
+    opt = read_options(path)
+    if "network_g" not in opt:
         raise KeyError(f"{path}: network_g: the reference options need a network_g")
+    check_network(opt["network_g"])
     net = build_network(opt["network_g"])
     weights = (opt.get("path") or {}).get("pretrain_network_g")
     if not weights:
         raise KeyError(f"{path}: path.pretrain_network_g: the reference network needs trained weights")
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = load_weights(weights)
     key = (opt.get("path") or {}).get("param_key_g", "params")
     net.load_state_dict(state.get(key, state) if isinstance(state, dict) else state)
     net.eval()
@@ -159,7 +162,7 @@ def cmd_prepare(args) -> int:
     scorer, name = None, None
     if args.ref:
         scorer, name = load_reference(args.ref), os.path.basename(args.ref)
-    scales = [float(s) for s in args.scales.split(",")]
+    scales = args.scales
     rep = prepare(args.hr, args.out, classes=args.classes, scorer=scorer, scorer_name=name, scales=scales,
                   tile=args.tile, stride=args.stride, lr_dir=args.lr, degradation=degradation)
     print(f"images: {len(rep.done)} scored, {len(rep.resumed)} already done, {len(rep.skipped)} skipped"
@@ -212,18 +215,18 @@ def load_model(spec: str, device: str = "cpu"):
         spec = weights.CLASSSR_FSRCNN_X4
     if not os.path.exists(spec):
         raise FileNotFoundError(f"-opt {spec}: no such file")
+    check_device(device)
     if spec.endswith((".yml", ".yaml")):
-        import yaml
         from basicsr.archs import build_network
-        with open(spec) as f:
-            opt = yaml.safe_load(f)
-        net_opt = (opt or {}).get("network_g") or {}
+        opt = read_options(spec)
+        net_opt = opt["network_g"] if isinstance(opt.get("network_g"), dict) else {}
         if net_opt.get("type") != "ClassSR":
             raise KeyError(f"{spec}: network_g.type: expected ClassSR, got {net_opt.get('type')!r}")
+        check_network(net_opt)
         model = build_network(net_opt)
         weights = (opt.get("path") or {}).get("pretrain_network_g")
         if weights:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = load_weights(weights)
             model.load_state_dict(state.get((opt.get("path") or {}).get("param_key_g", "params"), state))
         else:
             print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
@@ -238,7 +241,7 @@ def load_checkpoint(path: str):
     """A file written by `classsr export`: a ClassSR model, or any registered network."""
     _basicsr()
     from . import ClassSR
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path)
     if isinstance(state, dict) and "classsr" in state:
         return ClassSR.from_checkpoint(path)
     if isinstance(state, dict) and "network_g" in state:
@@ -256,8 +259,8 @@ def cmd_export(args) -> int:
     import yaml
     from basicsr.archs import build_network
     from . import ClassSR
-    with open(args.opt) as f:
-        opt = yaml.safe_load(f) or {}
+    from .atomic import atomic
+    opt = read_options(args.opt)
     if "network_g" not in opt:
         raise KeyError(f"{args.opt}: network_g: missing")
     for item in args.set or []:  # dotted key=value overrides, values read as YAML
@@ -270,14 +273,15 @@ def cmd_export(args) -> int:
     weights = args.weights or (opt.get("path") or {}).get("pretrain_network_g")
     if not weights:
         raise KeyError(f"{args.opt}: path.pretrain_network_g: no weights (or give -w)")
+    check_network(opt["network_g"])
     net = build_network(opt["network_g"])
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = load_weights(weights)
     net.load_state_dict(state.get("params", state))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    if isinstance(net, ClassSR):
-        net.save(args.out)
-    else:
-        torch.save({"network_g": opt["network_g"], "params": net.state_dict()}, args.out)
+    with atomic(args.out) as tmp:  # a killed export leaves no half file under the name
+        if isinstance(net, ClassSR):
+            net.save(tmp)
+        else:
+            torch.save({"network_g": opt["network_g"], "params": net.state_dict()}, tmp)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {weights}")
     return 0
 
@@ -298,23 +302,29 @@ def _inputs(items):
 def cmd_infer(args) -> int:
     import torch.nn.functional as F
     from tqdm import tqdm
-    from .imageio import read_picture, write_picture
+    from .checks import fit_tile
+    from .imageio import complete, read_picture, write_picture
+    from .outputs import plan_outputs
     from .visual import add_legend, class_overlay
 
     model = load_model(args.opt, args.device)
     s = model.scale
     legend = [f"{k}: {model.width_key}={w}" for k, w in enumerate(model.widths)]
-    paths = _inputs(args.inputs)
+    jobs, earlier = plan_outputs(_inputs(args.inputs), args.out, s)  # outputs never overwrite inputs
+    if earlier:
+        print(f"not inputs: {len(earlier)} images in {args.out} written by an earlier run")
+    paths = [j[0] for j in jobs]
     failed = 0
-    for path in tqdm(paths, desc="infer", unit="image", disable=len(paths) < 2):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        out_path = os.path.join(args.out, f"{stem}_x{s}.png")
-        if os.path.exists(out_path) and not args.overwrite:
+    for path, out_path, map_path in tqdm(jobs, desc="infer", unit="image", disable=len(jobs) < 2):
+        if complete(out_path) and not args.overwrite:  # only a complete file counts as done
             tqdm.write(f"{path}: {out_path} exists, skipped (--overwrite to redo)")
             continue
         try:
             pic = read_picture(path)
-            res = model.restore_image(pic.rgb.to(args.device), tile=args.tile, stride=args.stride,
+            tile, stride, note = fit_tile(args.tile, args.stride, *pic.size)
+            if note:
+                tqdm.write(f"{path}: {note}")
+            res = model.restore_image(pic.rgb.to(args.device), tile=tile, stride=stride,
                                       batch=args.batch, budget=args.budget, progress=pic.rgb[0].numel() > 2 ** 18,
                                       execution=args.exec, margin=args.margin)
             alpha = None
@@ -323,10 +333,10 @@ def cmd_infer(args) -> int:
             write_picture(out_path, res.image, alpha, pic.bits, pic.gray)
             if args.class_map:
                 tinted = class_overlay(res.image.cpu(), res.class_map, model.num_classes, res.layout, s)
-                write_picture(os.path.join(args.out, f"{stem}_x{s}_classes.png"), add_legend(tinted, legend))
-        except (ValueError, OSError, RuntimeError) as err:
+                write_picture(map_path, add_legend(tinted, legend))
+        except Exception as err:  # MemoryError too: report the image and go on
             failed += 1
-            tqdm.write(f"FAILED {err}" if path in str(err) else f"FAILED {path}: {err}")
+            tqdm.write(f"FAILED {describe(err)}" if path in str(err) else f"FAILED {path}: {describe(err)}")
             continue
         w, h = pic.size
         tqdm.write(f"{path}: {w}x{h} -> {w * s}x{h * s}, tiles per class {res.counts}, "
@@ -337,7 +347,10 @@ def cmd_infer(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from .atomic import Discard, staged
     from .evaluate import evaluate
+    from .imageio import smallest
+    from .outputs import eval_coverage
     model = load_model(args.opt, args.device)
     if args.scale != model.scale:
         raise ValueError(f"--scale {args.scale}: the model is x{model.scale}")
@@ -346,28 +359,39 @@ def cmd_eval(args) -> int:
     lrs = args.lr or [None] * len(args.hr)
     if len(lrs) != len(args.hr):
         raise ValueError(f"--lr: {len(lrs)} folders for {len(args.hr)} --hr folders")
-    budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else []
+    budgets = args.budgets or []
     from . import weights
     ref_path = args.reference or (weights.FSRCNN_O_X4 if args.opt is None and weights.shipped() else None)
     reference = load_checkpoint(ref_path) if ref_path else None
     ref_name = "FSRCNN-O" if ref_path == weights.FSRCNN_O_X4 else os.path.basename(ref_path or "")
-    tols = [float(t) for t in args.oracle.split(",")] if args.oracle else []
-    evaluate(model, args.hr, lrs, args.out, budgets=budgets, tile=args.tile, stride=args.stride,
-             device=args.device, reference=reference, reference_name=ref_name, oracle_tols=tols,
-             execution=args.exec, margin=args.margin)
+    tols = args.oracle or []
+    # files land whole (staged, then renamed); HR images smaller than the scale are skipped at the header
+    with staged(args.out) as stage, smallest(1 if args.lr else model.scale, f"the scale x{model.scale}"):
+        report = evaluate(model, args.hr, lrs, stage, budgets=budgets, tile=args.tile, stride=args.stride,
+                          device=args.device, reference=reference, reference_name=ref_name, oracle_tols=tols,
+                          execution=args.exec, margin=args.margin)
+        done, total, notes = eval_coverage(report, args.hr, stage)
+        for note in notes:
+            print(f"classsr eval: {note}", file=sys.stderr)
+        if not done:
+            raise Discard
+    if not done:
+        print(f"classsr eval: error: no image was evaluated (0 of {total}); {args.out} was left as it was",
+              file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_widths(args) -> int:
     _basicsr()
-    import yaml
     from .cost import count_flops
     from .derive import BaseSpec, measure_widths
-    with open(args.opt) as f:
-        opt = yaml.safe_load(f) or {}
+    check_device(args.device)
+    opt = read_options(args.opt)
     net = dict(opt.get("network_g") or {})
     if not net:
         raise KeyError(f"{args.opt}: network_g: missing")
+    check_network(net)
     is_classsr = net.get("type") == "ClassSR"
     spec = BaseSpec(net.get("base") if is_classsr else net, net.get("width_key") if is_classsr else None,
                     "network_g.base" if is_classsr else "network_g")
@@ -393,6 +417,7 @@ def cmd_mmtrain(args) -> int:
     tools/train.py: --cfg-options overrides, --resume, --launcher for torchrun."""
     from mmengine.config import Config
     from mmengine.runner import Runner
+    check_config(args.config)  # YAML: refused with python tags, before mmengine's loader sees it
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -418,12 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="upscale a built-in photo (or --input) with ClassSR-FSRCNN x4")
     demo.add_argument("--input", help="your own LR image instead of the built-in photo")
     demo.add_argument("--out", default="results/demo", help="output folder")
-    demo.add_argument("--tile", type=int, default=32)
-    demo.add_argument("--stride", type=int, default=28, help="tile stride (--exec tiles)")
+    demo.add_argument("--tile", type=tile_size, default=32)
+    demo.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles)")
     demo.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
                         help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
                              "of a class run together with --margin px of context")
-    demo.add_argument("--margin", type=int, default=4, help="context px around each region (--exec regions)")
+    demo.add_argument("--margin", type=non_negative, default=4, help="context px around each region (--exec regions)")
     demo.set_defaults(func=cmd_demo)
 
     ph = sub.add_parser("photos", help="gather the training and held-out photographs from installed packages")
@@ -435,18 +460,21 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--out", required=True, help="output folder (re-running resumes)")
     prep.add_argument("--task", default="sr", choices=["sr", "denoise", "deblur"],
                       help="sr (bicubic LR), denoise (Gaussian noise) or deblur (blur kernels)")
-    prep.add_argument("--scale", type=int, default=None, help="SR scale (default 4; restoration: 1)")
+    prep.add_argument("--scale", type=positive, default=None, help="SR scale (default 4; restoration: 1)")
     prep.add_argument("--sigma", help="denoise: noise sigma on 0-255, e.g. 25, or a range 15-50 (blind)")
     prep.add_argument("--blur", default="gaussian", help="deblur: gaussian or motion")
     prep.add_argument("--blur-sigma", default="0.5-3", help="deblur: kernel sigma range (motion: length / 3)")
     prep.add_argument("--seed", type=int, default=0, help="noise / kernel seed (per image, reproducible)")
-    prep.add_argument("--classes", type=int, default=3)
+    prep.add_argument("--classes", type=positive, default=3)
     prep.add_argument("--ref", help="BasicSR options of a trained reference network "
                                     "(network_g + path.pretrain_network_g); default: bicubic PSNR")
-    prep.add_argument("--scales", default="1,0.9,0.8,0.7,0.6", help="HR downscaling factors")
-    prep.add_argument("--tile", type=int, default=32, help="LR sub-image size")
-    prep.add_argument("--stride", type=int, default=16, help="LR sub-image stride")
+    prep.add_argument("--scales", type=factors, default="1,0.9,0.8,0.7,0.6", help="HR downscaling factors")
+    prep.add_argument("--tile", type=tile_size, default=32, help="LR sub-image size")
+    prep.add_argument("--stride", type=positive, default=16, help="LR sub-image stride")
     prep.add_argument("--lr", help="folder of ready LR images (same names) instead of bicubic")
+    prep.add_argument("--max-pixels", type=non_negative, default=None,
+                      help="refuse images over this many pixels, read from the header before decoding "
+                           "(default 50000000; 0: no limit)")
     prep.add_argument("--whole", action="store_true",
                       help="only write whole HR/LR pairs (mod-cropped HR, bicubic LR): a validation set")
     prep.set_defaults(func=cmd_prepare)
@@ -461,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--tol", type=float, default=1e-5,
                      help="oracle: MSE (on [0, 1]) a narrower branch may add to a sub-image")
     lab.add_argument("--tols", default="0,3e-6,1e-5,3e-5,1e-4", help="oracle: tolerances to tabulate")
-    lab.add_argument("--batch", type=int, default=128)
+    lab.add_argument("--batch", type=positive, default=128)
     lab.add_argument("-o", "--out", help="meta file to write (default: DATA/meta_info_<by>.txt)")
     lab.set_defaults(func=cmd_label)
 
@@ -470,18 +498,21 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: the shipped ClassSR-FSRCNN x4)")
     infer.add_argument("inputs", nargs="+", help="image files or folders")
     infer.add_argument("-o", "--out", required=True, help="output folder")
-    infer.add_argument("--tile", type=int, default=32)
-    infer.add_argument("--stride", type=int, default=28, help="tile stride (--exec tiles)")
+    infer.add_argument("--tile", type=tile_size, default=32, help="tile size (at least 8; cut to the image's size)")
+    infer.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles; at most --tile)")
     infer.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
                         help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
                              "of a class run together with --margin px of context")
-    infer.add_argument("--margin", type=int, default=4, help="context px around each region (--exec regions)")
-    infer.add_argument("--batch", type=int, default=None, help="tiles per branch call")
-    infer.add_argument("--budget", type=float, default=None,
+    infer.add_argument("--margin", type=non_negative, default=4, help="context px around each region (--exec regions)")
+    infer.add_argument("--batch", type=positive, default=None, help="tiles per branch call")
+    infer.add_argument("--budget", type=fraction, default=None,
                        help="FLOPs budget as a fraction of the base network (1.0 = all widest)")
     infer.add_argument("--class-map", action="store_true", help="also write the class map PNG")
     infer.add_argument("--device", default="cpu", help="cpu or cuda")
     infer.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+    infer.add_argument("--max-pixels", type=non_negative, default=None,
+                       help="refuse images over this many pixels, read from the header before decoding "
+                            "(default 50000000; 0: no limit)")
     infer.set_defaults(func=cmd_infer)
 
     ev = sub.add_parser("eval", help="PSNR / FLOPs / time table against HR images")
@@ -489,27 +520,31 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(default: the shipped ClassSR-FSRCNN x4)")
     ev.add_argument("--hr", nargs="+", required=True, help="test folders of HR images")
     ev.add_argument("--lr", nargs="+", help="matching LR folders (default: basicsr bicubic of HR)")
-    ev.add_argument("--scale", type=int, default=4)
+    ev.add_argument("--scale", type=positive, default=4)
     ev.add_argument("--reference", help="a plain network to compare with, from `classsr export` "
                                         "(default with the shipped model: FSRCNN-O)")
-    ev.add_argument("--budgets", help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
-    ev.add_argument("--oracle", help="comma-separated MSE tolerances: rows routed by the oracle (each tile to "
-                                     "the cheapest branch within that MSE of the widest, knowing the HR)")
-    ev.add_argument("--tile", type=int, default=32)
-    ev.add_argument("--stride", type=int, default=28, help="tile stride (--exec tiles)")
+    ev.add_argument("--budgets", type=fractions, help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
+    ev.add_argument("--oracle", type=tolerances,
+                    help="comma-separated MSE tolerances: rows routed by the oracle (each tile to "
+                         "the cheapest branch within that MSE of the widest, knowing the HR)")
+    ev.add_argument("--tile", type=tile_size, default=32)
+    ev.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles)")
     ev.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
                         help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
                              "of a class run together with --margin px of context")
-    ev.add_argument("--margin", type=int, default=4, help="context px around each region (--exec regions)")
+    ev.add_argument("--margin", type=non_negative, default=4, help="context px around each region (--exec regions)")
     ev.add_argument("--device", default="cpu")
     ev.add_argument("-o", "--out", default="results/eval", help="folder for the .md, .json and .png")
+    ev.add_argument("--max-pixels", type=non_negative, default=None,
+                    help="refuse images over this many pixels, read from the header before decoding "
+                         "(default 50000000; 0: no limit)")
     ev.set_defaults(func=cmd_eval)
 
     wd = sub.add_parser("widths", help="propose branch widths from measured per-tile latency")
     wd.add_argument("-opt", required=True, help="options with network_g (ClassSR or the plain base network)")
-    wd.add_argument("--classes", type=int, default=3)
+    wd.add_argument("--classes", type=positive, default=3)
     wd.add_argument("--device", default="cpu")
-    wd.add_argument("--tile", type=int, default=32)
+    wd.add_argument("--tile", type=tile_size, default=32)
     wd.set_defaults(func=cmd_widths)
 
     ex = sub.add_parser("export", help="options + trained weights -> one self-describing file")
@@ -541,7 +576,12 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # BasicSR parses its own flags (-opt, --launcher, --auto_resume, ...)
         return cmd_train(argparse.Namespace(rest=argv[1:]))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_stride(parser, args)
+    if getattr(args, "max_pixels", None) is not None:
+        from .imageio import set_max_pixels
+        set_max_pixels(args.max_pixels)
     try:
         return args.func(args)
     except (ValueError, KeyError, FileNotFoundError) as err:
