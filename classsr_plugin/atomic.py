@@ -58,13 +58,19 @@ def save_torch(obj, path: str) -> None:
 
 
 class _Renamed:
-    """stdout that shows the final folder where a staged one is printed."""
+    """stdout that shows the final folder where a staged one is printed, and holds back the
+    lines that say "wrote ..." until the files are really there."""
 
     def __init__(self, out, old: str, new: str):
-        self.out, self.old, self.new = out, old, new
+        self.out, self.old, self.new, self.held, self._holding = out, old, new, [], False
 
     def write(self, s):
-        return self.out.write(s.replace(self.old, self.new))
+        s = s.replace(self.old, self.new)
+        if s.startswith("wrote ") or (self._holding and s == "\n"):
+            self.held.append(s)
+            self._holding = not self._holding
+            return len(s)
+        return self.out.write(s)
 
     def __getattr__(self, name):
         return getattr(self.out, name)
@@ -78,11 +84,13 @@ def staged(folder: str):
     os.makedirs(folder, exist_ok=True)
     stage = os.path.join(folder, f".stage.{secrets.token_hex(4)}")
     os.makedirs(stage)
+    out = _Renamed(sys.stdout, stage, folder)
     try:
-        with redirect_stdout(_Renamed(sys.stdout, stage, folder)):
+        with redirect_stdout(out):
             yield stage
         for name in os.listdir(stage):
             os.replace(os.path.join(stage, name), os.path.join(folder, name))
+        out.out.write("".join(out.held))
     except Discard:
         pass
     finally:
