@@ -107,7 +107,7 @@ def vm_kib(key):
     return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith(key + ":")))
 
 
-def mem8k(name):
+def mem8k(name, execution="tiles"):
     """Child process: peak-memory increase of one ClassSR call on LR 1080x1920 (-> 8K).
     ru_maxrss alone misleads here: after exec a child starts with its parent's peak (Linux
     keeps the max over the old mm), so the 8K peak can hide under it. VmHWM is this process's
@@ -121,9 +121,9 @@ def mem8k(name):
         pass
     ru0, rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, vm_kib("VmRSS")
     with torch.inference_mode():
-        out = model.restore_image(lr)
+        out = model.restore_image(lr, execution=execution)
     ru1, hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, vm_kib("VmHWM")
-    print(json.dumps(dict(model=model.arch.__name__, out=list(out.image.shape),
+    print(json.dumps(dict(model=f"{model.arch.__name__}, {execution}", out=list(out.image.shape),
                           mib=(hwm - rss0) / 1024, ru_mib=(ru1 - ru0) / 1024, seconds=out.seconds,
                           counts=out.counts, pct=out.flops_percent)))
 
@@ -134,17 +134,19 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--mem8k", help=argparse.SUPPRESS)
+    ap.add_argument("--exec", default="tiles", help=argparse.SUPPRESS)
+    ap.add_argument("--only-mem", action="store_true", help="skip the speed tables: the 8K memory rows only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.mem8k:
-        return mem8k(args.mem8k)
+        return mem8k(args.mem8k, args.exec)
     start = time.perf_counter()
     names = [m.strip().lower() for m in args.models.split(",") if m.strip()]
-    for name in names:
+    for name in names if not args.only_mem else []:
         bench(name, args.repeats)
     mrows = []
-    for name in names:
-        cmd = [sys.executable, __file__, "--mem8k", name, "--threads", str(args.threads)]
+    for name, ex in ((n, e) for n in names for e in ("tiles", "regions")):
+        cmd = [sys.executable, __file__, "--mem8k", name, "--threads", str(args.threads), "--exec", ex]
         proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
         r = json.loads(proc.stdout.splitlines()[-1])
         mrows.append([r["model"], "x".join(map(str, r["out"][1:][::-1])), f"{r['mib']:.0f}",
