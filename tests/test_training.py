@@ -118,7 +118,7 @@ def workdir(dataset):
 
 def base_output(workdir, lq):
     from classsr_plugin.archs.fsrcnn import FSRCNN
-    net = FSRCNN()
+    net = FSRCNN(residual=True)  # as the shipped FSRCNN configs build it
     net.load_state_dict(torch.load(workdir / "base.pth", weights_only=True)["params"])
     with torch.no_grad():
         return net.eval()(lq)
@@ -138,7 +138,7 @@ def test_three_phases_resume_and_validate(workdir):
     assert "Loading ClassSR model from experiments/ClassSR_FSRCNN_x4_1_branches/models/net_g_latest.pth" in log2
     # the widest branch stayed the base network through phases 1 and 2: forced to it, ClassSR is the base
     for phase in ("1_branches", "2_classifier"):
-        model = ClassSR(base={"type": "FSRCNN", "d": 56}, classifier={"type": "ClassModule", "nf": 32})
+        model = ClassSR(base={"type": "FSRCNN", "d": 56, "residual": True}, classifier={"type": "ClassModule", "nf": 32})
         model.load_state_dict(torch.load(workdir / "experiments" / f"ClassSR_FSRCNN_x4_{phase}" / "models" /
                                          "net_g_latest.pth", weights_only=True)["params"])
         lq = torch.rand(4, 3, 32, 32)
