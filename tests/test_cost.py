@@ -34,3 +34,17 @@ def test_cost_is_cached_and_reported():
     assert out.flops_per_tile == cost.per_tile(out.counts)
     forced = model.restore_image(torch.rand(3, 60, 60), force_class=0)
     assert forced.flops_percent == pytest.approx(100 * cost.branches[0] / cost.base)
+
+
+def test_fsrcnn_residual_starts_at_bicubic_and_its_skip_is_counted():
+    import torch.nn.functional as F
+    from classsr_plugin.archs.fsrcnn import FSRCNN
+    torch.manual_seed(0)
+    net = FSRCNN(residual=True).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        bicubic = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+        assert (net(x) - bicubic).abs().max() < 0.05  # the last layer starts near zero
+    plain = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4)).tile_cost(32).base
+    skip = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4, residual=True)).tile_cost(32).base
+    assert skip - plain == 2 * 16 * 3 * 128 * 128  # 4x4 taps per output value
