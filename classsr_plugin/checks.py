@@ -125,6 +125,8 @@ def read_options(path: str) -> dict:
         raise Refused(f"{path}: {where}not valid YAML ({getattr(err, 'problem', None) or err})")
     if not isinstance(opt, dict):
         raise Refused(f"{path}: expected a mapping of options (key: value), got a {type(opt).__name__}")
+    from .imports import custom_imports
+    custom_imports(opt, path)  # the user's archs, named by the user (mmengine's convention)
     return opt
 
 

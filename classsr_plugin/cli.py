@@ -234,6 +234,8 @@ def load_model(spec: str, device: str = "cpu"):
         model = load_checkpoint(spec)
         if not isinstance(model, ClassSR):
             raise KeyError(f"-opt {spec}: holds a plain {type(model).__name__}, not a ClassSR model")
+        weights = spec
+    print(f"weights: {weights or 'none (UNTRAINED)'} ({model.arch.__name__}, {model.width_key}={model.widths})")
     return model.to(device).eval()
 
 
@@ -246,7 +248,11 @@ def load_checkpoint(path: str):
         return ClassSR.from_checkpoint(path)
     if isinstance(state, dict) and "network_g" in state:
         from basicsr.archs import build_network
-        net = build_network(state["network_g"])
+        from .imports import missing_hint
+        try:
+            net = build_network(state["network_g"])
+        except KeyError as err:
+            raise KeyError(f"{path}: network_g.type: {err.args[0]}{missing_hint(state.get('imports'))}") from err
         net.load_state_dict(state["params"])
         return net.eval()
     raise KeyError(f"{path}: neither a ClassSR checkpoint nor a `classsr export` file "
@@ -281,7 +287,8 @@ def cmd_export(args) -> int:
         if isinstance(net, ClassSR):
             net.save(tmp)
         else:
-            torch.save({"network_g": opt["network_g"], "params": net.state_dict()}, tmp)
+            from .imports import modules_of
+            torch.save({"network_g": opt["network_g"], "params": net.state_dict(), "imports": modules_of(net)}, tmp)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {weights}")
     return 0
 
@@ -438,7 +445,10 @@ def cmd_mmtrain(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="classsr", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="classsr", description=__doc__,
+        epilog="Every command takes --import MODULE (repeatable): your own archs' module, imported after the "
+               "plugin (BasicSR options files may list them under custom_imports instead).")
     sub = parser.add_subparsers(dest="cmd", required=True)
     demo = sub.add_parser("demo", help="upscale a built-in photo (or --input) with ClassSR-FSRCNN x4")
     demo.add_argument("--input", help="your own LR image instead of the built-in photo")
@@ -572,8 +582,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pop_imports(argv):
+    """`--import MODULE` / `--import=MODULE`, anywhere on the line -> (modules, the rest)."""
+    mods, rest, i = [], [], 0
+    while i < len(argv):
+        if argv[i] == "--import" and i + 1 < len(argv):
+            mods.append(argv[i + 1])
+            i += 2
+            continue
+        if argv[i].startswith("--import="):
+            mods.append(argv[i].split("=", 1)[1])
+        else:
+            rest.append(argv[i])
+        i += 1
+    return mods, rest
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    mods, argv = _pop_imports(argv)
+    if mods:  # the user's archs, after the plugin's registrations and torchvision alias
+        _basicsr()
+        from .imports import import_modules
+        try:
+            import_modules(mods, "--import")
+        except ValueError as err:
+            print(f"classsr: error: {err}", file=sys.stderr)
+            return 2
     if argv[:1] == ["train"]:  # BasicSR parses its own flags (-opt, --launcher, --auto_resume, ...)
         return cmd_train(argparse.Namespace(rest=argv[1:]))
     parser = build_parser()

@@ -254,15 +254,22 @@ class ClassSR(nn.Module):
     def save(self, path: str) -> None:
         """A self-describing checkpoint: the build config (widths included) and the weights, as
         BasicSR's `params`, so BasicSR can load it as net_g too."""
-        torch.save({"classsr": self.config, "params": self.state_dict()}, path)
+        from .imports import modules_of
+        torch.save({"classsr": self.config, "params": self.state_dict(),
+                    "imports": modules_of(self.arch, self.classifier)}, path)
 
     @classmethod
     def from_checkpoint(cls, path: str, map_location="cpu") -> "ClassSR":
+        from .imports import missing_hint
         state = torch.load(path, map_location=map_location, weights_only=True)
         if not isinstance(state, dict) or "classsr" not in state:
             raise KeyError(f"{path}: classsr: not a ClassSR.save checkpoint (no build config); "
                            f"pass the training options file instead")
-        model = cls(**state["classsr"])
+        try:
+            model = cls(**state["classsr"])
+        except (KeyError, ValueError) as err:
+            hint = missing_hint(state.get("imports"))
+            raise type(err)(f"{path}: {err.args[0] if err.args else err}{hint}") from err
         model.load_state_dict(state["params"])
         return model
 

@@ -108,11 +108,31 @@ def check_options(argv) -> None:
         raise Refused(f"{path}: {err.args[0] if err.args else err}")
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _install():
     bsr_options.init_dist = init_dist
     bsr_options.ordered_yaml = _safe_ordered_yaml
     bsr_train.load_resume_state = load_resume_state
+
+
+def train_pipeline(root_path: str) -> None:
+    """BasicSR's train_pipeline with everything `classsr train` adds (CPU DDP with gloo, CPU
+    resume that passes over broken states, safe option files, checked keys, custom_imports),
+    for your own train.py, the Real-ESRGAN pattern:
+
+        import classsr_plugin.registry.basicsr_train as classsr_train
+        import my_archs                                   # your registrations
+        if __name__ == '__main__':
+            classsr_train.train_pipeline(osp.abspath(osp.join(__file__, osp.pardir)))
+
+    BasicSR's command-line flags work as with its own train.py."""
+    _install()
+    check_options(sys.argv[1:])
+    bsr_train.train_pipeline(root_path)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _install()
     saved, sys.argv = sys.argv, ["classsr train"] + argv
     try:
         check_options(argv)

@@ -1,0 +1,60 @@
+"""Users' own modules (their archs): imported by name, never from a checkpoint.
+
+- `classsr --import MODULE` (any subcommand, repeatable) and `custom_imports: [MODULE, ...]` in
+  BasicSR options files (mmengine's convention) import them, after the plugin's torchvision
+  alias, so a module that imports basicsr itself works in any order.
+- Checkpoints written by the plugin record the modules their archs come from
+  (`modules_of`); loading one whose arch is unknown names them (`missing_hint`) instead of
+  importing anything.
+"""
+import importlib
+import sys
+from typing import Iterable, List
+
+# archs from these are found without an import of the user's
+_KNOWN = ("classsr_plugin", "basicsr", "mmagic", "mmengine", "torch", "timm", "builtins", "__main__")
+
+
+def import_modules(names: Iterable[str], source: str) -> List[str]:
+    from .compat import alias_torchvision_for_basicsr
+    alias_torchvision_for_basicsr()  # before any user module can import basicsr
+    done = []
+    for name in names or ():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{source}: {name!r} is not a module name")
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ValueError(f"{source}: cannot import {name!r} ({err}); is it on PYTHONPATH or installed?")
+        done.append(name)
+    return done
+
+
+def custom_imports(opt: dict, path: str) -> List[str]:
+    """Import the `custom_imports` of an options file."""
+    names = opt.get("custom_imports") or []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list):
+        raise ValueError(f"{path}: custom_imports: expected a list of module names, got {names!r}")
+    return import_modules(names, f"{path}: custom_imports")
+
+
+def modules_of(*objs) -> List[str]:
+    """The user modules that define these classes / instances (none for the plugin's own)."""
+    out = []
+    for obj in objs:
+        cls = obj if isinstance(obj, type) else type(obj)
+        mod = cls.__module__
+        if mod.split(".")[0] not in _KNOWN and mod not in out:
+            out.append(mod)
+    return out
+
+
+def missing_hint(modules: Iterable[str]) -> str:
+    missing = [m for m in modules or () if m not in sys.modules]
+    if not missing:
+        return ""
+    flags = " ".join(f"--import {m}" for m in missing)
+    return (f"; this checkpoint was saved with its arch from {', '.join(missing)}: import it first "
+            f"(classsr ... {flags}, or custom_imports in options); checkpoints never import code themselves")
