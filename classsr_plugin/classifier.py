@@ -35,5 +35,11 @@ def build_classifier(cfg, num_classes: int, in_ch: int) -> nn.Module:
         if "model_name" not in cfg:
             raise KeyError("classifier.model_name: required for a timm classifier")
         cfg.setdefault("pretrained", False)
+        name = cfg["model_name"]
+        if name not in timm.list_models(name):
+            import difflib
+            close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+            raise KeyError(f"classifier.model_name: timm has no model {name!r}"
+                           + (f"; close: {', '.join(close)}" if close else "; see timm.list_models()"))
         return timm.create_model(num_classes=num_classes, in_chans=in_ch, **cfg)
     raise KeyError(f"classifier.type: unknown classifier {kind!r}; use 'ClassModule' or 'timm'")

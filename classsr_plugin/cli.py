@@ -404,11 +404,12 @@ def cmd_widths(args) -> int:
                     "network_g.base" if is_classsr else "network_g")
     widths, table = measure_widths(spec, args.classes, tile=args.tile, device=args.device, progress=True)
     arch, key, t_base = spec.arch, spec.width_key, table[spec.width][0]
-    print(f"{arch.__name__}: per-tile latency on {args.device} ({args.tile}x{args.tile} tiles, batch 16, best layout)")
-    print(f"| {key} | ms / tile | vs base | GFLOPs / tile | layout | chosen |\n|---|---|---|---|---|---|")
-    for w, (t, cl) in table.items():
+    print(f"{arch.__name__}: per-tile latency on {args.device} ({args.tile}x{args.tile} tiles, batch 16, faster "
+          f"layout; median of 7 timings, spread = (max - min) / median)")
+    print(f"| {key} | ms / tile | spread | vs base | GFLOPs / tile | layout | chosen |\n|---|---|---|---|---|---|---|")
+    for w, (t, cl, spread) in table.items():
         flops, _ = count_flops(spec.build(w).eval(), torch.zeros(1, spec.in_ch, args.tile, args.tile))
-        print(f"| {w} | {1e3 * t:.2f} | {t / t_base:.2f} | {flops / 1e9:.4f} | "
+        print(f"| {w} | {1e3 * t:.2f} | {100 * spread:.0f}% | {t / t_base:.2f} | {flops / 1e9:.4f} | "
               f"{'channels_last' if cl else 'NCHW'} | {'yes' if w in widths else ''} |")
     print(f"proposed widths: {widths}  (network_g: widths: {widths}, or widths: latency to measure at build)")
     return 0

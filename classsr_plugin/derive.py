@@ -99,9 +99,12 @@ def check_widths(widths: Optional[Sequence[int]], base_width: int, num_classes: 
     return widths
 
 
-def time_per_tile(net, in_ch: int, tile: int = 32, batch: int = 16, repeats: int = 3,
+def time_per_tile(net, in_ch: int, tile: int = 32, batch: int = 16, repeats: int = 7,
                   device: str = "cpu"):
-    """(seconds per tile, channels_last?) for the faster memory layout, best of `repeats`."""
+    """(seconds per tile, channels_last?, spread) for the faster memory layout: the median of
+    `repeats` timings (single timings on a shared machine flip the choice from run to run), and
+    their spread (max - min) / median."""
+    import statistics
     import time
 
     import torch
@@ -122,9 +125,9 @@ def time_per_tile(net, in_ch: int, tile: int = 32, batch: int = 16, repeats: int
                 if device.startswith("cuda"):
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - t)
-        best[cl] = min(times) / batch
-    cl = best[True] < best[False]
-    return best[cl], cl
+        best[cl] = (statistics.median(times) / batch, (max(times) - min(times)) / statistics.median(times))
+    cl = best[True][0] < best[False][0]
+    return best[cl][0], cl, best[cl][1]
 
 
 def candidate_widths(base_width: int, multiple: int, count: int = 12) -> List[int]:
@@ -160,12 +163,13 @@ def latency_widths(latency: Dict[int, float], num_classes: int) -> List[int]:
 
 def measure_widths(spec: "BaseSpec", num_classes: int, tile: int = 32, device: str = "cpu",
                    progress: bool = False):
-    """Time the base arch at candidate widths; return (widths, {width: (s/tile, channels_last)})."""
+    """Time the base arch at candidate widths; return (widths, {width: (s/tile, channels_last,
+    spread)})."""
     from tqdm import tqdm
     table = {}
-    for w in tqdm(candidate_widths(spec.width, spec.multiple), desc="widths", disable=not progress):
+    for w in tqdm(candidate_widths(spec.width, spec.multiple), desc="widths", disable=None if progress else True):
         table[w] = time_per_tile(spec.build(w), spec.in_ch, tile, device=device)
-    return latency_widths({w: t for w, (t, _) in table.items()}, num_classes), table
+    return latency_widths({w: t for w, (t, _, _) in table.items()}, num_classes), table
 
 
 class BaseSpec:

@@ -53,6 +53,7 @@ class PhaseSettings:
     freeze_widest: bool = True       # the widest branch stays the base network
     distill: float = 0.0             # branches phase: weight of L1 to the widest branch's output
     collapse_share: float = 0.9      # warn when one class takes more than this
+    allow_untrained: bool = False    # classifier / joint phases without trained branches, on purpose
     val_tile: int = 32
     val_stride: int = 28
     where: str = "classsr."
@@ -98,12 +99,17 @@ class PhaseSettings:
         return self.phase == "branches"
 
     def check_widest_source(self, pretrained: bool, key: str) -> None:
-        """A frozen widest branch must come from somewhere: init_base, or the previous phase's
-        weights (`key`, e.g. path.pretrain_network_g)."""
+        """Trained weights must come from somewhere: a frozen widest branch from init_base or the
+        previous phase (`key`, e.g. path.pretrain_network_g); the classifier and joint phases
+        from the previous phase."""
         if self.freeze_widest and self.phase == "branches" and not (self.init_base or pretrained):
             raise ValueError(f"{self.where}init_base: the widest branch is frozen (freeze_widest: true) and "
                              f"would stay untrained: give the trained base network as init_base (or {key}), "
                              f"or set freeze_widest: false to train it here")
+        if self.phase in ("classifier", "joint") and not pretrained and not self.allow_untrained:
+            raise ValueError(f"{key}: phase '{self.phase}' trains over the branches of the previous phase, and "
+                             f"none are given: set {key} to phase 1's weights (or {self.where}allow_untrained: "
+                             f"true to train over untrained branches on purpose)")
 
     def frozen_branches(self, num_classes: int) -> Sequence[int]:
         if self.phase == "classifier":

@@ -99,6 +99,14 @@ class ClassSR(nn.Module):
         self._register_load_state_dict_pre_hook(self._check_widths_record)
         self._costs: Dict[tuple, TileCost] = {}
         self.scale = self._probe(probe_tile)
+        cost = self.tile_cost(probe_tile)
+        if cost.classifier >= cost.base - cost.branches[0]:
+            import warnings
+            warnings.warn(f"classifier: {cost.classifier / 1e6:.1f} MFLOPs per {probe_tile}x{probe_tile} tile, "
+                          f"{100 * cost.classifier / cost.base:.0f}% of the base network: more than the narrowest "
+                          f"branch saves ({(cost.base - cost.branches[0]) / 1e6:.1f} MFLOPs), so no routing can "
+                          f"save FLOPs; use a smaller classifier (e.g. classifier: {{type: ClassModule, nf: 32}})",
+                          stacklevel=2)
 
     def train(self, mode: bool = True):
         """Frozen branches (`frozen_branches`, set by the training phase) stay in eval mode, so
@@ -110,6 +118,12 @@ class ClassSR(nn.Module):
         return self
 
     def _check_widths_record(self, state, prefix, *args):
+        mine = {k: tuple(v.shape) for k, v in self.classifier.state_dict().items()}
+        theirs = {k[len(prefix) + 11:]: tuple(v.shape) for k, v in state.items() if k.startswith(prefix + "classifier.")}
+        if theirs and theirs != mine:
+            raise ValueError(f"network_g.classifier: the checkpoint's classifier ({len(theirs)} tensors, e.g. "
+                             f"{next(iter(theirs))}) is not this config's {self.config['classifier']!r}; use the "
+                             f"same classifier in every phase")
         saved = state.get(prefix + "widths_record")
         if saved is None:  # a checkpoint from before the record: its shapes will tell
             state[prefix + "widths_record"] = self.widths_record.clone()

@@ -99,7 +99,8 @@ class ClassSRTraining:
         if not isinstance(self.generator, ClassSR):
             raise TypeError(f"generator: expected type='ClassSR', got {type(self.generator).__name__}")
         self.settings = PhaseSettings.from_options(settings, "model.")
-        self.settings.check_widest_source(False, "model.init_base")
+        # the Runner's load_from is checked by ClassSRHook.before_train; only init_base is known here
+        self.settings.check_widest_source(self.settings.phase != "branches", "load_from")
         self.phase = self.settings.phase
         paper = self.phase != "branches" and not self.settings.supervised
         self.class_loss = MODELS.build(class_loss) if paper else None
@@ -301,6 +302,8 @@ class ClassSRHook(Hook):
 
     def before_train(self, runner) -> None:
         model = self._model(runner)
+        if model.phase in ("classifier", "joint") and not (runner._load_from or runner._resume):
+            model.settings.check_widest_source(False, "load_from")
         gen = model.generator
         trainable = sum(p.numel() for p in gen.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in gen.parameters() if not p.requires_grad)

@@ -73,7 +73,8 @@ def test_bad_data_root_names_the_file(tmp_path):
 
 def test_collapse_warning_names_the_weight(data, tmp_path, caplog):
     cfg = config("classsr_fsrcnn_x4_2_classifier.py", data, tmp_path / "c", 2,
-                 **{"model.average_loss.loss_weight": 0.0, "optim_wrapper.optimizer.lr": 0.0, "load_from": None})
+                 **{"model.average_loss.loss_weight": 0.0, "optim_wrapper.optimizer.lr": 0.0, "load_from": None,
+                    "model.allow_untrained": True})
     runner = Runner.from_cfg(cfg)
     # every logit bias towards the widest branch: a collapsed classifier
     with torch.no_grad():

@@ -183,6 +183,9 @@ def test_collapse_warning(workdir, caplog):
         opt = yaml.safe_load(f)
     opt.update(num_gpu=0, dist=False, is_train=True, rank=0, world_size=1)
     opt["path"]["pretrain_network_g"] = None
+    with pytest.raises(ValueError, match="path.pretrain_network_g: phase 'classifier' trains over the branches"):
+        build_model(opt)  # no trained branches: refused unless asked for
+    opt["classsr"]["allow_untrained"] = True
     model = build_model(opt)
     model._window = torch.tensor([95.0, 3.0, 2.0])
     import logging

@@ -132,8 +132,10 @@ def test_load_base_basicsr_checkpoint(tmp_path):
 
 
 def test_timm_classifier():
-    model = build_network({"type": "ClassSR", "base": ARCHS["FSRCNN"], "num_classes": 4,
-                           "classifier": {"type": "timm", "model_name": "resnet10t"}})
+    # resnet10t costs more per tile than FSRCNN's narrowest branch saves: said at build
+    with pytest.warns(UserWarning, match="no routing can save FLOPs"):
+        model = build_network({"type": "ClassSR", "base": ARCHS["FSRCNN"], "num_classes": 4,
+                               "classifier": {"type": "timm", "model_name": "resnet10t"}})
     assert type(model.classifier).__name__ == "ResNet"
     assert len(model.widths) == 4
     model.train()
@@ -161,3 +163,12 @@ def test_user_arch_registered_in_basicsr():
     assert model.widths == [14, 24] and model.scale == 2
     out = model.restore_image(torch.rand(3, 40, 50))
     assert out.image.shape == (3, 80, 100)
+
+
+def test_classifier_mistakes_name_the_option():
+    with pytest.raises(KeyError, match=r"classifier.model_name: timm has no model 'resnet10x'; close: .*resnet10t"):
+        ClassSR(base=ARCHS["FSRCNN"], classifier={"type": "timm", "model_name": "resnet10x"})
+    small = ClassSR(base=ARCHS["FSRCNN"], classifier={"type": "ClassModule", "nf": 32})
+    paper = ClassSR(base=ARCHS["FSRCNN"])
+    with pytest.raises(ValueError, match=r"network_g.classifier: the checkpoint's classifier .* same classifier in every phase"):
+        paper.load_state_dict(small.state_dict())
