@@ -322,7 +322,7 @@ def cmd_infer(args) -> int:
         print(f"not inputs: {len(earlier)} images in {args.out} written by an earlier run")
     paths = [j[0] for j in jobs]
     failed = 0
-    for path, out_path, map_path in tqdm(jobs, desc="infer", unit="image", disable=len(jobs) < 2):
+    for path, out_path, map_path in tqdm(jobs, desc="infer", unit="image", disable=True if len(jobs) < 2 else None):
         if complete(out_path) and not args.overwrite:  # only a complete file counts as done
             tqdm.write(f"{path}: {out_path} exists, skipped (--overwrite to redo)")
             continue
@@ -332,14 +332,16 @@ def cmd_infer(args) -> int:
             if note:
                 tqdm.write(f"{path}: {note}")
             res = model.restore_image(pic.rgb.to(args.device), tile=tile, stride=stride,
-                                      batch=args.batch, budget=args.budget, progress=pic.rgb[0].numel() > 2 ** 18,
+                                      batch=args.batch, budget=args.budget,
+                                      progress=len(jobs) < 2 and pic.rgb[0].numel() > 2 ** 18,  # one bar at a time
                                       execution=args.exec, margin=args.margin)
             alpha = None
             if pic.alpha is not None:  # alpha is not the network's business: bicubic
                 alpha = F.interpolate(pic.alpha[None], scale_factor=s, mode="bicubic", align_corners=False)[0]
             write_picture(out_path, res.image, alpha, pic.bits, pic.gray)
-            if args.class_map:
-                tinted = class_overlay(res.image.cpu(), res.class_map, model.num_classes, res.layout, s)
+            if args.class_map or args.class_map_lr:  # over the output, or over the LR input
+                on, scale = (pic.rgb, 1) if args.class_map_lr else (res.image.cpu(), s)
+                tinted = class_overlay(on, res.class_map, model.num_classes, res.layout, scale)
                 write_picture(map_path, add_legend(tinted, legend))
         except Exception as err:  # MemoryError too: report the image and go on
             failed += 1
@@ -518,7 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--batch", type=positive, default=None, help="tiles per branch call")
     infer.add_argument("--budget", type=fraction, default=None,
                        help="FLOPs budget as a fraction of the base network (1.0 = all widest)")
-    infer.add_argument("--class-map", action="store_true", help="also write the class map PNG")
+    infer.add_argument("--class-map", action="store_true", help="also write the class map PNG over the output")
+    infer.add_argument("--class-map-lr", action="store_true", help="... drawn at LR size, over the input")
     infer.add_argument("--device", default="cpu", help="cpu or cuda")
     infer.add_argument("--overwrite", action="store_true", help="redo existing outputs")
     infer.add_argument("--max-pixels", type=non_negative, default=None,

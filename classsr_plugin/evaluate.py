@@ -202,7 +202,7 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execut
            for label, _ in runs}
     skipped, stats, base_flops = [], [], 0.0
     cost = model.tile_cost(tile)
-    for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image"):
+    for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image", disable=None):
         try:
             hr = read_picture(path).rgb
             hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]

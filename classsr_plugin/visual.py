@@ -13,16 +13,24 @@ def class_colours(num_classes: int) -> torch.Tensor:
 
 
 def class_overlay(image: torch.Tensor, class_map: torch.Tensor, num_classes: int, layout, scale: int,
-                  alpha: float = 0.4) -> torch.Tensor:
-    """Tint a [3, H, W] output image by the class of the tile (or cell) that last covers each
-    pixel. layout: (row starts, col starts) of the class map's tiles in LR px (Restored.layout)."""
+                  alpha: float = 0.25) -> torch.Tensor:
+    """Tint a [3, H, W] image by the class of the tile (or cell) that last covers each pixel,
+    lightly, and outline where the class changes, so the photo stays readable under the map.
+    layout: (row starts, col starts) of the class map's tiles in LR px (Restored.layout);
+    scale: output px per LR px (1 draws the map on the LR input)."""
     ys, xs = (torch.as_tensor(v) for v in layout)
 
     def owner(n_out, starts):  # the last tile starting at or before each output pixel
         return torch.searchsorted(starts * scale, torch.arange(n_out), right=True) - 1
     cls = class_map[owner(image.shape[1], ys)][:, owner(image.shape[2], xs)]
-    tint = class_colours(num_classes)[cls].permute(2, 0, 1)
-    return (1 - alpha) * image.clamp(0, 1) + alpha * tint
+    colours = class_colours(num_classes)
+    out = (1 - alpha) * image.clamp(0, 1) + alpha * colours[cls].permute(2, 0, 1)
+    edge = torch.zeros(cls.shape)
+    edge[:, 1:] += (cls[:, 1:] != cls[:, :-1]).float()
+    edge[1:, :] += (cls[1:, :] != cls[:-1, :]).float()
+    r = max(1, image.shape[2] // 1200)  # lines about 1/600 of the width, drawn in the class's colour
+    edge = torch.nn.functional.max_pool2d(edge[None, None], 2 * r + 1, stride=1, padding=r)[0, 0] > 0
+    return torch.where(edge, colours[cls].permute(2, 0, 1), out)
 
 
 def add_legend(image: torch.Tensor, labels) -> torch.Tensor:

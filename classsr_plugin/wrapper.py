@@ -352,7 +352,7 @@ class ClassSR(nn.Module):
         out = grid.new_output(self.out_ch, device=img.device)
         jobs = [(k, ids) for k in range(self.num_classes) if (idx == k).any()
                 for ids in all_ids[idx == k].split(batch)]
-        for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=not progress, leave=False):
+        for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=None if progress else True, leave=False):
             grid.add(out, self.branches[k](self._layout(grid.extract(flat, ids))), ids)
         cost, counts = self.tile_cost(tile), torch.bincount(idx, minlength=self.num_classes).tolist()
         # FLOPs against the base network on the same tiles; the classifier when it ran
@@ -367,7 +367,7 @@ class ClassSR(nn.Module):
         idx = self._route(windows, len(grid), tile, force_class, logit_bias, budget)
         rects = merge_cells(idx.view(grid.shape), max_cells)
         branches = [lambda x, b=b: b(self._layout(x)) for b in self.branches]
-        bar = lambda jobs: tqdm(jobs, desc="regions", unit="batch", disable=not progress, leave=False)  # noqa: E731
+        bar = lambda jobs: tqdm(jobs, desc="regions", unit="batch", disable=None if progress else True, leave=False)  # noqa: E731
         image, pixels = run_regions(img, grid, rects, branches, self.scale, self.out_ch, margin,
                                     max_pixels=batch * tile * tile * 4, progress=bar)
         cost = self.tile_cost(tile)

@@ -144,3 +144,20 @@ def test_export_round_trip(tmp_path, ckpt):
         assert torch.equal(again(x), net.eval()(x))
     assert isinstance(load_checkpoint(ckpt), ClassSR)
     assert main(["infer", "-opt", str(tmp_path / "plain.pth"), str(tmp_path), "-o", str(tmp_path / "x")]) == 2
+
+
+def test_class_map_geometry_and_lr_size(ckpt, tmp_path):
+    from classsr_plugin.visual import class_colours, class_overlay
+    img = torch.zeros(3, 64, 96)
+    cm = torch.tensor([[0, 2, 1]])
+    out = class_overlay(img, cm, 3, (torch.tensor([0]), torch.tensor([0, 10, 20])), 2)
+    col = class_colours(3)
+    for x, k in ((5, 0), (30, 2), (60, 1)):  # owner: the last tile starting at or before the pixel
+        assert torch.allclose(out[:, 30, x], 0.25 * col[k])
+    assert torch.allclose(out[:, 30, 20], col[2]) and torch.allclose(out[:, 30, 40], col[1])  # outlines
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "p.png"), (np.random.default_rng(0).random((40, 70, 3)) * 255).astype(np.uint8))
+    assert main(["infer", "-opt", ckpt, str(src), "-o", str(tmp_path / "o"), "--class-map-lr"]) == 0
+    lr_map = cv2.imread(str(tmp_path / "o" / "p_x4_classes.png"))
+    assert lr_map.shape[1] == 70 and lr_map.shape[0] == 40 + 22  # LR size, plus the legend strip

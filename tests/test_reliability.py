@@ -89,7 +89,7 @@ def _model_opt(tmp_path, pretrain=None):
             "network_g": {"type": "ClassSR", "base": dict(FSRCNN)},
             "path": {"pretrain_network_g": pretrain, "strict_load_g": True, "param_key_g": "params",
                      "models": str(tmp_path / "models"), "training_states": str(tmp_path / "states")},
-            "classsr": {"phase": "joint"}}
+            "classsr": {"phase": "joint", "allow_untrained": True}}
 
 
 class _BadOptimizer:

@@ -29,7 +29,7 @@ def _read(path: str) -> np.ndarray:
 
 def _batches(root: str, items, batch: int, progress: bool):
     """(lq [n, 3, h, w], gt [n, 3, H, W]) float batches of the listed sub-images, in order."""
-    for i in tqdm(range(0, len(items), batch), desc="label", unit="batch", disable=not progress):
+    for i in tqdm(range(0, len(items), batch), desc="label", unit="batch", disable=None if progress else True):
         names = [it[0] for it in items[i:i + batch]]
         lq = np.stack([_read(os.path.join(root, "lq", n + ".png")) for n in names])
         gt = np.stack([_read(os.path.join(root, "gt", n + ".png")) for n in names])

@@ -190,7 +190,7 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
                          "classes": classes, "task": str(degradation), "scorer": scorer_name, "lr": bool(lr_dir)})
     report = Prepared(scorer=scorer_name)
     ids = unique_stems(paths)
-    for path, stem in tqdm(list(zip(paths, ids)), desc="prepare", unit="image", disable=not progress):
+    for path, stem in tqdm(list(zip(paths, ids)), desc="prepare", unit="image", disable=None if progress else True):
         done_file = os.path.join(out, "scores", stem + ".json")
         if os.path.exists(done_file):
             with open(done_file) as f:
@@ -247,7 +247,7 @@ def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[D
     for sub in ("hr", "lr"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     done, skipped = 0, []
-    for path, stem in tqdm(list(zip(paths, unique_stems(paths))), desc="whole", unit="image"):
+    for path, stem in tqdm(list(zip(paths, unique_stems(paths))), desc="whole", unit="image", disable=None):
         name = stem + ".png"
         if all(complete(os.path.join(out, s, name)) for s in ("hr", "lr")):
             done += 1
