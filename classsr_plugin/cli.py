@@ -422,6 +422,25 @@ def cmd_train(args) -> int:
     return train_main(args.rest)
 
 
+def _check_mmagic_ops(cfg, path) -> None:
+    """MMagic's model zoo imports mmcv's compiled ops (its video and detection editors do) as
+    soon as any of its models is built; mmcv-lite has none. Say so at once, with the way out,
+    instead of mmengine's hint about PYTHONPATH after a traceback."""
+    import importlib.util
+    if cfg.get("default_scope") != "mmagic":
+        return
+    try:
+        found = importlib.util.find_spec("mmcv._ext") is not None
+    except ImportError:
+        found = False
+    if not found:
+        import mmcv
+        raise ValueError(f"{path}: MMagic configs need mmcv's compiled ops (mmcv._ext), and the mmcv here "
+                         f"({mmcv.__version__}, {os.path.dirname(mmcv.__file__)}) has none (mmcv-lite). Install a "
+                         f"full mmcv built for your torch, or train with the mmengine-only configs, which need "
+                         f"no MMagic: classsr mmtrain configs/mmengine/classsr_fsrcnn_x4_1_branches.py")
+
+
 def cmd_mmtrain(args) -> int:
     """mmengine's Runner on a config (MMagic's or the mmengine-only one), like MMagic's
     tools/train.py: --cfg-options overrides, --resume, --launcher for torchrun."""
@@ -431,6 +450,7 @@ def cmd_mmtrain(args) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    _check_mmagic_ops(cfg, args.config)
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir
