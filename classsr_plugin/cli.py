@@ -204,11 +204,40 @@ def cmd_label(args) -> int:
     return 0
 
 
-def load_model(spec: str, device: str = "cpu"):
-    """-opt: BasicSR options (network_g of type ClassSR, weights in path.pretrain_network_g) or a
-    checkpoint written by ClassSR.save."""
+def load_mm(config: str, weights: str):
+    """An mmengine / MMagic config (model.generator of type ClassSR) and a checkpoint of its
+    Runner (the generator's weights under state_dict, 'generator.'-prefixed), read with
+    weights_only -> the ClassSR model."""
+    from mmengine.config import Config
+    from . import ClassSR
+    if not weights:
+        raise KeyError(f"{config}: an mmengine config needs its checkpoint: -w work_dirs/.../iter_N.pth")
+    check_config(config)
+    cfg = Config.fromfile(config)
+    gen = cfg.get("model", {}).get("generator")
+    if not gen or gen.get("type") != "ClassSR":
+        raise KeyError(f"{config}: model.generator: expected type='ClassSR', got {gen and gen.get('type')!r}")
+    if cfg.get("default_scope") == "mmagic":  # base.type resolves through MMagic's registry
+        import classsr_plugin.registry.mmagic  # noqa: F401
+    from classsr_plugin.registry.mmengine import load_local_checkpoint
+    model = ClassSR(**{k: v for k, v in gen.to_dict().items() if k != "type"})
+    state = load_local_checkpoint(weights)
+    state = state.get("state_dict", state)
+    state = {k[len("generator."):]: v for k, v in state.items() if k.startswith("generator.")} or state
+    model.load_state_dict(state)
+    return model
+
+
+def load_model(spec: str, device: str = "cpu", weights_file: str = None):
+    """-opt: BasicSR options (network_g of type ClassSR, weights in path.pretrain_network_g, or
+    -w), a checkpoint written by ClassSR.save, or an mmengine/MMagic config with -w."""
     _basicsr()
     from . import ClassSR, weights
+    if spec and spec.endswith(".py"):
+        check_device(device)
+        model = load_mm(spec, weights_file)
+        print(f"weights: {weights_file} ({model.arch.__name__}, {model.width_key}={model.widths})")
+        return model.to(device).eval()
     if spec is None:
         if not weights.shipped():
             raise FileNotFoundError("-opt: required (no shipped weights in this install)")
@@ -224,7 +253,7 @@ def load_model(spec: str, device: str = "cpu"):
             raise KeyError(f"{spec}: network_g.type: expected ClassSR, got {net_opt.get('type')!r}")
         check_network(net_opt)
         model = build_network(net_opt)
-        weights = (opt.get("path") or {}).get("pretrain_network_g")
+        weights = weights_file or (opt.get("path") or {}).get("pretrain_network_g")
         if weights:
             state = load_weights(weights)
             model.load_state_dict(state.get((opt.get("path") or {}).get("param_key_g", "params"), state))
@@ -266,6 +295,12 @@ def cmd_export(args) -> int:
     from basicsr.archs import build_network
     from . import ClassSR
     from .atomic import atomic
+    if args.opt.endswith(".py"):  # an mmengine / MMagic config and its Runner's checkpoint
+        net = load_mm(args.opt, args.weights)
+        with atomic(args.out) as tmp:
+            net.save(tmp)
+        print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {args.weights}")
+        return 0
     opt = read_options(args.opt)
     if "network_g" not in opt:
         raise KeyError(f"{args.opt}: network_g: missing")
@@ -314,7 +349,7 @@ def cmd_infer(args) -> int:
     from .outputs import plan_outputs
     from .visual import add_legend, class_overlay
 
-    model = load_model(args.opt, args.device)
+    model = load_model(args.opt, args.device, args.weights)
     s = model.scale
     legend = [f"{k}: {model.width_key}={w}" for k, w in enumerate(model.widths)]
     jobs, earlier = plan_outputs(_inputs(args.inputs), args.out, s)  # outputs never overwrite inputs
@@ -360,7 +395,7 @@ def cmd_eval(args) -> int:
     from .evaluate import evaluate
     from .imageio import smallest
     from .outputs import eval_coverage
-    model = load_model(args.opt, args.device)
+    model = load_model(args.opt, args.device, args.weights)
     if args.scale != model.scale:
         raise ValueError(f"--scale {args.scale}: the model is x{model.scale}")
     if model.scale == 1 and not args.lr:
@@ -527,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab.set_defaults(func=cmd_label)
 
     infer = sub.add_parser("infer", help="super-resolve images or folders (no ground truth needed)")
+    infer.add_argument("-w", "--weights", help="weights for -opt: instead of path.pretrain_network_g, or an "
+                                             "mmengine/MMagic checkpoint for a config .py")
     infer.add_argument("-opt", help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint "
                                     "(default: the shipped ClassSR-FSRCNN x4)")
     infer.add_argument("inputs", nargs="+", help="image files or folders")
@@ -550,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
     infer.set_defaults(func=cmd_infer)
 
     ev = sub.add_parser("eval", help="PSNR / FLOPs / time table against HR images")
+    ev.add_argument("-w", "--weights", help="weights for -opt: instead of path.pretrain_network_g, or an "
+                                             "mmengine/MMagic checkpoint for a config .py")
     ev.add_argument("-opt", help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint "
                                  "(default: the shipped ClassSR-FSRCNN x4)")
     ev.add_argument("--hr", nargs="+", required=True, help="test folders of HR images")
@@ -582,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     wd.set_defaults(func=cmd_widths)
 
     ex = sub.add_parser("export", help="options + trained weights -> one self-describing file")
-    ex.add_argument("-opt", required=True, help="options with network_g (and path.pretrain_network_g)")
+    ex.add_argument("-opt", required=True, help="options with network_g (and path.pretrain_network_g), or an "
+                                                "mmengine/MMagic config .py (with -w: its Runner's checkpoint)")
     ex.add_argument("-w", "--weights", help="weights file (default: path.pretrain_network_g)")
     ex.add_argument("-o", "--out", required=True)
     ex.add_argument("--set", nargs="+", metavar="KEY=VALUE",

@@ -64,6 +64,18 @@ def test_three_phases_validate_and_resume(data, tmp_path):
     assert iters == [1, 2, 3, 4]
     assert os.path.exists(p3 / "iter_4.pth")
 
+    # from the Runner's checkpoint and its config to export and infer, weights_only throughout
+    from classsr_plugin import ClassSR
+    from classsr_plugin.cli import main
+    cfg = os.path.join(CONFIGS, "classsr_fsrcnn_x4_3_joint.py")
+    assert main(["export", "-opt", cfg, "-w", str(p3 / "iter_4.pth"), "-o", str(tmp_path / "x.pth")]) == 0
+    exported = ClassSR.from_checkpoint(str(tmp_path / "x.pth"))
+    state = load_local_checkpoint(str(p3 / "iter_4.pth"))["state_dict"]
+    assert torch.equal(exported.branches[0].last.weight, state["generator.branches.0.last.weight"])
+    photo = data / "val" / "lr"
+    assert main(["infer", "-opt", cfg, "-w", str(p3 / "iter_4.pth"), str(photo), "-o", str(tmp_path / "inf")]) == 0
+    assert os.listdir(tmp_path / "inf")
+
 
 def test_bad_data_root_names_the_file(tmp_path):
     from classsr_plugin.registry.mmengine import ClassSRSubImages
