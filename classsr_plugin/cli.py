@@ -254,6 +254,9 @@ def load_model(spec: str, device: str = "cpu", weights_file: str = None):
         check_network(net_opt)
         model = build_network(net_opt)
         weights = weights_file or (opt.get("path") or {}).get("pretrain_network_g")
+        if weights and not os.path.exists(weights):
+            raise FileNotFoundError(f"{spec}: {'-w' if weights_file else 'path.pretrain_network_g'}: {weights} "
+                                    f"does not exist")
         if weights:
             state = load_weights(weights)
             model.load_state_dict(state.get((opt.get("path") or {}).get("param_key_g", "params"), state))

@@ -15,6 +15,8 @@ from ..checks import load_weights
 
 def load_network(self, net, load_path, strict=True, param_key="params"):
     net = self.get_bare_model(net)
+    if not os.path.exists(str(load_path)):  # BasicSR loads only path.pretrain_network_g (and resumed nets)
+        raise FileNotFoundError(f"path.pretrain_network_g: {load_path} does not exist")
     state = load_weights(load_path)
     if param_key is not None:
         if param_key not in state and "params" in state:

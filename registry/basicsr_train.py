@@ -137,7 +137,7 @@ def main(argv=None):
     try:
         check_options(argv)
         bsr_train.train_pipeline(os.getcwd())
-    except Refused as err:  # a file refused at the door: one line, not a traceback
+    except (Refused, FileNotFoundError) as err:  # a file refused or missing: one line, not a traceback
         print(f"classsr train: error: {describe(err)}", file=sys.stderr)
         return 2
     finally:

@@ -45,3 +45,16 @@ def test_own_arch_from_options_to_infer(tmp_path):
     missing = classsr(work, "--import", "no_such_module", "infer", "-opt", "classsr.pth", hr, "-o", "o3", env=env,
                       ok=False)
     assert missing.returncode == 2 and "cannot import 'no_such_module'" in missing.stderr
+
+
+def test_missing_weights_name_their_key(tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(EXAMPLE, work)
+    env = {**os.environ, "PYTHONPATH": str(work)}
+    hr = photos(str(tmp_path / "hr"), names=("astronaut",), size=96)
+    classsr(work, "prepare", "--hr", hr, "--out", "datasets/sub_x2", "--scale", "2", "--scales", "1", env=env)
+    # phase 2 points at phase 1's weights, which do not exist yet
+    run = classsr(work, "train", "-opt", "classsr_x2_2_classifier.yml", env=env, ok=False)
+    assert run.returncode == 2 and "path.pretrain_network_g" in run.stderr and "Traceback" not in run.stderr
+    run = classsr(work, "infer", "-opt", "classsr_x2_2_classifier.yml", hr, "-o", "o", env=env, ok=False)
+    assert run.returncode == 2 and "path.pretrain_network_g" in run.stderr, run.stderr
