@@ -58,3 +58,29 @@ def test_missing_weights_name_their_key(tmp_path):
     assert run.returncode == 2 and "path.pretrain_network_g" in run.stderr and "Traceback" not in run.stderr
     run = classsr(work, "infer", "-opt", "classsr_x2_2_classifier.yml", hr, "-o", "o", env=env, ok=False)
     assert run.returncode == 2 and "path.pretrain_network_g" in run.stderr, run.stderr
+
+
+def test_own_train_script_resumes_on_cpu(tmp_path):
+    """A user's own train.py calling the adapter's train_pipeline: --auto_resume works on CPU."""
+    work = tmp_path / "work"
+    shutil.copytree(EXAMPLE, work)
+    (work / "train.py").write_text(
+        "import os.path as osp\n"
+        "import classsr_plugin.registry.basicsr_train as classsr_train\n"
+        "import sixconv  # noqa: F401\n"
+        "if __name__ == '__main__':\n"
+        "    classsr_train.train_pipeline(osp.abspath(osp.join(__file__, osp.pardir)))\n")
+    env = {**os.environ, "PYTHONPATH": str(work)}
+    hr = photos(str(tmp_path / "hr"), names=("astronaut", "coffee"), size=128)  # enough for a batch of 8
+    classsr(work, "prepare", "--hr", hr, "--out", "datasets/sub_x2", "--scale", "2", "--scales", "1", env=env)
+
+    def run(iters):
+        out = subprocess.run([sys.executable, "train.py", "-opt", "base_x2.yml", "--auto_resume", "--force_yml",
+                              f"train:total_iter={iters}", "train:scheduler:periods=[8]",
+                              "logger:save_checkpoint_freq=4", "logger:print_freq=2"],
+                             cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        return out.stdout + out.stderr
+    run(4)
+    log = run(8)
+    assert "Resuming training from epoch" in log and "iter:       8" in log
