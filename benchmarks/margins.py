@@ -14,7 +14,8 @@ import torch
 
 import classsr_plugin.registry.basicsr  # noqa: F401
 from classsr_plugin import ClassSR, weights
-from classsr_plugin.cli import demo_photo, load_checkpoint
+from classsr_plugin.checkpoint import load_model as load_checkpoint
+from classsr_plugin.weights import demo_photo
 from classsr_plugin.evaluate import bicubic_pair
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))

@@ -28,7 +28,7 @@ def main(argv=None):
     from basicsr.utils import tensor2img
 
     from classsr_plugin import TileGrid, weights
-    from classsr_plugin.cli import load_checkpoint
+    from classsr_plugin.checkpoint import load_model as load_checkpoint
     from classsr_plugin.evaluate import bicubic_pair
     from classsr_plugin.imageio import list_images, read_picture
 

@@ -6,7 +6,7 @@ import sys
 import torch
 
 from .checks import (check_config, check_device, check_network, check_stride, describe, factors, fraction,
-                     fractions, load_weights, non_negative, positive, read_options, tile_size, tolerances)
+                     fractions, non_negative, positive, read_options, tile_size, tolerances)
 
 
 def _basicsr():
@@ -28,10 +28,8 @@ def write_image(path: str, img: torch.Tensor) -> None:
 
 
 def demo_photo() -> torch.Tensor:
-    """The photo that ships with the package (2560x1600, held out from training the shipped
-    weights; see weights/__init__.py for its author and licence)."""
-    from . import weights
-    return read_image(weights.DEMO_PHOTO)
+    from .weights import demo_photo
+    return demo_photo()
 
 
 def _best_of_two(fn):
@@ -113,6 +111,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _weights_of(opt: dict, weights: str) -> dict:
+    """The state dict in a weights file, by the options' param_key_g (BasicSR's default: params)."""
+    from . import checkpoint
+    return checkpoint.state_dict(checkpoint.read(weights), key=(opt.get("path") or {}).get("param_key_g", "params"),
+                                 where=weights)
+
+
 def load_reference(path: str):
     """A BasicSR options file (network_g and path.pretrain_network_g) -> a tile scorer."""
     _basicsr()
@@ -125,9 +130,7 @@ def load_reference(path: str):
     weights = (opt.get("path") or {}).get("pretrain_network_g")
     if not weights:
         raise KeyError(f"{path}: path.pretrain_network_g: the reference network needs trained weights")
-    state = load_weights(weights)
-    key = (opt.get("path") or {}).get("param_key_g", "params")
-    net.load_state_dict(state.get(key, state) if isinstance(state, dict) else state)
+    net.load_state_dict(_weights_of(opt, weights))
     net.eval()
 
     def score(lq):
@@ -221,10 +224,8 @@ def load_mm(config: str, weights: str):
         import classsr_plugin.registry.mmagic  # noqa: F401
     from classsr_plugin.registry.mmengine import load_local_checkpoint
     model = ClassSR(**{k: v for k, v in gen.to_dict().items() if k != "type"})
-    state = load_local_checkpoint(weights)
-    state = state.get("state_dict", state)
-    state = {k[len("generator."):]: v for k, v in state.items() if k.startswith("generator.")} or state
-    model.load_state_dict(state)
+    from . import checkpoint
+    model.load_state_dict(checkpoint.state_dict(load_local_checkpoint(weights), where=weights))
     return model
 
 
@@ -258,8 +259,7 @@ def load_model(spec: str, device: str = "cpu", weights_file: str = None):
             raise FileNotFoundError(f"{spec}: {'-w' if weights_file else 'path.pretrain_network_g'}: {weights} "
                                     f"does not exist")
         if weights:
-            state = load_weights(weights)
-            model.load_state_dict(state.get((opt.get("path") or {}).get("param_key_g", "params"), state))
+            model.load_state_dict(_weights_of(opt, weights))
         else:
             print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
     else:
@@ -272,23 +272,10 @@ def load_model(spec: str, device: str = "cpu", weights_file: str = None):
 
 
 def load_checkpoint(path: str):
-    """A file written by `classsr export`: a ClassSR model, or any registered network."""
+    """A file written by `classsr export` (or ClassSR.save), with BasicSR's archs registered."""
     _basicsr()
-    from . import ClassSR
-    state = load_weights(path)
-    if isinstance(state, dict) and "classsr" in state:
-        return ClassSR.from_checkpoint(path)
-    if isinstance(state, dict) and "network_g" in state:
-        from basicsr.archs import build_network
-        from .imports import missing_hint
-        try:
-            net = build_network(state["network_g"])
-        except KeyError as err:
-            raise KeyError(f"{path}: network_g.type: {err.args[0]}{missing_hint(state.get('imports'))}") from err
-        net.load_state_dict(state["params"])
-        return net.eval()
-    raise KeyError(f"{path}: neither a ClassSR checkpoint nor a `classsr export` file "
-                   f"(BasicSR's net_g files need their options: -opt options.yml)")
+    from .checkpoint import load_model
+    return load_model(path)
 
 
 def cmd_export(args) -> int:
@@ -319,8 +306,7 @@ def cmd_export(args) -> int:
         raise KeyError(f"{args.opt}: path.pretrain_network_g: no weights (or give -w)")
     check_network(opt["network_g"])
     net = build_network(opt["network_g"])
-    state = load_weights(weights)
-    net.load_state_dict(state.get("params", state))
+    net.load_state_dict(_weights_of(opt, weights))  # param_key_g: an EMA run exports its EMA weights
     with atomic(args.out) as tmp:  # a killed export leaves no half file under the name
         if isinstance(net, ClassSR):
             net.save(tmp)

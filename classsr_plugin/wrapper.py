@@ -246,24 +246,14 @@ class ClassSR(nn.Module):
         return net
 
     def load_base(self, state, strict: bool = True, key: Optional[str] = None) -> None:
-        """Load a pretrained base network into the widest branch: a state dict or a path to
-        one, as BasicSR saves it (with or without a 'params' / 'params_ema' key) or as mmengine
-        does ('state_dict', an editor's 'generator.' prefix)."""
-        if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__"):
-            state = torch.load(state, map_location="cpu", weights_only=True)
-        if key is not None:
-            if key not in state:
-                raise KeyError(f"key: {key!r} not in the checkpoint (keys: {list(state)[:10]})")
-            state = state[key]
-        else:
-            for k in ("params", "params_ema", "state_dict"):
-                if k in state and isinstance(state[k], dict):
-                    state = state[k]
-                    break
-        if any(k.startswith("generator.") for k in state):  # an editor's (MMagic) checkpoint
-            state = {k[10:]: v for k, v in state.items() if k.startswith("generator.")}
-        state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
-        self.branches[-1].load_state_dict(state, strict=strict)
+        """Load a pretrained base network into the widest branch: a state dict or a path to any
+        checkpoint kind checkpoint.py reads (BasicSR's, with `key` = its param_key; mmengine's;
+        an editor's 'generator.' prefix)."""
+        from . import checkpoint
+        where = str(state) if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__") else "init_base"
+        if where != "init_base":
+            state = checkpoint.read(state)
+        self.branches[-1].load_state_dict(checkpoint.state_dict(state, key=key, where=where), strict=strict)
 
     def save(self, path: str) -> None:
         """A self-describing checkpoint: the build config (widths included) and the weights, as
@@ -273,18 +263,12 @@ class ClassSR(nn.Module):
                     "imports": modules_of(self.arch, self.classifier)}, path)
 
     @classmethod
-    def from_checkpoint(cls, path: str, map_location="cpu") -> "ClassSR":
-        from .imports import missing_hint
-        state = torch.load(path, map_location=map_location, weights_only=True)
-        if not isinstance(state, dict) or "classsr" not in state:
-            raise KeyError(f"{path}: classsr: not a ClassSR.save checkpoint (no build config); "
-                           f"pass the training options file instead")
-        try:
-            model = cls(**state["classsr"])
-        except (KeyError, ValueError) as err:
-            hint = missing_hint(state.get("imports"))
-            raise type(err)(f"{path}: {err.args[0] if err.args else err}{hint}") from err
-        model.load_state_dict(state["params"])
+    def from_checkpoint(cls, path: str) -> "ClassSR":
+        """A ClassSR.save / `classsr export` file -> the model (see checkpoint.load_model)."""
+        from .checkpoint import load_model
+        model = load_model(path)
+        if not isinstance(model, cls):
+            raise KeyError(f"{path}: holds a plain {type(model).__name__}, not a ClassSR model")
         return model
 
     # -- whole images --------------------------------------------------------------------------

@@ -10,23 +10,15 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 
 from ..atomic import save_torch
-from ..checks import load_weights
+from .. import checkpoint
 
 
 def load_network(self, net, load_path, strict=True, param_key="params"):
     net = self.get_bare_model(net)
     if not os.path.exists(str(load_path)):  # BasicSR loads only path.pretrain_network_g (and resumed nets)
         raise FileNotFoundError(f"path.pretrain_network_g: {load_path} does not exist")
-    state = load_weights(load_path)
-    if param_key is not None:
-        if param_key not in state and "params" in state:
-            get_root_logger().info("Loading: params_ema does not exist, use params.")
-            param_key = "params"
-        if param_key not in state:
-            raise KeyError(f"{load_path}: no {param_key!r} in the checkpoint (keys: {list(state)[:10]})")
-        state = state[param_key]
+    state = checkpoint.state_dict(checkpoint.read(load_path), key=param_key, where=load_path)
     get_root_logger().info(f"Loading {net.__class__.__name__} model from {load_path}, with param key: [{param_key}].")
-    state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
     self._print_different_keys_loading(net, state, strict)
     net.load_state_dict(state, strict=strict)
 

@@ -35,7 +35,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from ..checks import load_weights
+from .. import checkpoint
 from ..compat import alias_torchvision_for_basicsr
 from ..data.prepare import META, find_lr, read_meta
 from ..imageio import list_images, read_rgb
@@ -66,8 +66,7 @@ def load_local_checkpoint(filename, map_location=None):
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f"{filename} can not be found.")
-    with torch.serialization.safe_globals(_mmengine_globals()):
-        return load_weights(filename, map_location=map_location)
+    return checkpoint.read(filename, map_location=map_location, safe_globals=_mmengine_globals())
 
 
 CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint, force=True)

@@ -21,8 +21,11 @@ import sys
 
 import torch
 
+import classsr_plugin.registry.basicsr  # noqa: F401  (BasicSR's archs for load_model)
 from classsr_plugin import weights
-from classsr_plugin.cli import demo_photo, load_checkpoint, read_image, write_image
+from classsr_plugin.checkpoint import load_model as load_checkpoint
+from classsr_plugin.imageio import read_picture, write_picture
+from classsr_plugin.weights import demo_photo
 from classsr_plugin.compat import alias_torchvision_for_basicsr
 from classsr_plugin.data.prepare import read_meta
 from classsr_plugin.evaluate import bicubic_pair, evaluate
@@ -54,12 +57,12 @@ def demo_numbers(model, ref):
 def class_map_picture(model, path_in, path_out):
     """The class map of a held-out photo, at half size (JPEG), with a legend."""
     from classsr_plugin.visual import add_legend, class_overlay
-    _, lr = bicubic_pair(read_image(path_in), 4)
+    _, lr = bicubic_pair(read_picture(path_in).rgb, 4)
     res = model.restore_image(lr)
     pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, 4),
                      [f"{k}: d={w}" for k, w in enumerate(model.widths)])
     half = torch.nn.functional.interpolate(pic[None], scale_factor=0.5, mode="area")[0]
-    write_image(path_out, half)
+    write_picture(path_out, half)
     return res.counts
 
 

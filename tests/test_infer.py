@@ -132,7 +132,7 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
 
 def test_export_round_trip(tmp_path, ckpt):
     from basicsr.archs import build_network
-    from classsr_plugin.cli import load_checkpoint
+    from classsr_plugin.checkpoint import load_model as load_checkpoint
     net = build_network({"type": "FSRCNN", "d": 24, "upscale": 4})
     torch.save({"params": net.state_dict()}, tmp_path / "net_g_5.pth")
     opt = {"network_g": {"type": "FSRCNN", "d": 24, "upscale": 4}, "path": {"pretrain_network_g": str(tmp_path / "net_g_5.pth")}}

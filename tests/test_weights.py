@@ -9,7 +9,8 @@ from basicsr.metrics import calculate_psnr
 from basicsr.utils import tensor2img
 
 from classsr_plugin import ClassSR, run_tiled, weights
-from classsr_plugin.cli import demo_photo, load_checkpoint
+from classsr_plugin.checkpoint import load_model as load_checkpoint
+from classsr_plugin.weights import demo_photo
 from classsr_plugin.evaluate import bicubic_pair
 
 CARD = os.path.join(weights.HERE, "card.json")

@@ -9,5 +9,11 @@ FSRCNN_O_X4 = os.path.join(HERE, "fsrcnn_o_x4.pth")
 DEMO_PHOTO = os.path.join(HERE, "demo_BytheWater.jpg")
 
 
+def demo_photo():
+    """The demo photo as a [3, H, W] float tensor in [0, 1]."""
+    from ..imageio import read_picture
+    return read_picture(DEMO_PHOTO).rgb
+
+
 def shipped() -> bool:
     return os.path.exists(CLASSSR_FSRCNN_X4) and os.path.exists(FSRCNN_O_X4)
