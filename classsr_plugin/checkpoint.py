@@ -73,3 +73,47 @@ def load_model(path: str) -> torch.nn.Module:
                        f"(BasicSR's net_g files need their options: -opt options.yml)")
     model.load_state_dict(ckpt["params"])
     return model.eval()
+
+
+def build(network_g: dict, where: str = "network_g") -> torch.nn.Module:
+    """A network from its config: ClassSR, or any arch the plugin or a registered toolkit knows."""
+    from .archs import resolve_arch
+    from .checks import check_network
+    from .wrapper import ClassSR
+    check_network(network_g, where)
+    cfg = dict(network_g)
+    kind = cfg.pop("type")
+    return ClassSR(**cfg) if kind == "ClassSR" else resolve_arch(kind, f"{where}.type")(**cfg)
+
+
+def from_options(opt: dict, path: str, weights: Optional[str] = None, need_weights: bool = False):
+    """BasicSR options (network_g; weights: `weights` or path.pretrain_network_g, picked by
+    path.param_key_g) -> (network, weights file or None when there are none)."""
+    if not isinstance(opt.get("network_g"), dict):
+        raise KeyError(f"{path}: network_g: missing")
+    net = build(opt["network_g"])
+    paths = opt.get("path") or {}
+    key = "-w" if weights else "path.pretrain_network_g"
+    weights = weights or paths.get("pretrain_network_g")
+    if not weights:
+        if need_weights:
+            raise KeyError(f"{path}: path.pretrain_network_g: no weights (or give -w)")
+        return net, None
+    import os
+    if not os.path.exists(str(weights)):
+        raise FileNotFoundError(f"{path}: {key}: {weights} does not exist")
+    net.load_state_dict(state_dict(read(weights), key=paths.get("param_key_g", "params"), where=weights))
+    return net, weights
+
+
+def save_model(net: torch.nn.Module, path: str, network_g: Optional[dict] = None) -> None:
+    """A self-describing file, written atomically: ClassSR.save, or a plain network's config
+    (network_g), weights and the modules its arch comes from."""
+    from .atomic import atomic
+    from .imports import modules_of
+    from .wrapper import ClassSR
+    with atomic(path) as tmp:  # a killed export leaves no half file under the name
+        if isinstance(net, ClassSR):
+            net.save(tmp)
+        else:
+            torch.save({"network_g": network_g, "params": net.state_dict(), "imports": modules_of(net)}, tmp)

@@ -111,26 +111,11 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _weights_of(opt: dict, weights: str) -> dict:
-    """The state dict in a weights file, by the options' param_key_g (BasicSR's default: params)."""
-    from . import checkpoint
-    return checkpoint.state_dict(checkpoint.read(weights), key=(opt.get("path") or {}).get("param_key_g", "params"),
-                                 where=weights)
-
-
 def load_reference(path: str):
     """A BasicSR options file (network_g and path.pretrain_network_g) -> a tile scorer."""
     _basicsr()
-    from basicsr.archs import build_network
-    opt = read_options(path)
-    if "network_g" not in opt:
-        raise KeyError(f"{path}: network_g: the reference options need a network_g")
-    check_network(opt["network_g"])
-    net = build_network(opt["network_g"])
-    weights = (opt.get("path") or {}).get("pretrain_network_g")
-    if not weights:
-        raise KeyError(f"{path}: path.pretrain_network_g: the reference network needs trained weights")
-    net.load_state_dict(_weights_of(opt, weights))
+    from .checkpoint import from_options
+    net, _ = from_options(read_options(path), path, need_weights=True)
     net.eval()
 
     def score(lq):
@@ -207,38 +192,13 @@ def cmd_label(args) -> int:
     return 0
 
 
-def load_mm(config: str, weights: str):
-    """An mmengine / MMagic config (model.generator of type ClassSR) and a checkpoint of its
-    Runner (the generator's weights under state_dict, 'generator.'-prefixed), read with
-    weights_only -> the ClassSR model."""
-    from mmengine.config import Config
-    from . import ClassSR
-    if not weights:
-        raise KeyError(f"{config}: an mmengine config needs its checkpoint: -w work_dirs/.../iter_N.pth")
-    check_config(config)
-    cfg = Config.fromfile(config)
-    gen = cfg.get("model", {}).get("generator")
-    if not gen or gen.get("type") != "ClassSR":
-        raise KeyError(f"{config}: model.generator: expected type='ClassSR', got {gen and gen.get('type')!r}")
-    if cfg.get("default_scope") == "mmagic":  # base.type resolves through MMagic's registry
-        import classsr_plugin.registry.mmagic  # noqa: F401
-    from classsr_plugin.registry.mmengine import load_local_checkpoint
-    model = ClassSR(**{k: v for k, v in gen.to_dict().items() if k != "type"})
-    from . import checkpoint
-    model.load_state_dict(checkpoint.state_dict(load_local_checkpoint(weights), where=weights))
-    return model
-
-
 def load_model(spec: str, device: str = "cpu", weights_file: str = None):
     """-opt: BasicSR options (network_g of type ClassSR, weights in path.pretrain_network_g, or
-    -w), a checkpoint written by ClassSR.save, or an mmengine/MMagic config with -w."""
+    -w), a checkpoint written by ClassSR.save / `classsr export`, or an mmengine/MMagic config
+    with -w. Prints which weights it loaded."""
     _basicsr()
     from . import ClassSR, weights
-    if spec and spec.endswith(".py"):
-        check_device(device)
-        model = load_mm(spec, weights_file)
-        print(f"weights: {weights_file} ({model.arch.__name__}, {model.width_key}={model.widths})")
-        return model.to(device).eval()
+    from .checkpoint import from_options, load_model as load_file
     if spec is None:
         if not weights.shipped():
             raise FileNotFoundError("-opt: required (no shipped weights in this install)")
@@ -246,74 +206,54 @@ def load_model(spec: str, device: str = "cpu", weights_file: str = None):
     if not os.path.exists(spec):
         raise FileNotFoundError(f"-opt {spec}: no such file")
     check_device(device)
-    if spec.endswith((".yml", ".yaml")):
-        from basicsr.archs import build_network
-        opt = read_options(spec)
-        net_opt = opt["network_g"] if isinstance(opt.get("network_g"), dict) else {}
-        if net_opt.get("type") != "ClassSR":
-            raise KeyError(f"{spec}: network_g.type: expected ClassSR, got {net_opt.get('type')!r}")
-        check_network(net_opt)
-        model = build_network(net_opt)
-        weights = weights_file or (opt.get("path") or {}).get("pretrain_network_g")
-        if weights and not os.path.exists(weights):
-            raise FileNotFoundError(f"{spec}: {'-w' if weights_file else 'path.pretrain_network_g'}: {weights} "
-                                    f"does not exist")
-        if weights:
-            model.load_state_dict(_weights_of(opt, weights))
-        else:
-            print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
+    if spec.endswith(".py"):
+        from classsr_plugin.registry.mmengine import load_classsr
+        model, used = load_classsr(spec, weights_file), weights_file
+    elif spec.endswith((".yml", ".yaml")):
+        model, used = from_options(read_options(spec), spec, weights_file)
     else:
-        model = load_checkpoint(spec)
-        if not isinstance(model, ClassSR):
-            raise KeyError(f"-opt {spec}: holds a plain {type(model).__name__}, not a ClassSR model")
-        weights = spec
-    print(f"weights: {weights or 'none (UNTRAINED)'} ({model.arch.__name__}, {model.width_key}={model.widths})")
+        model, used = load_file(spec), spec
+    if not isinstance(model, ClassSR):
+        raise KeyError(f"-opt {spec}: holds a plain {type(model).__name__}, not a ClassSR model")
+    if used is None:
+        print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
+    print(f"weights: {used or 'none (UNTRAINED)'} ({model.arch.__name__}, {model.width_key}={model.widths})")
     return model.to(device).eval()
 
 
 def load_checkpoint(path: str):
     """A file written by `classsr export` (or ClassSR.save), with BasicSR's archs registered."""
     _basicsr()
-    from .checkpoint import load_model
-    return load_model(path)
+    from .checkpoint import load_model as load_file
+    return load_file(path)
 
 
-def cmd_export(args) -> int:
-    """Options + trained weights -> one self-describing file (config and weights)."""
-    _basicsr()
+def _set(opt: dict, items) -> None:
+    """--set KEY=VALUE: dotted keys, values read as YAML."""
     import yaml
-    from basicsr.archs import build_network
-    from . import ClassSR
-    from .atomic import atomic
-    if args.opt.endswith(".py"):  # an mmengine / MMagic config and its Runner's checkpoint
-        net = load_mm(args.opt, args.weights)
-        with atomic(args.out) as tmp:
-            net.save(tmp)
-        print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {args.weights}")
-        return 0
-    opt = read_options(args.opt)
-    if "network_g" not in opt:
-        raise KeyError(f"{args.opt}: network_g: missing")
-    for item in args.set or []:  # dotted key=value overrides, values read as YAML
+    for item in items or []:
         key, _, value = item.partition("=")
         *parents, leaf = key.split(".")
         node = opt
         for k in parents:
             node = node.setdefault(k, {})
         node[leaf] = yaml.safe_load(value)
-    weights = args.weights or (opt.get("path") or {}).get("pretrain_network_g")
-    if not weights:
-        raise KeyError(f"{args.opt}: path.pretrain_network_g: no weights (or give -w)")
-    check_network(opt["network_g"])
-    net = build_network(opt["network_g"])
-    net.load_state_dict(_weights_of(opt, weights))  # param_key_g: an EMA run exports its EMA weights
-    with atomic(args.out) as tmp:  # a killed export leaves no half file under the name
-        if isinstance(net, ClassSR):
-            net.save(tmp)
-        else:
-            from .imports import modules_of
-            torch.save({"network_g": opt["network_g"], "params": net.state_dict(), "imports": modules_of(net)}, tmp)
-    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {weights}")
+
+
+def cmd_export(args) -> int:
+    """Options (or an mmengine config) + trained weights -> one self-describing file."""
+    _basicsr()
+    from .checkpoint import from_options, save_model
+    if args.opt.endswith(".py"):  # an mmengine / MMagic config and its Runner's checkpoint
+        from classsr_plugin.registry.mmengine import load_classsr
+        net, used, network_g = load_classsr(args.opt, args.weights), args.weights, None
+    else:
+        opt = read_options(args.opt)
+        _set(opt, args.set)
+        net, used = from_options(opt, args.opt, args.weights, need_weights=True)  # by param_key_g: EMA too
+        network_g = opt["network_g"]
+    save_model(net, args.out, network_g)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {used}")
     return 0
 
 

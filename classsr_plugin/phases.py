@@ -17,7 +17,7 @@ The widest branch is the base network: with `freeze_widest` (default) it stays a
 """
 import os
 from dataclasses import dataclass, fields
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -72,6 +72,26 @@ def load_local_checkpoint(filename, map_location=None):
 CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint, force=True)
 
 
+def load_classsr(config: str, weights: str) -> ClassSR:
+    """An mmengine / MMagic config (model.generator of type ClassSR) and a checkpoint of its
+    Runner (weights_only; the generator's weights, 'generator.'-prefixed) -> the ClassSR model."""
+    from mmengine.config import Config
+
+    from ..checks import check_config
+    if not weights:
+        raise KeyError(f"{config}: an mmengine config needs its checkpoint: -w work_dirs/.../iter_N.pth")
+    check_config(config)
+    cfg = Config.fromfile(config)
+    gen = cfg.get("model", {}).get("generator")
+    if not gen or gen.get("type") != "ClassSR":
+        raise KeyError(f"{config}: model.generator: expected type='ClassSR', got {gen and gen.get('type')!r}")
+    if cfg.get("default_scope") == "mmagic":  # base.type resolves through MMagic's registry
+        import classsr_plugin.registry.mmagic  # noqa: F401
+    model = ClassSR(**{k: v for k, v in gen.to_dict().items() if k != "type"})
+    model.load_state_dict(checkpoint.state_dict(load_local_checkpoint(weights), where=weights))
+    return model
+
+
 class WeightedL1Loss(torch.nn.Module):
     """Mean absolute error times loss_weight (the pixel loss of the mmengine-only path)."""
 

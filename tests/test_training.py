@@ -1,6 +1,5 @@
 """The training issue end to end, with real basicsr: prepare -> each phase -> resume -> validate,
 a 2-process CPU DDP run, and a learning check of the classifier phase."""
-import glob
 import os
 import re
 import subprocess
@@ -146,7 +145,7 @@ def test_three_phases_resume_and_validate(workdir):
             assert torch.equal(model.eval()(lq, force_class=2).out, base_output(workdir, lq))
 
     # joint phase: stop at 4, then resume with --auto_resume to 6: same phase, state restored
-    log3 = train(workdir, "ClassSR_FSRCNN_x4_3_joint.yml", *short)
+    train(workdir, "ClassSR_FSRCNN_x4_3_joint.yml", *short)
     states = sorted(os.listdir(workdir / "experiments" / "ClassSR_FSRCNN_x4_3_joint" / "training_states"))
     assert states == ["2.state", "4.state"]
     log3b = train(workdir, "ClassSR_FSRCNN_x4_3_joint.yml", "train:total_iter=6", "val:val_freq=6",
