@@ -1,4 +1,4 @@
-"""`classsr` command line: demo, prepare, train, infer, eval, widths, export."""
+"""`classsr` command line: demo, photos, prepare, label, train, mmtrain, infer, eval, widths, export."""
 import argparse
 import os
 import sys
@@ -431,147 +431,154 @@ def cmd_mmtrain(args) -> int:
     return 0
 
 
+# -- the parser: arguments several commands share, then one small function per command ------
+def _model_args(p, what="ClassSR"):
+    p.add_argument("-opt", help=f"BasicSR options ({what} network_g + weights), a `classsr export` file, or an "
+                               "mmengine/MMagic config .py with -w (default: the shipped ClassSR-FSRCNN x4)")
+    p.add_argument("-w", "--weights", help="weights for -opt: instead of path.pretrain_network_g, or an "
+                                           "mmengine/MMagic Runner checkpoint for a config .py")
+
+
+def _tiling_args(p, tile_help="tile size"):
+    p.add_argument("--tile", type=tile_size, default=32, help=tile_help)
+    p.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles; at most --tile)")
+    p.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
+                   help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles of a "
+                        "class run together with --margin px of context")
+    p.add_argument("--margin", type=non_negative, default=4, help="context px around each region (--exec regions)")
+
+
+def _max_pixels(p):
+    p.add_argument("--max-pixels", type=non_negative, default=None,
+                   help="refuse images over this many pixels, read from the header before decoding "
+                        "(default 50000000; 0: no limit)")
+
+
+def _add_demo(sub):
+    p = sub.add_parser("demo", help="upscale the shipped 2K photo (or --input) with ClassSR-FSRCNN x4")
+    p.add_argument("--input", help="your own LR image instead of the shipped photo")
+    p.add_argument("--out", default="results/demo", help="output folder")
+    _tiling_args(p)
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_data(sub):
+    p = sub.add_parser("photos", help="gather the training and held-out photographs from installed packages")
+    p.add_argument("--out", required=True, help="output folder: train/, heldout/, photos.json")
+    p.set_defaults(func=cmd_photos)
+
+    p = sub.add_parser("prepare", help="make difficulty-ranked LR/HR sub-images for training")
+    p.add_argument("--hr", required=True, help="folder of HR images")
+    p.add_argument("--out", required=True, help="output folder (re-running resumes)")
+    p.add_argument("--task", default="sr", choices=["sr", "denoise", "deblur"],
+                   help="sr (bicubic LR), denoise (Gaussian noise) or deblur (blur kernels)")
+    p.add_argument("--scale", type=positive, default=None, help="SR scale (default 4; restoration: 1)")
+    p.add_argument("--sigma", help="denoise: noise sigma on 0-255, e.g. 25, or a range 15-50 (blind)")
+    p.add_argument("--blur", default="gaussian", help="deblur: gaussian or motion")
+    p.add_argument("--blur-sigma", default="0.5-3", help="deblur: kernel sigma range (motion: length / 3)")
+    p.add_argument("--seed", type=int, default=0, help="noise / kernel seed (per image, reproducible)")
+    p.add_argument("--classes", type=positive, default=3)
+    p.add_argument("--ref", help="BasicSR options of a trained reference network "
+                                 "(network_g + path.pretrain_network_g); default: bicubic PSNR")
+    p.add_argument("--scales", type=factors, default="1,0.9,0.8,0.7,0.6", help="HR downscaling factors")
+    p.add_argument("--tile", type=tile_size, default=32, help="LR sub-image size")
+    p.add_argument("--stride", type=positive, default=16, help="LR sub-image stride")
+    p.add_argument("--lr", help="folder of ready LR images (same names) instead of bicubic")
+    _max_pixels(p)
+    p.add_argument("--whole", action="store_true",
+                   help="only write whole HR/LR pairs (mod-cropped HR, bicubic LR): a validation set")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("label", help="relabel prepared sub-images: by a trained network's difficulty, "
+                                     "or by oracle routing for a supervised classifier")
+    p.add_argument("--data", required=True, help="a `classsr prepare` output folder")
+    p.add_argument("--by", required=True, choices=["difficulty", "oracle"])
+    p.add_argument("--ref", help="difficulty: the reference network (`classsr export` file or BasicSR options)")
+    p.add_argument("--classes", type=int, default=3, help="difficulty: number of classes")
+    p.add_argument("-opt", help="oracle: the ClassSR model with trained branches (options or checkpoint)")
+    p.add_argument("--tol", type=float, default=1e-5, help="oracle: MSE (on [0, 1]) a narrower branch may add")
+    p.add_argument("--tols", default="0,3e-6,1e-5,3e-5,1e-4", help="oracle: tolerances to tabulate")
+    p.add_argument("--batch", type=positive, default=128)
+    p.add_argument("-o", "--out", help="meta file to write (default: DATA/meta_info_<by>.txt)")
+    p.set_defaults(func=cmd_label)
+
+
+def _add_infer(sub):
+    p = sub.add_parser("infer", help="super-resolve images or folders (no ground truth needed)")
+    _model_args(p)
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    _tiling_args(p, "tile size (at least 8; cut to the image's size)")
+    p.add_argument("--batch", type=positive, default=None, help="tiles per branch call")
+    p.add_argument("--budget", type=fraction, default=None,
+                   help="FLOPs budget as a fraction of the base network (1.0 = all widest)")
+    p.add_argument("--class-map", action="store_true", help="also write the class map PNG over the output")
+    p.add_argument("--class-map-lr", action="store_true", help="... drawn at LR size, over the input")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+    _max_pixels(p)
+    p.set_defaults(func=cmd_infer)
+
+
+def _add_eval(sub):
+    p = sub.add_parser("eval", help="PSNR / FLOPs / time table against HR images")
+    _model_args(p)
+    p.add_argument("--hr", nargs="+", required=True, help="test folders of HR images")
+    p.add_argument("--lr", nargs="+", help="matching LR folders (default: basicsr bicubic of HR)")
+    p.add_argument("--scale", type=positive, default=4)
+    p.add_argument("--reference", help="a plain network to compare with, from `classsr export` "
+                                       "(default with the shipped model: FSRCNN-O)")
+    p.add_argument("--budgets", type=fractions, help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
+    p.add_argument("--oracle", type=tolerances,
+                   help="comma-separated MSE tolerances: rows routed by the oracle (each tile to the cheapest "
+                        "branch within that MSE of the widest, knowing the HR)")
+    _tiling_args(p)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("-o", "--out", default="results/eval", help="folder for the .md, .json and .png")
+    _max_pixels(p)
+    p.set_defaults(func=cmd_eval)
+
+
+def _add_tools(sub):
+    p = sub.add_parser("widths", help="propose branch widths from measured per-tile latency")
+    p.add_argument("-opt", required=True, help="options with network_g (ClassSR or the plain base network)")
+    p.add_argument("--classes", type=positive, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--tile", type=tile_size, default=32)
+    p.set_defaults(func=cmd_widths)
+
+    p = sub.add_parser("export", help="options + trained weights -> one self-describing file")
+    p.add_argument("-opt", required=True, help="options with network_g (and path.pretrain_network_g), or an "
+                                               "mmengine/MMagic config .py (with -w: its Runner's checkpoint)")
+    p.add_argument("-w", "--weights", help="weights file (default: path.pretrain_network_g)")
+    p.add_argument("-o", "--out", required=True)
+    p.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override options, e.g. network_g.share_weights=true")
+    p.set_defaults(func=cmd_export)
+
+
+def _add_training(sub):
+    from mmengine.config import DictAction
+    p = sub.add_parser("mmtrain", help="mmengine / MMagic training: a config, mmengine's Runner")
+    p.add_argument("config")
+    p.add_argument("--work-dir")
+    p.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
+    p.add_argument("--launcher", default="none", choices=["none", "pytorch", "slurm", "mpi"])
+    p.add_argument("--cfg-options", nargs="+", default=None, action=DictAction,
+                   help="key=value overrides, e.g. train_cfg.max_iters=1000")
+    p.set_defaults(func=cmd_mmtrain)
+    p = sub.add_parser("train", help="BasicSR training (-opt options.yml, BasicSR's flags)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="classsr", description=__doc__,
         epilog="Every command takes --import MODULE (repeatable): your own archs' module, imported after the "
                "plugin (BasicSR options files may list them under custom_imports instead).")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    demo = sub.add_parser("demo", help="upscale a built-in photo (or --input) with ClassSR-FSRCNN x4")
-    demo.add_argument("--input", help="your own LR image instead of the built-in photo")
-    demo.add_argument("--out", default="results/demo", help="output folder")
-    demo.add_argument("--tile", type=tile_size, default=32)
-    demo.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles)")
-    demo.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
-                        help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
-                             "of a class run together with --margin px of context")
-    demo.add_argument("--margin", type=non_negative, default=4, help="context px around each region (--exec regions)")
-    demo.set_defaults(func=cmd_demo)
-
-    ph = sub.add_parser("photos", help="gather the training and held-out photographs from installed packages")
-    ph.add_argument("--out", required=True, help="output folder: train/, heldout/, photos.json")
-    ph.set_defaults(func=cmd_photos)
-
-    prep = sub.add_parser("prepare", help="make difficulty-ranked LR/HR sub-images for training")
-    prep.add_argument("--hr", required=True, help="folder of HR images")
-    prep.add_argument("--out", required=True, help="output folder (re-running resumes)")
-    prep.add_argument("--task", default="sr", choices=["sr", "denoise", "deblur"],
-                      help="sr (bicubic LR), denoise (Gaussian noise) or deblur (blur kernels)")
-    prep.add_argument("--scale", type=positive, default=None, help="SR scale (default 4; restoration: 1)")
-    prep.add_argument("--sigma", help="denoise: noise sigma on 0-255, e.g. 25, or a range 15-50 (blind)")
-    prep.add_argument("--blur", default="gaussian", help="deblur: gaussian or motion")
-    prep.add_argument("--blur-sigma", default="0.5-3", help="deblur: kernel sigma range (motion: length / 3)")
-    prep.add_argument("--seed", type=int, default=0, help="noise / kernel seed (per image, reproducible)")
-    prep.add_argument("--classes", type=positive, default=3)
-    prep.add_argument("--ref", help="BasicSR options of a trained reference network "
-                                    "(network_g + path.pretrain_network_g); default: bicubic PSNR")
-    prep.add_argument("--scales", type=factors, default="1,0.9,0.8,0.7,0.6", help="HR downscaling factors")
-    prep.add_argument("--tile", type=tile_size, default=32, help="LR sub-image size")
-    prep.add_argument("--stride", type=positive, default=16, help="LR sub-image stride")
-    prep.add_argument("--lr", help="folder of ready LR images (same names) instead of bicubic")
-    prep.add_argument("--max-pixels", type=non_negative, default=None,
-                      help="refuse images over this many pixels, read from the header before decoding "
-                           "(default 50000000; 0: no limit)")
-    prep.add_argument("--whole", action="store_true",
-                      help="only write whole HR/LR pairs (mod-cropped HR, bicubic LR): a validation set")
-    prep.set_defaults(func=cmd_prepare)
-
-    lab = sub.add_parser("label", help="relabel prepared sub-images: by a trained network's difficulty, "
-                                       "or by oracle routing for a supervised classifier")
-    lab.add_argument("--data", required=True, help="a `classsr prepare` output folder")
-    lab.add_argument("--by", required=True, choices=["difficulty", "oracle"])
-    lab.add_argument("--ref", help="difficulty: the reference network (`classsr export` file or BasicSR options)")
-    lab.add_argument("--classes", type=int, default=3, help="difficulty: number of classes")
-    lab.add_argument("-opt", help="oracle: the ClassSR model with trained branches (options or checkpoint)")
-    lab.add_argument("--tol", type=float, default=1e-5,
-                     help="oracle: MSE (on [0, 1]) a narrower branch may add to a sub-image")
-    lab.add_argument("--tols", default="0,3e-6,1e-5,3e-5,1e-4", help="oracle: tolerances to tabulate")
-    lab.add_argument("--batch", type=positive, default=128)
-    lab.add_argument("-o", "--out", help="meta file to write (default: DATA/meta_info_<by>.txt)")
-    lab.set_defaults(func=cmd_label)
-
-    infer = sub.add_parser("infer", help="super-resolve images or folders (no ground truth needed)")
-    infer.add_argument("-w", "--weights", help="weights for -opt: instead of path.pretrain_network_g, or an "
-                                             "mmengine/MMagic checkpoint for a config .py")
-    infer.add_argument("-opt", help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint "
-                                    "(default: the shipped ClassSR-FSRCNN x4)")
-    infer.add_argument("inputs", nargs="+", help="image files or folders")
-    infer.add_argument("-o", "--out", required=True, help="output folder")
-    infer.add_argument("--tile", type=tile_size, default=32, help="tile size (at least 8; cut to the image's size)")
-    infer.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles; at most --tile)")
-    infer.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
-                        help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
-                             "of a class run together with --margin px of context")
-    infer.add_argument("--margin", type=non_negative, default=4, help="context px around each region (--exec regions)")
-    infer.add_argument("--batch", type=positive, default=None, help="tiles per branch call")
-    infer.add_argument("--budget", type=fraction, default=None,
-                       help="FLOPs budget as a fraction of the base network (1.0 = all widest)")
-    infer.add_argument("--class-map", action="store_true", help="also write the class map PNG over the output")
-    infer.add_argument("--class-map-lr", action="store_true", help="... drawn at LR size, over the input")
-    infer.add_argument("--device", default="cpu", help="cpu or cuda")
-    infer.add_argument("--overwrite", action="store_true", help="redo existing outputs")
-    infer.add_argument("--max-pixels", type=non_negative, default=None,
-                       help="refuse images over this many pixels, read from the header before decoding "
-                            "(default 50000000; 0: no limit)")
-    infer.set_defaults(func=cmd_infer)
-
-    ev = sub.add_parser("eval", help="PSNR / FLOPs / time table against HR images")
-    ev.add_argument("-w", "--weights", help="weights for -opt: instead of path.pretrain_network_g, or an "
-                                             "mmengine/MMagic checkpoint for a config .py")
-    ev.add_argument("-opt", help="BasicSR options (ClassSR network_g + weights) or a ClassSR checkpoint "
-                                 "(default: the shipped ClassSR-FSRCNN x4)")
-    ev.add_argument("--hr", nargs="+", required=True, help="test folders of HR images")
-    ev.add_argument("--lr", nargs="+", help="matching LR folders (default: basicsr bicubic of HR)")
-    ev.add_argument("--scale", type=positive, default=4)
-    ev.add_argument("--reference", help="a plain network to compare with, from `classsr export` "
-                                        "(default with the shipped model: FSRCNN-O)")
-    ev.add_argument("--budgets", type=fractions, help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
-    ev.add_argument("--oracle", type=tolerances,
-                    help="comma-separated MSE tolerances: rows routed by the oracle (each tile to "
-                         "the cheapest branch within that MSE of the widest, knowing the HR)")
-    ev.add_argument("--tile", type=tile_size, default=32)
-    ev.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles)")
-    ev.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
-                        help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles "
-                             "of a class run together with --margin px of context")
-    ev.add_argument("--margin", type=non_negative, default=4, help="context px around each region (--exec regions)")
-    ev.add_argument("--device", default="cpu")
-    ev.add_argument("-o", "--out", default="results/eval", help="folder for the .md, .json and .png")
-    ev.add_argument("--max-pixels", type=non_negative, default=None,
-                    help="refuse images over this many pixels, read from the header before decoding "
-                         "(default 50000000; 0: no limit)")
-    ev.set_defaults(func=cmd_eval)
-
-    wd = sub.add_parser("widths", help="propose branch widths from measured per-tile latency")
-    wd.add_argument("-opt", required=True, help="options with network_g (ClassSR or the plain base network)")
-    wd.add_argument("--classes", type=positive, default=3)
-    wd.add_argument("--device", default="cpu")
-    wd.add_argument("--tile", type=tile_size, default=32)
-    wd.set_defaults(func=cmd_widths)
-
-    ex = sub.add_parser("export", help="options + trained weights -> one self-describing file")
-    ex.add_argument("-opt", required=True, help="options with network_g (and path.pretrain_network_g), or an "
-                                                "mmengine/MMagic config .py (with -w: its Runner's checkpoint)")
-    ex.add_argument("-w", "--weights", help="weights file (default: path.pretrain_network_g)")
-    ex.add_argument("-o", "--out", required=True)
-    ex.add_argument("--set", nargs="+", metavar="KEY=VALUE",
-                    help="override options, e.g. network_g.share_weights=true")
-    ex.set_defaults(func=cmd_export)
-
-    mm = sub.add_parser("mmtrain", help="mmengine / MMagic training: a config, mmengine's Runner")
-    mm.add_argument("config")
-    mm.add_argument("--work-dir")
-    mm.add_argument("--resume", action="store_true", help="continue from the work dir's last checkpoint")
-    mm.add_argument("--launcher", default="none", choices=["none", "pytorch", "slurm", "mpi"])
-    from mmengine.config import DictAction
-    mm.add_argument("--cfg-options", nargs="+", default=None, action=DictAction,
-                    help="key=value overrides, e.g. train_cfg.max_iters=1000")
-    mm.set_defaults(func=cmd_mmtrain)
-
-    train = sub.add_parser("train", help="BasicSR training (-opt options.yml, BasicSR's flags)",
-                           add_help=False)
-    train.add_argument("rest", nargs=argparse.REMAINDER)
-    train.set_defaults(func=cmd_train)
+    for add in (_add_demo, _add_data, _add_infer, _add_eval, _add_tools, _add_training):
+        add(sub)
     return parser
 
 
