@@ -73,9 +73,18 @@ def test_three_phases_validate_and_resume(data, tmp_path):
     run_config("classsr_msrresnet_x4_1_branches.py", data, p1, 4, **{"model.init_narrow": "slice",
                "model.init_base": base_checkpoint(base, tmp_path / "base.pth")})
     val = [r for r in scalars(p1) if "PSNR" in r]
-    assert val and 5 < val[-1]["PSNR"] < 60 and 0 < val[-1]["SSIM"] <= 1
-    assert abs(sum(val[-1][f"classsr/share_{k}"] for k in range(3)) - 1) < 1e-6
-    assert 0 < val[-1]["classsr/flops_percent"] < 110
+    # the logged numbers, cross-checked: the saved generator run on the validation image by hand
+    from classsr_plugin import checkpoint
+    from classsr_plugin.imageio import read_picture
+    from mmagic.evaluation.metrics.psnr import psnr  # MMagic's PSNR, as its metric computes it
+    gen = MODELS.build(load_config("classsr_msrresnet_x4_1_branches.py", **SMALL["msrresnet"]).model.generator)
+    gen.load_state_dict(checkpoint.state_dict(load_local_checkpoint(str(p1 / "iter_4.pth"))))
+    (lr_path,) = [os.path.join(data / "val" / "lr", f) for f in os.listdir(data / "val" / "lr")]
+    res = gen.eval().restore_image(read_picture(lr_path).rgb)
+    hr = read_picture(lr_path.replace("/lr/", "/hr/")).rgb
+    to255 = lambda t: (t.clamp(0, 1) * 255).round().permute(1, 2, 0).numpy()  # noqa: E731
+    assert val[-1]["PSNR"] == pytest.approx(psnr(to255(res.image), to255(hr), crop_border=4), abs=0.05)
+    assert val[-1]["classsr/flops_percent"] == pytest.approx(gen.tile_cost(32).percent(res.counts), abs=1e-4)
     assert [r["iter"] for r in scalars(p1) if "loss_pix" in r] == [1, 2, 3, 4]
 
     # phase 2 trains the classifier only; phase 1's widest branch starts phase 2 unchanged

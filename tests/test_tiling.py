@@ -19,12 +19,18 @@ def fsrcnn():
     return ClassSR(base=dict(type="FSRCNN", d=56, upscale=4)).eval()
 
 
-@pytest.mark.parametrize("h,w", [(1, 1), (31, 33), (123, 77), (1080, 1920)])
+@pytest.mark.parametrize("h,w", [(1, 1), (31, 33), (123, 77)])
 def test_output_is_exactly_input_times_scale(fsrcnn, h, w):
     img = torch.rand(3, h, w)
     out = fsrcnn.restore_image(img)
     assert out.image.shape == (3, h * 4, w * 4)
-    assert torch.isfinite(out.image).all()
+    # a tiny image is one padded tile: its output is the branch's on the padded tile, cropped
+    if h < 32 and w < 32:
+        k = int(out.class_map.view(-1)[0])
+        padded = torch.nn.functional.pad(img[None], (0, 32 - w, 0, 32 - h), mode="replicate")
+        with torch.no_grad():
+            ref = fsrcnn.branches[k](padded)[0, :, :h * 4, :w * 4]
+        assert torch.allclose(out.image, ref, atol=1e-5)
     assert sum(out.counts) == out.class_map.numel() == len(TileGrid(h, w, 32, 28))
     assert out.seconds > 0 and out.flops_per_tile > 0
 
