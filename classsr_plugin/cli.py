@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from .checks import (check_config, check_device, check_network, check_stride, describe, factors, fraction,
+from .checks import (check_device, check_network, check_stride, describe, factors, fraction,
                      fractions, non_negative, positive, read_options, tile_size, tolerances)
 
 
@@ -386,48 +386,10 @@ def cmd_train(args) -> int:
     return train_main(args.rest)
 
 
-def _check_mmagic_ops(cfg, path) -> None:
-    """MMagic's model zoo imports mmcv's compiled ops (its video and detection editors do) as
-    soon as any of its models is built; mmcv-lite has none. Say so at once, with the way out,
-    instead of mmengine's hint about PYTHONPATH after a traceback."""
-    import importlib.util
-    if cfg.get("default_scope") != "mmagic":
-        return
-    try:
-        found = importlib.util.find_spec("mmcv._ext") is not None
-    except ImportError:
-        found = False
-    if not found:
-        import mmcv
-        raise ValueError(f"{path}: MMagic configs need mmcv's compiled ops (mmcv._ext), and the mmcv here "
-                         f"({mmcv.__version__}, {os.path.dirname(mmcv.__file__)}) has none (mmcv-lite). Install a "
-                         f"full mmcv built for your torch, or train with the mmengine-only configs, which need "
-                         f"no MMagic: classsr mmtrain configs/mmengine/classsr_fsrcnn_x4_1_branches.py")
-
-
 def cmd_mmtrain(args) -> int:
-    """mmengine's Runner on a config (MMagic's or the mmengine-only one), like MMagic's
-    tools/train.py: --cfg-options overrides, --resume, --launcher for torchrun."""
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-    check_config(args.config)  # YAML: refused with python tags, before mmengine's loader sees it
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    _check_mmagic_ops(cfg, args.config)
-    cfg.launcher = args.launcher
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    cfg.setdefault("work_dir", os.path.join("work_dirs", os.path.splitext(os.path.basename(args.config))[0]))
-    if args.resume:
-        cfg.resume = True
-    if args.launcher != "none" and not torch.cuda.is_available():
-        # CPU processes: mmengine's init_dist and DDP wrapping assume one CUDA device per
-        # process; start gloo here (the Runner then skips init_dist) and wrap without devices
-        import torch.distributed as dist
-        dist.init_process_group("gloo")
-        cfg.model_wrapper_cfg = {**cfg.get("model_wrapper_cfg", {}), "device_ids": None}
-    Runner.from_cfg(cfg).train()
+    """mmengine's Runner on a config, like MMagic's tools/train.py (registry/mm_train.py)."""
+    from classsr_plugin.registry.mm_train import train
+    train(args.config, args.cfg_options, args.launcher, args.work_dir, args.resume)
     return 0
 
 

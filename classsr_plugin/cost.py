@@ -40,16 +40,17 @@ class TileCost:
         """The original network: the widest branch, without a classifier."""
         return self.branches[-1]
 
-    def per_tile(self, counts: Sequence[int], classifier: bool = True) -> float:
-        """Average FLOPs per tile for a class distribution, the classifier included unless it
+    def per_tile(self, counts: Sequence[int], with_classifier: bool = True) -> float:
+        """Average FLOPs per tile for a class distribution; the classifier's are added unless it
         did not run (forced routing)."""
         n = sum(counts)
         if n == 0:
             return 0.0
-        return self.classifier * classifier + sum(c * f for c, f in zip(counts, self.branches)) / n
+        branches = sum(c * f for c, f in zip(counts, self.branches)) / n
+        return branches + self.classifier if with_classifier else branches
 
-    def percent(self, counts: Sequence[int], classifier: bool = True) -> float:
-        return 100.0 * self.per_tile(counts, classifier) / self.base
+    def percent(self, counts: Sequence[int], with_classifier: bool = True) -> float:
+        return 100.0 * self.per_tile(counts, with_classifier) / self.base
 
 
 def route_under_budget(logits: torch.Tensor, branch_flops: Sequence[int], budget: float,

@@ -65,7 +65,7 @@ def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor,
     mse, bic, logits = [], [], []
     for ids in torch.arange(len(grid)).split(batch):
         x, y = grid.extract(flat, ids), hr_grid.extract(hr_flat, ids)
-        mse.append(torch.stack([(b(model._layout(x)).clamp(0, 1) - y).pow(2).mean((1, 2, 3))
+        mse.append(torch.stack([(b(model.to_branch_format(x)).clamp(0, 1) - y).pow(2).mean((1, 2, 3))
                                 for b in model.branches], 1))
         bic.append((hr_grid.extract(bic_flat, ids) - y).pow(2).mean((1, 2, 3)))
         logits.append(model.classifier(x))

@@ -170,7 +170,7 @@ class PhaseSettings:
             terms = {"l_pix": pixel(out, gt)}
             if self.distill:
                 with torch.no_grad():
-                    teacher = bare.branches[-1](bare._layout(lq))
+                    teacher = bare.branches[-1](bare.to_branch_format(lq))
                 terms["l_distill"] = self.distill * pixel(out, teacher)
             return terms, idx, out
         out, logits, idx = net(lq, hard=self.routing == "hard")

@@ -147,7 +147,7 @@ class ClassSR(nn.Module):
         shapes = []
         for width, branch in zip(self.widths, self.branches):
             try:
-                _, out = count_flops(branch, self._layout(x))
+                _, out = count_flops(branch, self.to_branch_format(x))
             except Exception as err:
                 raise ValueError(f"widths: {self.arch.__name__}({self.width_key}={width}) fails on a "
                                  f"{tile}x{tile} tile: {err}") from err
@@ -161,7 +161,8 @@ class ClassSR(nn.Module):
         self.tile_cost(tile)
         return self.scale
 
-    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+    def to_branch_format(self, x: torch.Tensor) -> torch.Tensor:
+        """x in the branches' memory format (channels_last when that is on)."""
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def _check_input(self, x: torch.Tensor, dims: int) -> None:
@@ -180,7 +181,7 @@ class ClassSR(nn.Module):
             was = self.training
             self.eval()
             cls_flops, _ = count_flops(self.classifier, x)
-            branch_flops = [count_flops(b, self._layout(x))[0] for b in self.branches]
+            branch_flops = [count_flops(b, self.to_branch_format(x))[0] for b in self.branches]
             self.train(was)
             self._costs[hw] = TileCost(hw, cls_flops, branch_flops)
         return self._costs[hw]
@@ -200,7 +201,7 @@ class ClassSR(nn.Module):
         out = x.new_empty(x.shape[0], self.out_ch, x.shape[2] * s, x.shape[3] * s)
         for k in idx.unique().tolist():
             sel = (idx == k).nonzero().squeeze(1)
-            out[sel] = self.branches[k](self._layout(x[sel])).to(out.dtype)
+            out[sel] = self.branches[k](self.to_branch_format(x[sel])).to(out.dtype)
         return out
 
     def forward(self, x: torch.Tensor, force_class=None, hard: bool = False, run_branches: bool = True) -> Routed:
@@ -224,7 +225,7 @@ class ClassSR(nn.Module):
         if self.training:
             p = logits.softmax(1)
             w = p + (F.one_hot(idx, self.num_classes).to(p) - p).detach() if hard else p
-            outs = torch.stack([b(self._layout(x)) for b in self.branches], 1)
+            outs = torch.stack([b(self.to_branch_format(x)) for b in self.branches], 1)
             return Routed((w[:, :, None, None, None] * outs).sum(1), logits, idx)
         return Routed(self.run_branches(x, idx), logits, idx)
 
@@ -337,7 +338,7 @@ class ClassSR(nn.Module):
         jobs = [(k, ids) for k in range(self.num_classes) if (idx == k).any()
                 for ids in all_ids[idx == k].split(batch)]
         for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=None if progress else True, leave=False):
-            grid.add(out, self.branches[k](self._layout(grid.extract(flat, ids))), ids)
+            grid.add(out, self.branches[k](self.to_branch_format(grid.extract(flat, ids))), ids)
         cost, counts = self.tile_cost(tile), torch.bincount(idx, minlength=self.num_classes).tolist()
         # FLOPs against the base network on the same tiles; the classifier when it ran
         flops = (cost.per_tile(counts, force_class is None) * len(idx), cost.base * len(idx))
@@ -350,7 +351,7 @@ class ClassSR(nn.Module):
         windows = grid.windows(img).split(batch * 4) if force_class is None else None
         idx = self._route(windows, len(grid), tile, force_class, logit_bias, budget)
         rects = merge_cells(idx.view(grid.shape), max_cells)
-        branches = [lambda x, b=b: b(self._layout(x)) for b in self.branches]
+        branches = [lambda x, b=b: b(self.to_branch_format(x)) for b in self.branches]
         bar = lambda jobs: tqdm(jobs, desc="regions", unit="batch", disable=None if progress else True, leave=False)  # noqa: E731
         image, pixels = run_regions(img, grid, rects, branches, self.scale, self.out_ch, margin,
                                     max_pixels=batch * tile * tile * 4, progress=bar)

@@ -19,13 +19,12 @@ from typing import List, Optional
 
 import torch
 from mmagic.models.base_models import BaseEditModel
-from mmagic.registry import DATASETS, HOOKS, METRICS, MODELS
+from mmagic.registry import METRICS, MODELS
 from mmagic.structures import DataSample
 
 from ..archs import add_arch_lookup
-from ..losses import AverageLoss, ClassLoss
-from ..wrapper import ClassSR
-from .mmengine import ClassSRHook, ClassSRMetric, ClassSRSubImages, ClassSRTraining
+from .mmengine import ClassSRMetric as EngineClassSRMetric
+from .mmengine import ClassSRTraining
 
 
 def _lookup(name):
@@ -42,14 +41,12 @@ def _lookup(name):
 
 
 add_arch_lookup(_lookup)
-for _cls in (ClassSR, ClassLoss, AverageLoss):
-    MODELS.register_module(module=_cls)
-DATASETS.register_module(module=ClassSRSubImages)
-HOOKS.register_module(module=ClassSRHook)
+# ClassSR, the losses, the dataset and the hook are registered once, in mmengine's root
+# registries (registry/mmengine.py); MMagic's registries are its children and find them there.
 
 
-@METRICS.register_module(name="ClassSRMetric")
-class ClassSRMagicMetric(ClassSRMetric):
+@METRICS.register_module()
+class ClassSRMetric(EngineClassSRMetric):
     """ClassSRMetric for MMagic's Evaluator (MultiValLoop): it asks each metric for a sampler
     and evaluates without a dataset size."""
     SAMPLER_MODE = "normal"
@@ -73,7 +70,7 @@ class ClassSREditModel(ClassSRTraining, BaseEditModel):
     data samples' metainfo), 'classifier' or 'joint' (pixel + class + average losses).
     init_base: a pretrained base generator checkpoint (an MMagic editor's, or plain weights) for
     the widest branch; init_narrow: 'scratch' or 'slice'; routing: 'soft' or 'hard' (see
-    ClassSRModel). Validation and test run each whole
+    ClassSREngineModel). Validation and test run each whole
     image through ClassSR tiled (val_tile / val_stride) and record its class counts and FLOPs %
     for ClassSRMetric."""
 

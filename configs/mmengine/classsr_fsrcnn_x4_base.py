@@ -5,7 +5,7 @@ custom_imports = dict(imports=['classsr_plugin.registry.mmengine'], allow_failed
 default_scope = 'mmengine'
 
 model = dict(
-    type='ClassSRModel',
+    type='ClassSREngineModel',
     generator=dict(
         type='ClassSR', num_classes=3,
         base=dict(type='FSRCNN', num_in_ch=3, num_out_ch=3, d=56, s=12, m=4, upscale=4),
