@@ -27,16 +27,37 @@ def verdict(card):
     return "\n".join(lines)
 
 
-def _router_table(card):
-    lines = ["| router | ClassSR PSNR | FLOPs % | classes (narrow..wide) | mean PSNR over the budget sweep |",
-             "|---|---|---|---|---|"]
-    for name, rows in card["routers"].items():
-        r = rows["ClassSR"]
-        share = " / ".join(f"{100 * c:.0f}%" for c in r["class_share"])
-        mark = " (shipped)" if name == card["classsr"]["router"] else ""
-        lines.append(f"| {name}{mark} | {r['psnr']:.2f} | {r['flops_percent']:.1f} | {share} | "
-                     f"{card['router_sweep_mean_psnr'][name]:.3f} |")
+def _candidates_table(card, names, label):
+    budgets = sorted({k for c in card["candidates"].values() for k in c["rows"] if k.startswith("ClassSR budget")},
+                     key=lambda k: float(k.split()[-1]))
+    lines = [f"| {label} | parameters | own routing: PSNR / FLOPs % | "
+             + " | ".join(f"budget {k.split()[-1]}" for k in budgets) + " | mean over budgets |",
+             "|---|---|---|" + "---|" * len(budgets) + "---|"]
+    for name in names:
+        c = card["candidates"].get(name)
+        if c is None:
+            continue
+        r = c["rows"]["ClassSR"]
+        cells = " | ".join(f"{c['rows'][k]['psnr']:.2f}" for k in budgets)
+        lines.append(f"| {name} | {c['params']:,} | {r['psnr']:.2f} / {r['flops_percent']:.1f} | {cells} | {c['sweep']:.3f} |")
     return "\n".join(lines)
+
+
+def _router_table(card):
+    return _candidates_table(card, ("supervised", "paper"), "router")
+
+
+def _shared_table(card):
+    if "shared" not in card["candidates"]:
+        return "(the recipe's supernet steps did not run)"
+    sep = card["classsr"]["router"]
+    w = card["wall_seconds"]
+    times = (f"Training wall time: separate branches {w.get('ClassSR_FSRCNN_x4_1_branches', 0) / 60:.1f} min, "
+             f"supernet {w.get('ClassSR_FSRCNN_x4_1_supernet', 0) / 60:.1f} min (plus each one's router). "
+             f"Base network alone: {card['base_params']:,} parameters.")
+    verdict = ("Shared weights are at least as good over the sweep: they ship too, as classsr_fsrcnn_x4_shared.pth."
+               if card["shipped_shared"] else "Shared weights are below separate branches over the sweep: not shipped.")
+    return _candidates_table(card, (sep, "shared"), "branches") + "\n\n" + times + " " + verdict
 
 
 def _walltimes(card):
@@ -53,7 +74,8 @@ steps, then scripts/make_card.py, which measured everything below and wrote this
 - Photos (`classsr photos`): {len(train)} for training ({', '.join(f'{n} {k}' for k, n in sorted(by_pkg.items()))}),
   {len(held)} held out, never trained on: {', '.join(p['id'] for p in held)}. The photographs reserved for
   an independent evaluation are skipped by name. Full list in `classsr_plugin/weights/MODEL_CARD.md`.
-- Protocol: FSRCNN-O (d=56) is trained first; ClassSR's widest branch *is* FSRCNN-O, frozen, so every
+- Protocol: FSRCNN-O (d=56, with a bicubic skip: `residual: true`) is trained first; ClassSR's widest
+  branch *is* FSRCNN-O, frozen, so every
   dB ClassSR loses comes from routing and the narrow branches (d={card['classsr']['widths'][0]},
   {card['classsr']['widths'][1]}: sliced from it, trained on their difficulty class with FSRCNN-O's output
   as a second target). Router: **{card['classsr']['router']}** (compared below).
@@ -70,6 +92,11 @@ within an MSE tolerance of the widest, measured with the trained branches; paper
 Average-Loss, hard routing):
 
 {_router_table(card)}
+
+Separate branches against shared weights (one network's parameters, trained by the sandwich
+rule from FSRCNN-O for about the same wall time, with the supervised router), same photos:
+
+{_shared_table(card)}
 
 ![PSNR vs FLOPs](docs/psnr_vs_flops_fsrcnn_x4.png)
 
@@ -88,7 +115,8 @@ def model_card(card, table):
 Made by `make weights` (scripts/recipe_fsrcnn_x4.sh, then scripts/make_card.py); every number
 below was measured by that run on this machine. card.json holds the same facts for the tests.
 
-- FSRCNN-O: FSRCNN (d=56, s=12, m=4) x4, trained first on all training sub-images.
+- FSRCNN-O: FSRCNN (d=56, s=12, m=4) x4 with a bicubic skip (`residual: true`: the network
+  learns what bicubic misses), trained first on all training sub-images.
 - ClassSR-FSRCNN: 3 branches, d = {card['classsr']['widths']}; the widest is FSRCNN-O unchanged
   (frozen in every phase); classifier {card['classsr']['classifier']}; router: {card['classsr']['router']}.
 - Sub-images (LR 32x32, HR 128x128; scales 1, 0.75, 0.5; stride 16), per class: {card['sub_images']}.
@@ -106,6 +134,10 @@ below was measured by that run on this machine. card.json holds the same facts f
 ## Routers
 
 {_router_table(card)}
+
+## Shared weights
+
+{_shared_table(card)}
 
 ## Photos
 

@@ -9,7 +9,7 @@ The router with the higher mean PSNR over the budget sweep ships (equal FLOPs, s
 comparison); both are documented. Writes classsr_plugin/weights/{classsr_fsrcnn_x4.pth,
 fsrcnn_o_x4.pth, card.json, MODEL_CARD.md}, docs/ pictures and README's results block.
 
-Usage: python scripts/make_card.py --run RUN_DIR [--ckpt scripts/checkpoints]
+Usage: python scripts/make_card.py --run RUN_DIR    (checkpoints: scripts/checkpoints)
 """
 import argparse
 import json
@@ -32,7 +32,9 @@ from classsr_plugin.evaluate import bicubic_pair, evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
+CKPT = os.path.join(REPO, "scripts", "checkpoints")
 ROUTERS = {"supervised": "classsr_supervised_x4.pth", "paper": "classsr_paper_x4.pth"}
+CANDIDATES = {**ROUTERS, "shared": "classsr_shared_x4.pth"}
 MAP_PHOTO = "plasma_Kite"  # a held-out 2K photo with a large smooth sky
 
 
@@ -76,46 +78,49 @@ def walltimes(run):
     return out
 
 
-def compare_routers(run, ckpt, heldout, budgets, ref):
-    """Both routers on the held-out photos -> ({router: rows}, the better one)."""
-    rows = {}
-    for name, file in ROUTERS.items():
-        model = load_checkpoint(os.path.join(ckpt, file)).eval()
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def compare(run, ckpt, heldout, budgets):
+    """Every candidate the recipe made, on the held-out photos: their own routing and the budget
+    sweep -> {name: {"rows", "sweep" (mean PSNR over the budgets: equal FLOPs), "params"}}."""
+    out = {}
+    for name, file in CANDIDATES.items():
+        path = os.path.join(ckpt, file)
+        if not os.path.exists(path):
+            continue
+        model = load_checkpoint(path).eval()
         rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name), budgets=budgets)
-        rows[name] = next(iter(rep["folders"].values()))["rows"]
-    sweep = lambda r: sum(r[f"ClassSR budget {b:g}"]["psnr"] for b in budgets) / len(budgets)  # noqa: E731
-    best = max(rows, key=lambda n: sweep(rows[n]))
-    return rows, best, {n: sweep(r) for n, r in rows.items()}
+        rows = next(iter(rep["folders"].values()))["rows"]
+        out[name] = {"rows": {k: r for k, r in rows.items() if k == "ClassSR" or k.startswith("ClassSR budget")},
+                     "sweep": sum(rows[f"ClassSR budget {b:g}"]["psnr"] for b in budgets) / len(budgets),
+                     "params": n_params(model), "file": file}
+    return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", required=True, help="RUN folder of scripts/recipe_fsrcnn_x4.sh")
-    ap.add_argument("--ckpt", default=os.path.join(REPO, "scripts", "checkpoints"))
-    ap.add_argument("--budgets", default="0.5,0.6,0.65,0.7,0.8,0.9")
-    ap.add_argument("--oracle", default="3e-6,1e-5,3e-5,1e-4")
-    args = ap.parse_args(argv)
-    alias_torchvision_for_basicsr()
-    run, heldout = args.run, os.path.join(args.run, "photos", "heldout")
-    budgets = [float(b) for b in args.budgets.split(",")]
-    ref = load_checkpoint(os.path.join(args.ckpt, "fsrcnn_o_x4.pth")).eval()
-    routers, best, sweeps = compare_routers(run, args.ckpt, heldout, budgets, ref)
-    shutil.copyfile(os.path.join(args.ckpt, ROUTERS[best]), weights.CLASSSR_FSRCNN_X4)
-    shutil.copyfile(os.path.join(args.ckpt, "fsrcnn_o_x4.pth"), weights.FSRCNN_O_X4)
-    model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
-    out = os.path.join(run, "eval", "shipped")
-    rep = evaluate(model, [heldout], [None], out, budgets=budgets, reference=ref, reference_name="FSRCNN-O",
-                   oracle_tols=[float(t) for t in args.oracle.split(",")])
-    folder = next(iter(rep["folders"].values()))
-    os.makedirs(DOCS, exist_ok=True)
-    shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, "psnr_vs_flops_fsrcnn_x4.png"))
-    map_path = os.path.join(DOCS, f"classmap_{MAP_PHOTO}.jpg")
-    map_counts = class_map_picture(model, next(os.path.join(heldout, f) for f in os.listdir(heldout)
-                                               if f.startswith(MAP_PHOTO)), map_path)
+def ship(candidates):
+    """The separate-branch router with the better sweep ships as the model (its widest branch is
+    FSRCNN-O); shared weights ship beside it only if at least as good."""
+    best = max(ROUTERS, key=lambda n: candidates[n]["sweep"])
+    shutil.copyfile(os.path.join(CKPT, candidates[best]["file"]), weights.CLASSSR_FSRCNN_X4)
+    shutil.copyfile(os.path.join(CKPT, "fsrcnn_o_x4.pth"), weights.FSRCNN_O_X4)
+    shared = candidates.get("shared")
+    shared_path = os.path.join(weights.HERE, "classsr_fsrcnn_x4_shared.pth")
+    shipped_shared = bool(shared and shared["sweep"] >= candidates[best]["sweep"])
+    if shipped_shared:
+        shutil.copyfile(os.path.join(CKPT, shared["file"]), shared_path)
+    elif os.path.exists(shared_path):
+        os.remove(shared_path)
+    return best, shipped_shared
+
+
+def card_facts(run, model, ref, folder, candidates, best, shipped_shared, map_counts, map_path):
     photos = json.load(open(os.path.join(run, "photos", "photos.json")))
-    card = {
+    return {
         "weights": {"classsr": os.path.basename(weights.CLASSSR_FSRCNN_X4), "reference": os.path.basename(weights.FSRCNN_O_X4)},
-        "classsr": {"arch": "FSRCNN", "widths": model.widths, "classifier": model.config["classifier"], "router": best},
+        "classsr": {"arch": "FSRCNN", "widths": model.widths, "classifier": model.config["classifier"], "router": best,
+                    "base": model.config["base"]},
         "photos": photos,
         "sub_images": {name: _meta_counts(os.path.join(run, "data", "train_x4", name))
                        for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt")},
@@ -123,11 +128,33 @@ def main(argv=None):
         "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                     f"{torch.get_num_threads()} threads, no GPU",
         "heldout": folder["rows"], "per_class": folder["per_class"],
-        "routers": {n: {k: r[k] for k in r if k == "ClassSR" or k.startswith("ClassSR budget")} for n, r in routers.items()},
-        "router_sweep_mean_psnr": sweeps,
+        "candidates": candidates, "shipped_shared": shipped_shared, "base_params": n_params(ref),
         "class_map": {"photo": MAP_PHOTO, "path": os.path.relpath(map_path, REPO), "counts": map_counts},
         "demo_photo": demo_numbers(model, ref),
     }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True, help="RUN folder of scripts/recipe_fsrcnn_x4.sh")
+    ap.add_argument("--budgets", default="0.5,0.6,0.65,0.7,0.8,0.9")
+    ap.add_argument("--oracle", default="3e-6,1e-5,3e-5,1e-4")
+    args = ap.parse_args(argv)
+    alias_torchvision_for_basicsr()
+    run, heldout = args.run, os.path.join(args.run, "photos", "heldout")
+    budgets = [float(b) for b in args.budgets.split(",")]
+    candidates = compare(run, CKPT, heldout, budgets)
+    best, shipped_shared = ship(candidates)
+    model, ref = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval(), load_checkpoint(weights.FSRCNN_O_X4).eval()
+    out = os.path.join(run, "eval", "shipped")
+    rep = evaluate(model, [heldout], [None], out, budgets=budgets, reference=ref, reference_name="FSRCNN-O",
+                   oracle_tols=[float(t) for t in args.oracle.split(",")])
+    os.makedirs(DOCS, exist_ok=True)
+    shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, "psnr_vs_flops_fsrcnn_x4.png"))
+    map_path = os.path.join(DOCS, f"classmap_{MAP_PHOTO}.jpg")
+    photo = next(os.path.join(heldout, f) for f in os.listdir(heldout) if f.startswith(MAP_PHOTO))
+    card = card_facts(run, model, ref, next(iter(rep["folders"].values())), candidates, best, shipped_shared,
+                      class_map_picture(model, photo, map_path), map_path)
     with open(os.path.join(weights.HERE, "card.json"), "w") as f:
         json.dump(card, f, indent=1)
     from card_text import model_card, readme_block
@@ -136,7 +163,7 @@ def main(argv=None):
     with open(os.path.join(weights.HERE, "MODEL_CARD.md"), "w") as f:
         f.write(model_card(card, table))
     _replace_block(os.path.join(REPO, "README.md"), readme_block(card, table))
-    print(f"shipped router: {best}; wrote the model card, card.json, docs/ pictures and README's results block")
+    print(f"shipped router: {best}; shared weights shipped too: {shipped_shared}")
     return 0
 
 
