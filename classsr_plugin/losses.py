@@ -21,19 +21,21 @@ def average_loss(p: torch.Tensor) -> torch.Tensor:
     return (p.sum(0) - share).abs().sum() / (4 * share)
 
 
-class ClassLoss(nn.Module):
+class _Weighted(nn.Module):
+    """A loss of the probabilities times loss_weight, as BasicSR's and mmengine's losses are."""
+    fn = None
+
     def __init__(self, loss_weight=1.0):
         super().__init__()
         self.loss_weight = loss_weight
 
     def forward(self, p):
-        return self.loss_weight * class_loss(p)
+        return self.loss_weight * type(self).fn(p)
 
 
-class AverageLoss(nn.Module):
-    def __init__(self, loss_weight=1.0):
-        super().__init__()
-        self.loss_weight = loss_weight
+class ClassLoss(_Weighted):
+    fn = staticmethod(class_loss)
 
-    def forward(self, p):
-        return self.loss_weight * average_loss(p)
+
+class AverageLoss(_Weighted):
+    fn = staticmethod(average_loss)
