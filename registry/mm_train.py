@@ -7,6 +7,7 @@ import os
 import torch
 
 from ..checks import check_config
+from ..phases import PhaseSettings
 
 
 def check_mmagic_ops(cfg, path) -> None:
@@ -41,10 +42,14 @@ def train(config: str, cfg_options=None, launcher: str = "none", work_dir=None, 
     cfg.setdefault("work_dir", os.path.join("work_dirs", os.path.splitext(os.path.basename(config))[0]))
     if resume:
         cfg.resume = True
+    wrapper = {"type": "MMDistributedDataParallel", **(cfg.get("model_wrapper_cfg") or {})}
+    if cfg.get("model", {}).get("phase"):  # DDP must expect parameters without gradients where a phase has them
+        wrapper.setdefault("find_unused_parameters", PhaseSettings(phase=cfg.model.phase).unused_parameters)
     if launcher != "none" and not torch.cuda.is_available():
         # CPU processes: mmengine's init_dist and DDP wrapping assume one CUDA device per
         # process; start gloo here (the Runner then skips init_dist) and wrap without devices
         import torch.distributed as dist
         dist.init_process_group("gloo")
-        cfg.model_wrapper_cfg = {**cfg.get("model_wrapper_cfg", {}), "device_ids": None}
+        wrapper["device_ids"] = None
+    cfg.model_wrapper_cfg = wrapper
     Runner.from_cfg(cfg).train()

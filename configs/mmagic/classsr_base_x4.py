@@ -17,8 +17,9 @@ model = dict(
     distill=0.0,              # phase 1: weight of L1 to the widest branch's output
     val_tile=32, val_stride=28,
     data_preprocessor=dict(type='DataPreprocessor', mean=[0., 0., 0.], std=[255., 255., 255.]))
-# a batch need not hold every class in phase 1: DDP must expect parameters without gradients
-model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)
+# DDP's find_unused_parameters follows the phase (classsr mmtrain sets it; with MMagic's own
+# tools/train.py add model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+# find_unused_parameters=True) to phase 1: a batch need not hold every class)
 
 load = dict(type='LoadImageFromFile', color_type='color', channel_order='rgb', imdecode_backend='cv2')
 train_pipeline = [

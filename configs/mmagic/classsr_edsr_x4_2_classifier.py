@@ -1,7 +1,6 @@
 # Phase 2 of 3: branches frozen, the classifier learns with L1 + ClassLoss + AverageLoss.
 _base_ = './classsr_edsr_x4_1_branches.py'
 model = dict(phase='classifier', pixel_loss=dict(loss_weight=1000.0))
-model_wrapper_cfg = dict(find_unused_parameters=False)
 load_from = 'work_dirs/classsr_edsr_x4_1_branches/iter_500000.pth'  # phase 1's last checkpoint
 train_dataloader = dict(batch_size=96)
 train_cfg = dict(max_iters=200000)

@@ -7,6 +7,4 @@ model = dict(phase='branches',
              freeze_widest=True,     # the widest branch stays init_base; False: train it here
              distill=0.0,            # weight of L1 to the widest branch's output
              pixel_loss=dict(loss_weight=1.0))
-# a batch need not hold every class: DDP must expect parameters without gradients
-model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)
 work_dir = 'work_dirs/classsr_fsrcnn_x4_1_branches'

@@ -8,7 +8,7 @@ model = dict(
     type='ClassSREngineModel',
     generator=dict(
         type='ClassSR', num_classes=3,
-        base=dict(type='FSRCNN', num_in_ch=3, num_out_ch=3, d=56, s=12, m=4, upscale=4),
+        base=dict(type='FSRCNN', num_in_ch=3, num_out_ch=3, d=56, s=12, m=4, upscale=4, residual=True),
         classifier=dict(type='ClassModule', nf=32)),  # 1.4% of a d=56 tile (nf 128: 15%)
     pixel_loss=dict(type='WeightedL1Loss', loss_weight=1000.0),
     class_loss=dict(type='ClassLoss', loss_weight=0.5),
