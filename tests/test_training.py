@@ -269,7 +269,7 @@ def test_prepare_with_reference_network(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "ref.yml PSNR" in open(tmp_path / "o" / "meta_info.txt").readline()
     # resuming with another scorer would mix two difficulty scales: refused
-    with pytest.raises(ValueError, match="scored earlier with ref.yml"):
+    with pytest.raises(ValueError, match="scorer: 'bicubic' now, 'ref.yml' before"):
         prepare(hr, str(tmp_path / "o"), scales=(1.0,), progress=False)
 
 

@@ -190,30 +190,41 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
                          "classes": classes, "task": str(degradation), "scorer": scorer_name, "lr": bool(lr_dir)})
     report = Prepared(scorer=scorer_name)
     ids = unique_stems(paths)
+    run = dict(scale=scale, scales=scales, tile=tile, stride=stride, scorer=scorer, batch=batch, lr_dir=lr_dir,
+               degradation=degradation)
     for path, stem in tqdm(list(zip(paths, ids)), desc="prepare", unit="image", disable=None if progress else True):
-        done_file = os.path.join(out, "scores", stem + ".json")
-        if os.path.exists(done_file):
-            with open(done_file) as f:
-                earlier = json.load(f)
-            then = (earlier.get("scorer"), earlier.get("scale"), earlier.get("degradation", str(degradation)))
-            if then != (scorer_name, scale, str(degradation)):
-                raise ValueError(f"{out}: scored earlier with {then[0]} ({then[2]}), now {scorer_name} "
-                                 f"({degradation}); use a fresh --out")
-            report.resumed.append(path)
-            continue
-        try:
-            pairs = _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation)
-        except Exception as err:  # MemoryError too: one bad image never stops the set
-            reason = describe(err).replace(f"{path}: ", "")
-            report.skipped.append((path, reason))
-            tqdm.write(f"skipped {path}: {reason}")
-            continue
-        _write_atomic(done_file, json.dumps({"source": os.path.abspath(path), "scale": scale,
-                                             "degradation": str(degradation), "scorer": scorer_name,
-                                             "pairs": pairs}))
-        report.done.append(path)
+        _score_one(path, stem, out, scorer_name, report, **run)
     _write_atomic(os.path.join(out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in report.skipped))
+    _write_classes(hr_dir, out, ids, classes, f"{scorer_name} PSNR, {degradation}", report)
+    return report
 
+
+def _score_one(path, stem, out, scorer_name, report, scale, scales, tile, stride, scorer, batch, lr_dir, degradation):
+    """Score one image's sub-image pairs into out/scores/<stem>.json, unless done earlier."""
+    done_file = os.path.join(out, "scores", stem + ".json")
+    if os.path.exists(done_file):
+        with open(done_file) as f:
+            earlier = json.load(f)
+        then = (earlier.get("scorer"), earlier.get("scale"), earlier.get("degradation", str(degradation)))
+        if then != (scorer_name, scale, str(degradation)):
+            raise ValueError(f"{out}: scored earlier with {then[0]} ({then[2]}), now {scorer_name} "
+                             f"({degradation}); use a fresh --out")
+        report.resumed.append(path)
+        return
+    try:
+        pairs = _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation)
+    except Exception as err:  # MemoryError too: one bad image never stops the set
+        reason = describe(err).replace(f"{path}: ", "")
+        report.skipped.append((path, reason))
+        tqdm.write(f"skipped {path}: {reason}")
+        return
+    _write_atomic(done_file, json.dumps({"source": os.path.abspath(path), "scale": scale,
+                                         "degradation": str(degradation), "scorer": scorer_name, "pairs": pairs}))
+    report.done.append(path)
+
+
+def _write_classes(hr_dir, out, ids, classes, scored_by, report):
+    """Equal-count classes over every scored pair -> meta_info.txt; fills the report's totals."""
     names, psnrs = [], []
     for stem in sorted(ids):
         score_file = os.path.join(out, "scores", stem + ".json")
@@ -227,14 +238,13 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     if len(names) < classes:
         raise ValueError(f"classes: {len(names)} sub-images cannot fill {classes} classes")
     labels = assign_classes(psnrs, classes)
-    lines = [f"# name psnr class ({scorer_name} PSNR, {degradation}; class {classes - 1} = lowest PSNR)\n"]
+    lines = [f"# name psnr class ({scored_by}; class {classes - 1} = lowest PSNR)\n"]
     lines += [f"{n} {p:.4f} {c}\n" for n, p, c in zip(names, psnrs, labels)]
     _write_atomic(os.path.join(out, META), "".join(lines))
     report.pairs = len(names)
     report.counts = np.bincount(labels, minlength=classes).tolist()
     arr = np.asarray(psnrs)
     report.thresholds = [float(arr[labels == k].min()) for k in range(classes - 1)]
-    return report
 
 
 def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[Degradation] = None):
