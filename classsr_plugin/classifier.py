@@ -1,4 +1,7 @@
 """Class-Modules: map an LR sub-image to logits over M difficulty classes."""
+from typing import Sequence
+
+import torch
 import torch.nn as nn
 
 
@@ -9,7 +12,7 @@ class ClassModule(nn.Module):
     0.1 (small logits: every class starts near 1/M). About 7.6 MFLOPs on a 32x32 RGB tile at
     nf=128. Returns logits."""
 
-    def __init__(self, num_classes=3, in_ch=3, nf=128, nf_out=32):
+    def __init__(self, num_classes=3, in_ch=3, nf=128, nf_out=32, init_scale=0.1):
         super().__init__()
         act = lambda: nn.LeakyReLU(0.1, inplace=True)  # noqa: E731
         self.features = nn.Sequential(
@@ -20,14 +23,71 @@ class ClassModule(nn.Module):
             nn.Conv2d(nf, nf_out, 1),
             nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(nf_out, num_classes)
+        self.init_scale = init_scale
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Kaiming-normal convs scaled by init_scale (0.1: the reference, whose L1 x 1000 loss has
+        large gradients; at 1 a cross-entropy router learns, at 0.1 its gradients vanish)."""
         for m in self.features:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-                m.weight.data.mul_(0.1)
+                m.weight.data.mul_(self.init_scale)
                 nn.init.zeros_(m.bias)
+        self.fc.reset_parameters()
 
     def forward(self, x):
         return self.fc(self.features(x))
+
+
+class EdgeScore(nn.Module):
+    """A router without weights (as ARM routes by an edge score): a sub-image's mean absolute
+    difference between neighbouring pixels, against M-1 ascending thresholds. The thresholds
+    are fitted to the trained branches (`classsr label --by oracle --edge-router`, fit_edge).
+    Logits are piecewise linear in the score, l_k = sum_{j<k} (score - t_j) / spread, so the
+    argmax is the number of thresholds below the score and the budget knob's per-class offsets
+    move tiles monotonically."""
+
+    def __init__(self, num_classes=3, in_ch=3, thresholds: Sequence[float] = ()):
+        super().__init__()
+        t = list(thresholds) or [0.01 * (k + 1) for k in range(num_classes - 1)]
+        if len(t) != num_classes - 1 or sorted(t) != t:
+            raise ValueError(f"classifier.thresholds: {t} needs {num_classes - 1} ascending values")
+        self.register_buffer("thresholds", torch.tensor(t, dtype=torch.float32))
+
+    @staticmethod
+    def score(x: torch.Tensor) -> torch.Tensor:
+        return ((x[..., 1:] - x[..., :-1]).abs().mean((1, 2, 3)) + (x[..., 1:, :] - x[..., :-1, :]).abs().mean((1, 2, 3)))
+
+    def forward(self, x):
+        t = self.thresholds
+        spread = (t[-1] - t[0]).clamp_min(1e-3) if len(t) > 1 else t[0].abs().clamp_min(1e-3)
+        steps = (self.score(x)[:, None] - t[None, :]) / spread        # [B, M-1]
+        return torch.cat([torch.zeros_like(steps[:, :1]), steps.cumsum(1)], 1)
+
+
+def fit_edge(scores: torch.Tensor, errors: torch.Tensor, rel_cost: Sequence[float], lam: float, grid: int = 61):
+    """Thresholds (M = 3: both, by a grid over score quantiles; else one by one) minimising the
+    pooled added error + lam x relative FLOPs over the sub-images: errors [N, M] is each
+    branch's MSE, narrow -> widest. Returns the thresholds."""
+    rel = torch.as_tensor(rel_cost, dtype=errors.dtype)
+    delta = errors - errors[:, -1:]
+    qs = scores.quantile(torch.linspace(0, 1, grid, dtype=scores.dtype)).tolist()
+    m = errors.shape[1]
+    rows = torch.arange(len(scores))
+
+    def cost(t):
+        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1)
+        return float((delta[rows, k] + lam * rel[k]).mean())
+    if m == 3:
+        return list(min(((a, b) for i, a in enumerate(qs) for b in qs[i:]), key=lambda t: cost(list(t))))
+    t = qs[::max(1, grid // m)][1:m]  # spread start, then coordinate descent
+    for _ in range(3):
+        for j in range(m - 1):
+            lo = t[j - 1] if j else qs[0]
+            hi = t[j + 1] if j + 1 < m - 1 else qs[-1]
+            t[j] = min((q for q in qs if lo <= q <= hi), key=lambda q: cost(t[:j] + [q] + t[j + 1:]))
+    return t
 
 
 def build_classifier(cfg, num_classes: int, in_ch: int) -> nn.Module:
@@ -38,6 +98,8 @@ def build_classifier(cfg, num_classes: int, in_ch: int) -> nn.Module:
     kind = cfg.pop("type", "ClassModule")
     if kind == "ClassModule":
         return ClassModule(num_classes=num_classes, in_ch=in_ch, **cfg)
+    if kind == "EdgeScore":
+        return EdgeScore(num_classes=num_classes, in_ch=in_ch, **cfg)
     if kind == "timm":
         import timm
         if "model_name" not in cfg:
@@ -50,4 +112,4 @@ def build_classifier(cfg, num_classes: int, in_ch: int) -> nn.Module:
             raise KeyError(f"classifier.model_name: timm has no model {name!r}"
                            + (f"; close: {', '.join(close)}" if close else "; see timm.list_models()"))
         return timm.create_model(num_classes=num_classes, in_chans=in_ch, **cfg)
-    raise KeyError(f"classifier.type: unknown classifier {kind!r}; use 'ClassModule' or 'timm'")
+    raise KeyError(f"classifier.type: unknown classifier {kind!r}; use 'ClassModule', 'EdgeScore' or 'timm'")

@@ -180,16 +180,56 @@ def cmd_label(args) -> int:
         print(f"classes by {os.path.basename(args.ref)} PSNR (0 = easiest): {counts}")
     else:
         model = load_model(args.opt)
-        err = label.label_by_oracle(args.data, list(model.branches), args.tol, out, batch=args.batch)
-        tols = sorted({args.tol, *(float(t) for t in args.tols.split(","))})
-        print(f"oracle classes on {len(err)} sub-images (branches {model.width_key}={model.widths}); "
-              f"FLOPs % of the widest, branches only; dB = PSNR of the mean MSE against the widest")
-        print("| tol (MSE) | classes (narrow..wide) | FLOPs % | dB |\n|---|---|---|---|")
-        for tol, share, pct, db in label.oracle_table(err, model.tile_cost(32).branches, tols):
-            mark = " (written)" if tol == args.tol else ""
-            print(f"| {tol:g}{mark} | {' / '.join(f'{100 * s:.0f}%' for s in share)} | {pct:.1f} | {db:+.3f} |")
+        from .classifier import EdgeScore
+        got = label.label_by_oracle(args.data, list(model.branches), args.tol, out, batch=args.batch,
+                                    feature=EdgeScore.score if args.edge_router else None)
+        err = got[0] if args.edge_router else got
+        _oracle_table(err, model, args.tol, args.tols)
+        if args.edge_router:
+            _fit_edge_router(model, err, got[1], args.lam, args.max_loss, args.edge_router)
     print(f"wrote {out}")
     return 0
+
+
+def _oracle_table(err, model, tol, tols):
+    from .data import label
+    tols = sorted({tol, *(float(t) for t in tols.split(","))})
+    print(f"oracle classes on {len(err)} sub-images (branches {model.width_key}={model.widths}); "
+          f"FLOPs % of the widest, branches only; dB = PSNR of the mean MSE against the widest")
+    print("| tol (MSE) | classes (narrow..wide) | FLOPs % | dB |\n|---|---|---|---|")
+    for t, share, pct, db in label.oracle_table(err, model.tile_cost(32).branches, tols):
+        mark = " (written)" if t == tol else ""
+        print(f"| {t:g}{mark} | {' / '.join(f'{100 * s:.0f}%' for s in share)} | {pct:.1f} | {db:+.3f} |")
+
+
+def _fit_edge_router(model, err, scores, lam, max_loss, out):
+    """The trained branches with an edge-score router fitted to them -> a ClassSR checkpoint.
+    lam None: the largest of a grid of lams whose router loses at most max_loss dB on these
+    sub-images (spend the allowed loss on training data, never on test photos)."""
+    import numpy as np
+    from . import ClassSR
+    from .checkpoint import save_model
+    from .classifier import fit_edge
+    cost = model.tile_cost(32).branches
+    rel = np.array([c / cost[-1] for c in cost])
+    errors = torch.from_numpy(err)
+    print("| lam | thresholds | classes (narrow..wide) | FLOPs % | dB |\n|---|---|---|---|---|")
+    fits = []
+    for lam_k in ([lam] if lam is not None else np.logspace(-6, -4, 9)):
+        t = fit_edge(scores, errors, rel.tolist(), float(lam_k))
+        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1)
+        share = np.bincount(k.numpy(), minlength=model.num_classes) / len(k)
+        db = 10 * np.log10(float(errors[:, -1].mean()) / float(errors[torch.arange(len(k)), k].mean()))
+        fits.append((float(lam_k), t, db))
+        print(f"| {lam_k:.2g} | {[round(v, 5) for v in t]} | {' / '.join(f'{100 * v:.0f}%' for v in share)} | "
+              f"{100 * float(np.dot(share, rel)):.1f} | {db:+.3f} |")
+    lam, t, db = fits[0] if lam is not None else max((f for f in fits if f[2] >= -max_loss), key=lambda f: f[0])
+    print(f"edge-score router: lam {lam:.2g}, thresholds {[round(v, 5) for v in t]} ({db:+.3f} dB here)")
+    routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in t]}})
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+    routed.load_state_dict({**routed.state_dict(), **state})
+    save_model(routed, out)
+    print(f"wrote {out}")
 
 
 def load_model(spec: str, device: str = "cpu", weights_file: str = None):
@@ -460,6 +500,13 @@ def _add_data(sub):
     p.add_argument("-opt", help="oracle: the ClassSR model with trained branches (options or checkpoint)")
     p.add_argument("--tol", type=float, default=1e-5, help="oracle: MSE (on [0, 1]) a narrower branch may add")
     p.add_argument("--tols", default="0,3e-6,1e-5,3e-5,1e-4", help="oracle: tolerances to tabulate")
+    p.add_argument("--edge-router", metavar="OUT.pth",
+                   help="oracle: also fit an edge-score router to the branches and write the model with it")
+    p.add_argument("--lam", type=float, default=None,
+                   help="edge router: MSE one unit of relative FLOPs is worth (larger: cheaper routing); "
+                        "default: chosen by --max-loss")
+    p.add_argument("--max-loss", type=float, default=0.01,
+                   help="edge router without --lam: the dB the router may lose on these sub-images")
     p.add_argument("--batch", type=positive, default=128)
     p.add_argument("-o", "--out", help="meta file to write (default: DATA/meta_info_<by>.txt)")
     p.set_defaults(func=cmd_label)

@@ -54,6 +54,7 @@ class PhaseSettings:
     distill: float = 0.0             # branches phase: weight of L1 to the widest branch's output
     collapse_share: float = 0.9      # warn when one class takes more than this
     allow_untrained: bool = False    # classifier / joint phases without trained branches, on purpose
+    reset_classifier: bool = False   # classifier phase: start the classifier afresh after loading
     val_tile: int = 32
     val_stride: int = 28
     where: str = "classsr."
@@ -81,6 +82,8 @@ class PhaseSettings:
             raise ValueError(f"{w}freeze_widest: {self.freeze_widest!r} is not true or false")
         if not (isinstance(self.distill, (int, float)) and self.distill >= 0):
             raise ValueError(f"{w}distill: {self.distill!r} is not a weight >= 0")
+        if self.reset_classifier and self.phase != "classifier":
+            raise ValueError(f"{w}reset_classifier: for phase: classifier")
         if self.distill and self.phase not in ("branches", "supernet"):
             raise ValueError(f"{w}distill: distillation to the widest branch is for phase: branches or supernet")
         if not 0 < self.collapse_share <= 1:
@@ -145,6 +148,13 @@ class PhaseSettings:
         log(f"ClassSR phase '{self.phase}' (router {self.router}, routing {self.routing}): {trainable} trainable "
             f"parameters, {frozen} frozen (branches {list(model.frozen_branches)}"
             f"{' and the classifier' if self.phase == 'branches' else ''})")
+
+    def after_load(self, model: ClassSR, log: Callable[[str], None] = print) -> None:
+        """Once the previous phase's weights are in: a fresh classifier if asked for (the
+        previous phase's was never trained)."""
+        if self.reset_classifier:
+            model.classifier.apply(lambda m: m.reset_parameters() if hasattr(m, "reset_parameters") else None)
+            log("ClassSR: classifier re-initialised")
 
     def apply(self, model: ClassSR, log: Callable[[str], None] = print) -> None:
         """init_weights, then freeze (BasicSR: both when the network is put on its device)."""

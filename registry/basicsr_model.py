@@ -60,6 +60,7 @@ class ClassSRModel(SRModel):
     def init_training_settings(self):
         train_opt = self.opt["train"]
         train_opt.setdefault("pixel_opt", {"type": "L1Loss", "loss_weight": DEFAULT_WEIGHTS["pixel"]})
+        self.settings.after_load(self.bare, get_root_logger().info)  # path.pretrain_network_g is in by now
         super().init_training_settings()
         self.cri_class = self.cri_average = None
         if self.phase != "branches" and not self.settings.supervised:

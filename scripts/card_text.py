@@ -44,7 +44,7 @@ def _candidates_table(card, names, label):
 
 
 def _router_table(card):
-    return _candidates_table(card, ("supervised", "paper"), "router")
+    return _candidates_table(card, ("edge score", "supervised", "paper"), "router")
 
 
 def _shared_table(card):
@@ -87,9 +87,13 @@ Held-out photos, LR by bicubic x1/4, tiles of 32 px every 28 px
 {table}
 {verdict(card)}
 
-Routers compared on the same held-out photos (supervised: cross-entropy to the cheapest branch
-within an MSE tolerance of the widest, measured with the trained branches; paper: L1 + Class-Loss +
-Average-Loss, hard routing):
+Routers compared on the same held-out photos, all over the same trained branches: edge score
+(no weights, as ARM routes: the sub-image's mean absolute neighbour difference against two
+thresholds fitted to the branches' errors on the training sub-images, `classsr label --edge-router`);
+supervised (the paper's classifier by cross-entropy to each training sub-image's cheapest branch
+within an MSE tolerance of the widest); paper (the classifier by L1 + Class-Loss + Average-Loss,
+hard routing). The budget sweep shifts each router's decisions by its logits, so the routers
+spread their tiles differently at the same budget:
 
 {_router_table(card)}
 

@@ -11,7 +11,9 @@
 #   difficulty  classes by FSRCNN-O's PSNR (equal thirds), as the paper ranks by a trained net
 #   branches    phase 1: d=16 / d=36 from FSRCNN-O's leading channels, each on its class, L1 to HR
 #               + L1 to FSRCNN-O's output (distillation); widest frozen   -> $CKPT/classsr_branches_x4.pth
-#   oracle      per sub-image: the cheapest branch within MSE $TOL of the widest (classsr label)
+#   oracle      per sub-image: the cheapest branch within MSE $TOL of the widest (classsr label), and
+#               an edge-score router fitted to the branches, losing at most $MAX_LOSS dB on the
+#               training sub-images                                        -> $CKPT/classsr_edge_x4.pth
 #   supervised  phase 2, supervised router: cross-entropy to the oracle   -> $CKPT/classsr_supervised_x4.pth
 #   paper       phase 2 with the paper's losses (L1 + Class + Average), for comparison
 #                                                                          -> $CKPT/classsr_paper_x4.pth
@@ -35,7 +37,9 @@ N_BRANCHES=${N_BRANCHES:-16000}  # phase 1, batch 16
 N_ROUTER=${N_ROUTER:-6000}     # phase 2 supervised, batch 64 (classifier only: cheap)
 N_PAPER=${N_PAPER:-3000}       # phase 2 with the paper's losses, batch 32 (every branch runs)
 N_SUPERNET=${N_SUPERNET:-5000} # shared weights, batch 16 x 3 widths (about the branches step's wall time)
-TOL=${TOL:-1e-5}
+TOL=${TOL:-3e-6}                # oracle tolerance: the classifier's mistakes need some slack
+LR_ROUTER=${LR_ROUTER:-0.003}   # supervised router (fresh, unscaled init): at 2e-4 it stayed on the majority class
+MAX_LOSS=${MAX_LOSS:-0.02}      # edge router: the dB it may lose on training sub-images (the target's allowance)
 NUM_GPU=${NUM_GPU:-0}
 STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared}
 
@@ -85,8 +89,9 @@ if want branches && [ ! -f "$CKPT/classsr_branches_x4.pth" ]; then
     -w "$(latest ClassSR_FSRCNN_x4_1_branches)" -o "$CKPT/classsr_branches_x4.pth"
 fi
 
-if want oracle && [ ! -f "$DATA/meta_info_oracle.txt" ]; then
-  timed oracle "$CLASSSR" label --data "$DATA" --by oracle -opt "$CKPT/classsr_branches_x4.pth" --tol "$TOL"
+if want oracle && { [ ! -f "$DATA/meta_info_oracle.txt" ] || [ ! -f "$CKPT/classsr_edge_x4.pth" ]; }; then
+  timed oracle "$CLASSSR" label --data "$DATA" --by oracle -opt "$CKPT/classsr_branches_x4.pth" --tol "$TOL" \
+    --edge-router "$CKPT/classsr_edge_x4.pth" --max-loss "$MAX_LOSS"
 fi
 
 phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
@@ -98,7 +103,8 @@ phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
 }
 if want supervised; then
   phase2 ClassSR_FSRCNN_x4_2_supervised "$CKPT/classsr_supervised_x4.pth" "$N_ROUTER" classsr:router=supervised \
-    "datasets:train:meta_info=$DATA/meta_info_oracle.txt" datasets:train:batch_size_per_gpu=64
+    "datasets:train:meta_info=$DATA/meta_info_oracle.txt" datasets:train:batch_size_per_gpu=64 "train:optim_g:lr=$LR_ROUTER" \
+    classsr:reset_classifier=true network_g:classifier:init_scale=1.0
 fi
 if want paper; then
   phase2 ClassSR_FSRCNN_x4_2_paper "$CKPT/classsr_paper_x4.pth" "$N_PAPER" classsr:routing=hard \
@@ -115,7 +121,8 @@ if want shared && [ ! -f "$CKPT/classsr_shared_x4.pth" ]; then
     -opt "$CKPT/classsr_supernet_x4.pth" --tol "$TOL" -o "$DATA/meta_info_oracle_shared.txt"
   train ClassSR_FSRCNN_x4_2_shared ClassSR_FSRCNN_x4_2_classifier.yml "$N_ROUTER" network_g:share_weights=true \
     "path:pretrain_network_g=$CKPT/classsr_supernet_x4.pth" path:param_key_g=params classsr:router=supervised \
-    "datasets:train:meta_info=$DATA/meta_info_oracle_shared.txt" datasets:train:batch_size_per_gpu=64
+    "datasets:train:meta_info=$DATA/meta_info_oracle_shared.txt" datasets:train:batch_size_per_gpu=64 \
+    "train:optim_g:lr=$LR_ROUTER" classsr:reset_classifier=true network_g:classifier:init_scale=1.0
   "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" -w "$(latest ClassSR_FSRCNN_x4_2_shared)" \
     -o "$CKPT/classsr_shared_x4.pth" --set network_g.share_weights=true
 fi

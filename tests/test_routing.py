@@ -138,3 +138,53 @@ def test_distillation_targets_the_widest_branch():
     sum(terms.values()).backward()
     assert model.branches[0].last.weight.grad.abs().sum() > 0 and model.branches[1].last.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.branches[2].parameters())  # frozen: the base network
+
+
+def test_edge_score_router_routes_by_thresholds_and_fits_them():
+    from classsr_plugin.classifier import EdgeScore, fit_edge
+    r = EdgeScore(3, thresholds=[0.05, 0.2])
+    flat = torch.full((2, 3, 16, 16), 0.5)
+    mid = torch.rand(2, 3, 16, 16) * 0.2 + 0.4
+    busy = (torch.rand(2, 3, 16, 16) > 0.5).float()
+    x = torch.cat([flat, mid, busy])
+    s = EdgeScore.score(x)
+    assert torch.equal(r(x).argmax(1), (s[:, None] > r.thresholds[None]).sum(1))
+    assert r(x).argmax(1).tolist() == [0, 0, 1, 1, 2, 2]
+    # logits move monotonically with the score: the budget knob's offsets shift tiles one way
+    lo, hi = r(flat[:1]), r(busy[:1])
+    assert (hi[0, 1:] - hi[0, :-1] > lo[0, 1:] - lo[0, :-1]).all()
+    # fitted on errors where the narrow branches fail above known scores: thresholds between
+    scores = torch.linspace(0, 1, 300, dtype=torch.float64)
+    errors = torch.stack([torch.where(scores > 0.3, 1.0, 0.0), torch.where(scores > 0.7, 1.0, 0.0),
+                          torch.zeros(300, dtype=torch.float64)], 1)
+    t0, t1 = fit_edge(scores, errors, [0.3, 0.6, 1.0], lam=1e-3)
+    assert 0.25 <= t0 <= 0.31 and 0.65 <= t1 <= 0.71
+    with pytest.raises(ValueError, match="classifier.thresholds"):
+        EdgeScore(3, thresholds=[0.2, 0.1])
+
+
+def test_edge_router_from_label_cli(subimages, tmp_path):
+    from classsr_plugin.checkpoint import load_model
+    from classsr_plugin.cli import main
+    root, is_tex = subimages
+    model = two_branch_model(0.0)
+    model.save(str(tmp_path / "two.pth"))
+    assert main(["label", "--data", str(root), "--by", "oracle", "-opt", str(tmp_path / "two.pth"), "--tol", "1e-6",
+                 "-o", str(tmp_path / "m.txt"), "--edge-router", str(tmp_path / "edge.pth"), "--lam", "1e-3"]) == 0
+    routed = load_model(str(tmp_path / "edge.pth"))
+    assert routed.config["classifier"]["type"] == "EdgeScore"
+    assert torch.equal(routed.branches[0].sharp, model.branches[0].sharp)  # the same branches
+    lq, _, tex = synthetic(100, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(routed.route(lq), tex.long())  # flat -> narrow, texture -> widest
+
+
+def test_reset_classifier_starts_the_classifier_afresh():
+    model = ClassSR(base=dict(type="FSRCNN", d=56), classifier={"type": "ClassModule", "nf": 8, "init_scale": 1.0})
+    with torch.no_grad():
+        for p in model.classifier.parameters():
+            p.fill_(0.0)
+    PhaseSettings(phase="classifier", reset_classifier=True).after_load(model, log=lambda s: None)
+    assert all(p.abs().sum() > 0 for n, p in model.classifier.named_parameters() if n.endswith("weight"))
+    with pytest.raises(ValueError, match="reset_classifier: for phase: classifier"):
+        PhaseSettings(phase="joint", reset_classifier=True)

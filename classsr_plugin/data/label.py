@@ -10,7 +10,7 @@ meta file in the same format (`name psnr class`), so any dataset option `meta_in
   may take a large relative error, a textured one not.
 """
 import os
-from typing import Callable, List, Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -39,14 +39,18 @@ def _batches(root: str, items, batch: int, progress: bool):
 
 @torch.no_grad()
 def sub_image_errors(root: str, nets: Sequence[Callable], batch: int = 128, progress: bool = True,
-                     meta: str = META) -> (List, np.ndarray):
+                     meta: str = META, feature: Callable = None):
     """MSE (on [0, 1], outputs clipped) of every network on every listed sub-image pair.
-    Returns (items of the meta file, errors [N, len(nets)])."""
+    Returns (items of the meta file, errors [N, len(nets)]), plus feature(lq) per sub-image
+    [N] when a feature is given."""
     items = read_meta(os.path.join(root, meta))
-    errors = []
+    errors, feats = [], []
     for lq, gt in _batches(root, items, batch, progress):
         errors.append(torch.stack([(net(lq).clamp(0, 1) - gt).pow(2).mean((1, 2, 3)) for net in nets], 1))
-    return items, torch.cat(errors).numpy().astype(np.float64)
+        if feature is not None:
+            feats.append(feature(lq))
+    errors = torch.cat(errors).numpy().astype(np.float64)
+    return (items, errors, torch.cat(feats).double()) if feature is not None else (items, errors)
 
 
 def psnr_of(mse: np.ndarray) -> np.ndarray:
@@ -93,10 +97,12 @@ def label_by_difficulty(root: str, net: Callable, classes: int, out: str, name: 
     return np.bincount(labels, minlength=classes).tolist()
 
 
-def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: str, **kw):
+def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: str, feature: Callable = None, **kw):
     """Oracle classes for supervised routing; the psnr column is the widest branch's.
-    Returns the errors [N, M] (for a table of other tolerances)."""
-    items, err = sub_image_errors(root, branches, **kw)
+    Returns the errors [N, M] (for a table of other tolerances), and the feature per
+    sub-image when one is given (for fitting an edge-score router)."""
+    got = sub_image_errors(root, branches, feature=feature, **kw)
+    items, err = got[:2]
     write_meta(out, items, psnr_of(err[:, -1]), oracle_classes(err, tol),
                f"widest branch PSNR; class = cheapest branch within MSE {tol:g} of the widest")
-    return err
+    return got[1:] if feature is not None else err
