@@ -14,100 +14,10 @@ def _basicsr():
     import classsr_plugin.registry.basicsr  # noqa: F401
 
 
-def read_image(path: str) -> torch.Tensor:
-    """A file -> RGB float tensor [3, H, W] in [0, 1] (8/16-bit, gray or RGBA accepted)."""
-    from .imageio import read_picture
-    return read_picture(path).rgb
-
-
-def write_image(path: str, img: torch.Tensor) -> None:
-    _basicsr()
-    from basicsr.utils import tensor2img
-    from .imageio import write_array
-    write_array(str(path), tensor2img(img.clamp(0, 1), rgb2bgr=True))  # atomic
-
-
-def demo_photo() -> torch.Tensor:
-    from .weights import demo_photo
-    return demo_photo()
-
-
-def _best_of_two(fn):
-    """(result, seconds) of the faster of two calls: the first pays one-off set-up."""
-    import time
-    best = None
-    for _ in range(2):
-        start = time.perf_counter()
-        out = fn()
-        took = time.perf_counter() - start
-        best = (out, took) if best is None or took < best[1] else best
-    return best
-
-
-def _demo_models(scale):
-    from . import ClassSR, weights
-    if weights.shipped():
-        model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
-        ref = load_checkpoint(weights.FSRCNN_O_X4).eval().to(memory_format=torch.channels_last)
-        print(f"shipped weights: ClassSR-FSRCNN x4 (d = {model.widths}; its widest branch is FSRCNN-O) and "
-              f"FSRCNN-O (d = 56), trained on CPU with this project's pipeline (classsr_plugin/weights/MODEL_CARD.md)")
-        return model, ref
-    torch.manual_seed(0)
-    print("NOTE: no shipped weights found: the network is UNTRAINED (random init); this shows the "
-          "pipeline (tiling, routing, FLOPs), not image quality.")
-    return ClassSR(base={"type": "FSRCNN", "d": 56, "s": 12, "m": 4, "upscale": scale}).eval(), None
-
-
 def cmd_demo(args) -> int:
     _basicsr()
-    from basicsr.metrics import calculate_psnr
-    from basicsr.utils import tensor2img
-    from basicsr.utils.matlab_functions import imresize
-
-    from . import run_tiled
-    from .evaluate import bicubic_pair
-    from .visual import add_legend, class_overlay, side_by_side
-
-    scale, tile, stride = 4, args.tile, args.stride
-    model, ref = _demo_models(scale)
-    if args.input:
-        hr, lr, name = None, read_image(args.input), os.path.splitext(os.path.basename(args.input))[0]
-    else:
-        (hr, lr), name = bicubic_pair(demo_photo(), scale), "BytheWater"
-    os.makedirs(args.out, exist_ok=True)
-    res = min((model.restore_image(lr, tile=tile, stride=stride, execution=args.exec, margin=args.margin)
-               for _ in range(2)), key=lambda r: r.seconds)
-    out = {"classsr": res.image}
-    paths = [os.path.join(args.out, f"{name}_classsr_x{scale}.png"), os.path.join(args.out, f"{name}_classmap.png")]
-    write_image(paths[0], res.image)
-    legend = [f"{k}: d={w}" for k, w in enumerate(model.widths)]
-    write_image(paths[1], add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, scale), legend))
-    print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}, "
-          f"tiles per class (d = {model.widths}): {res.counts}")
-    print(f"ClassSR ({args.exec}) FLOPs: {res.flops_percent:.1f}% of FSRCNN-O on the "
-          f"{'same tiles' if args.exec == 'tiles' else 'whole image'} (classifier included); {res.seconds:.2f} s")
-    if ref is not None:
-        cl = lambda t: t.contiguous(memory_format=torch.channels_last)  # noqa: E731
-        with torch.no_grad():
-            out["fsrcnn_o"], t_tiled = _best_of_two(lambda: run_tiled(lr, lambda t: ref(cl(t)), scale, tile, stride))
-            _, t_whole = _best_of_two(lambda: ref(cl(lr[None])))
-        write_image(os.path.join(args.out, f"{name}_fsrcnn_o_x{scale}.png"), out["fsrcnn_o"])
-        print(f"time, best of two runs each: ClassSR {res.seconds:.2f} s; FSRCNN-O on the same tiles {t_tiled:.2f} s, "
-              f"on the whole image {t_whole:.2f} s: ClassSR's speed-up {t_tiled / res.seconds:.2f}x over the "
-              f"former, {t_whole / res.seconds:.2f}x over the latter")
-    if hr is not None:
-        out = {"bicubic": imresize(lr, scale).clamp(0, 1), **out}
-        write_image(os.path.join(args.out, f"{name}_bicubic_x{scale}.png"), out["bicubic"])
-        labels = {"bicubic": "bicubic", "fsrcnn_o": "FSRCNN-O", "classsr": "ClassSR-FSRCNN" if ref else "ClassSR (untrained)"}
-        for key, img in out.items():
-            rgb = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale)
-            y = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale, test_y_channel=True)
-            print(f"PSNR {labels[key]}: {rgb:.2f} dB (Y {y:.2f} dB)")
-        y0, x0, size = hr.shape[1] // 3, hr.shape[2] // 3, min(192, hr.shape[1] // 3)
-        crops = [img[:, y0:y0 + size, x0:x0 + size] for img in [hr, *out.values()]]
-        paths.append(os.path.join(args.out, f"{name}_compare.png"))
-        write_image(paths[-1], side_by_side(crops, ["original"] + [labels[k] for k in out]))
-    print(f"wrote {', '.join(paths)}")
+    from .demo import run
+    run(args.input, args.out, args.tile, args.stride, args.exec, args.margin)
     return 0
 
 
@@ -203,31 +113,15 @@ def _oracle_table(err, model, tol, tols):
 
 
 def _fit_edge_router(model, err, scores, lam, max_loss, out):
-    """The trained branches with an edge-score router fitted to them -> a ClassSR checkpoint.
-    lam None: the largest of a grid of lams whose router loses at most max_loss dB on these
-    sub-images (spend the allowed loss on training data, never on test photos)."""
-    import numpy as np
-    from . import ClassSR
     from .checkpoint import save_model
-    from .classifier import fit_edge
-    cost = model.tile_cost(32).branches
-    rel = np.array([c / cost[-1] for c in cost])
-    errors = torch.from_numpy(err)
+    from .data.label import edge_router
+    routed, rows, chosen = edge_router(model, err, scores, lam, max_loss)
     print("| lam | thresholds | classes (narrow..wide) | FLOPs % | dB |\n|---|---|---|---|---|")
-    fits = []
-    for lam_k in ([lam] if lam is not None else np.logspace(-6, -4, 9)):
-        t = fit_edge(scores, errors, rel.tolist(), float(lam_k))
-        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1)
-        share = np.bincount(k.numpy(), minlength=model.num_classes) / len(k)
-        db = 10 * np.log10(float(errors[:, -1].mean()) / float(errors[torch.arange(len(k)), k].mean()))
-        fits.append((float(lam_k), t, db))
+    for lam_k, t, share, pct, db in rows:
         print(f"| {lam_k:.2g} | {[round(v, 5) for v in t]} | {' / '.join(f'{100 * v:.0f}%' for v in share)} | "
-              f"{100 * float(np.dot(share, rel)):.1f} | {db:+.3f} |")
-    lam, t, db = fits[0] if lam is not None else max((f for f in fits if f[2] >= -max_loss), key=lambda f: f[0])
-    print(f"edge-score router: lam {lam:.2g}, thresholds {[round(v, 5) for v in t]} ({db:+.3f} dB here)")
-    routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in t]}})
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
-    routed.load_state_dict({**routed.state_dict(), **state})
+              f"{pct:.1f} | {db:+.3f} |")
+    lam_k, t, _, _, db = chosen
+    print(f"edge-score router: lam {lam_k:.2g}, thresholds {[round(v, 5) for v in t]} ({db:+.3f} dB here)")
     save_model(routed, out)
     print(f"wrote {out}")
 

@@ -106,3 +106,27 @@ def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: st
     write_meta(out, items, psnr_of(err[:, -1]), oracle_classes(err, tol),
                f"widest branch PSNR; class = cheapest branch within MSE {tol:g} of the widest")
     return got[1:] if feature is not None else err
+
+
+def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_loss: float = 0.01):
+    """The trained branches of `model` with an edge-score router fitted to their errors on these
+    sub-images -> (the new ClassSR, rows (lam, thresholds, shares, FLOPs %, dB) per lam tried,
+    the chosen row). lam None: the largest of a grid whose router loses at most max_loss dB
+    here (the allowed loss is spent on training data, never on test photos)."""
+    from ..classifier import fit_edge
+    from ..wrapper import ClassSR
+    cost = model.tile_cost(32).branches
+    rel = np.array([c / cost[-1] for c in cost])
+    err = torch.from_numpy(errors)
+    rows = []
+    for lam_k in ([lam] if lam is not None else np.logspace(-6, -4, 9)):
+        t = fit_edge(scores, err, rel.tolist(), float(lam_k))
+        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1)
+        share = np.bincount(k.numpy(), minlength=model.num_classes) / len(k)
+        db = 10 * np.log10(float(err[:, -1].mean()) / float(err[torch.arange(len(k)), k].mean()))
+        rows.append((float(lam_k), t, share.tolist(), 100 * float(np.dot(share, rel)), db))
+    chosen = rows[0] if lam is not None else max((r for r in rows if r[4] >= -max_loss), key=lambda r: r[0])
+    routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in chosen[1]]}})
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+    routed.load_state_dict({**routed.state_dict(), **state})
+    return routed, rows, chosen
