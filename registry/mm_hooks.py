@@ -28,6 +28,8 @@ class ClassSRHook(Hook):
         model = self._model(runner)
         if model.phase in ("classifier", "joint") and not (runner._load_from or runner._resume):
             model.settings.check_widest_source(False, "load_from")
+        if not runner._resume:  # load_from is in by now: a fresh classifier if asked for
+            model.settings.after_load(model.generator, runner.logger.info)
         gen = model.generator
         trainable = sum(p.numel() for p in gen.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in gen.parameters() if not p.requires_grad)
