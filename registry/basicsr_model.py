@@ -60,7 +60,10 @@ class ClassSRModel(SRModel):
     def init_training_settings(self):
         train_opt = self.opt["train"]
         train_opt.setdefault("pixel_opt", {"type": "L1Loss", "loss_weight": DEFAULT_WEIGHTS["pixel"]})
-        self.settings.after_load(self.bare, get_root_logger().info)  # path.pretrain_network_g is in by now
+        # path.pretrain_network_g is in by now; on a resume it is the run's own checkpoint, whose
+        # classifier is the trained one, not the previous phase's
+        if not (self.opt.get("path") or {}).get("resume_state"):
+            self.settings.after_load(self.bare, get_root_logger().info)
         super().init_training_settings()
         self.cri_class = self.cri_average = None
         if self.phase != "branches" and not self.settings.supervised:

@@ -198,6 +198,30 @@ def test_collapse_warning(workdir, caplog):
     assert "pixel_opt.loss_weight (now 1000)" in caplog.text
 
 
+def test_resume_keeps_the_trained_classifier(workdir, tmp_path):
+    """classsr.reset_classifier starts phase 2 from a fresh classifier, but a resumed run loads its
+    own checkpoint: that classifier is the trained one and must stay."""
+    from basicsr.models import build_model
+    import yaml
+    with open(os.path.join(CONFIGS, "ClassSR_FSRCNN_x4_2_classifier.yml")) as f:
+        opt = yaml.safe_load(f)
+    opt.update(num_gpu=0, dist=False, is_train=True, rank=0, world_size=1)
+    torch.manual_seed(3)
+    trained = ClassSR(base={"type": "FSRCNN", "d": 56, "residual": True}, classifier={"type": "ClassModule", "nf": 32})
+    torch.save({"params": trained.state_dict()}, tmp_path / "net_g_6.pth")
+    opt["path"]["pretrain_network_g"] = str(tmp_path / "net_g_6.pth")
+    opt["classsr"]["reset_classifier"] = True
+    kept = {k: v for k, v in trained.state_dict().items() if k.startswith("classifier.")}
+
+    def classifier_kept(resume_state):
+        opt["path"]["resume_state"] = resume_state
+        state = build_model(opt).bare.state_dict()
+        return all(torch.equal(state[k].cpu(), v) for k, v in kept.items())
+
+    assert not classifier_kept(None)  # a new phase: the previous phase's classifier is replaced
+    assert classifier_kept(str(tmp_path / "6.state"))  # a resume: the run's own classifier stays
+
+
 # -- learning check --------------------------------------------------------------------------
 @register_arch
 class BlendUp(nn.Module):
