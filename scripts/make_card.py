@@ -92,12 +92,29 @@ def compare(run, ckpt, heldout, budgets):
         if not os.path.exists(path):
             continue
         model = load_checkpoint(path).eval()
-        rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name), budgets=budgets)
+        rep = _cached(os.path.join(run, "eval", name), path, budgets)
+        if rep is None:
+            rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name), budgets=budgets)
         rows = next(iter(rep["folders"].values()))["rows"]
         out[name] = {"rows": {k: r for k, r in rows.items() if k == "ClassSR" or k.startswith("ClassSR budget")},
                      "sweep": sum(rows[f"ClassSR budget {b:g}"]["psnr"] for b in budgets) / len(budgets),
                      "params": n_params(model), "file": file}
     return out
+
+
+def _cached(out, ckpt, budgets):
+    """A candidate's earlier evaluation, if newer than its checkpoint and over the same budgets
+    (a re-run resumes: each candidate takes minutes on 2 cores)."""
+    path = os.path.join(out, "eval.json")
+    if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(ckpt):
+        return None
+    with open(path) as f:
+        rep = json.load(f)
+    rows = next(iter(rep["folders"].values()))["rows"]
+    if any(f"ClassSR budget {b:g}" not in rows for b in budgets):
+        return None
+    print(f"{out}: evaluated after {os.path.basename(ckpt)} was written, reused")
+    return rep
 
 
 def ship(candidates):
