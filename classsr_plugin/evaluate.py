@@ -145,6 +145,9 @@ def _runs(model, s, tile, stride, device, reference, reference_name, budgets, or
     runs += [("ClassSR", _classsr_run(model, tile, stride, device, **ex)),
              (f"widest branch ({model.width_key}={model.widths[-1]})",
               _classsr_run(model, tile, stride, device, force_class=m - 1, **ex))]
+    if reference is not None and execution == "tiles":  # beside the reference on the whole image
+        runs.append((f"ClassSR, regions (margin {margin})",
+                     _classsr_run(model, tile, stride, device, execution="regions", margin=margin)))
     runs += [(f"ClassSR budget {b:g}", _classsr_run(model, tile, stride, device, budget=b, **ex)) for b in budgets]
     runs += [(f"oracle, tol {t:g}", _classsr_run(model, tile, stride, device, oracle_tol=t)) for t in oracle_tols]
     return runs
@@ -235,7 +238,7 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execut
             rows[label] = {"psnr": sum(a["psnr"]) / len(a["psnr"]), "psnr_y": sum(a["psnr_y"]) / len(a["psnr_y"]),
                            "flops_per_tile": a["flops"] / a["tiles"], "flops_percent": 100 * a["flops"] / base_flops,
                            "seconds": a["seconds"], "images": len(a["psnr"]),
-                           "class_share": None if a["counts"] is None else [c / a["tiles"] for c in a["counts"]]}
+                           "class_share": None if a["counts"] is None else [c / sum(a["counts"]) for c in a["counts"]]}
     return rows, branch_table(stats, model) if stats else [], skipped
 
 

@@ -4,6 +4,8 @@ registered, and fixes scoped to this entry point:
 - resuming without CUDA: BasicSR's load_resume_state maps tensors with torch.cuda.
 - options are data: the file is read with a safe YAML loader first (python tags are refused
   before BasicSR, whose loader would run them, sees it), and BasicSR's own parse is safe too.
+- --force_yml numbers: BasicSR reads `lr=2e-4` or `-1` as strings (Adam then fails on a str);
+  here they are numbers.
 - --auto_resume takes the newest training state that loads (with its networks), saying which
   ones it passed over: a run killed while saving cannot block resuming.
 """
@@ -26,6 +28,8 @@ from ..phases import PhaseSettings  # noqa: E402
 
 _cuda_init_dist = bsr_options.init_dist
 _bsr_ordered_yaml = bsr_options.ordered_yaml
+_bsr_yml_value = bsr_options._postprocess_yml_value
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def init_dist(launcher, backend="nccl", **kwargs):
@@ -45,6 +49,14 @@ def _safe_ordered_yaml():
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                            lambda loader, node: OrderedDict(loader.construct_pairs(node)))
     return Loader, _bsr_ordered_yaml()[1]
+
+
+def yml_value(value: str):
+    """A --force_yml value as BasicSR reads it, except that every number is a number."""
+    out = _bsr_yml_value(value)
+    if isinstance(out, str) and NUMBER.fullmatch(out.strip()):
+        return float(out) if re.search(r"[.eE]", out) else int(out)
+    return out
 
 
 def _load_state(path, device):
@@ -111,6 +123,7 @@ def check_options(argv) -> None:
 def _install():
     bsr_options.init_dist = init_dist
     bsr_options.ordered_yaml = _safe_ordered_yaml
+    bsr_options._postprocess_yml_value = yml_value
     bsr_train.load_resume_state = load_resume_state
 
 

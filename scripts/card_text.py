@@ -22,6 +22,13 @@ def verdict(card):
     lines = [f"- ClassSR at its own routing: {d:+.2f} dB against FSRCNN-O on the same tiles, at "
              f"{cs['flops_percent']:.1f}% of its FLOPs (target: at least -0.02 dB at no more than 70%): "
              f"**{'met' if ok else 'not met'}**."]
+    whole = rows.get("FSRCNN-O, whole image")
+    regions = next((r for k, r in rows.items() if k.startswith("ClassSR, regions")), None)
+    if whole and regions:  # the FLOPs the base needs without tile overlap: the fair CPU yardstick
+        lines.append(f"- Against FSRCNN-O run on the whole image (no tile overlap: {whole['flops_percent']:.1f}% of "
+                     f"its tiled FLOPs, {whole['psnr']:.2f} dB): ClassSR per tile needs "
+                     f"{100 * cs['flops_percent'] / whole['flops_percent']:.1f}% of its FLOPs, ClassSR in regions "
+                     f"{100 * regions['flops_percent'] / whole['flops_percent']:.1f}% at {regions['psnr']:.2f} dB.")
     lines.append(f"- Budgets at or above bicubic ({bic['psnr']:.2f} dB): "
                  + ("every one measured." if not below else f"**not** {', '.join(below)}."))
     return "\n".join(lines)

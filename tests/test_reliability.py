@@ -400,3 +400,13 @@ def test_mmengine_loads_are_weights_only_and_the_allowlist_is_scoped(tmp_path, m
     with pytest.raises(ValueError, match="p.pth: refused"):
         _load_checkpoint(str(tmp_path / "p.pth"), map_location="cpu")
     assert not marker.exists()
+
+
+def test_force_yml_numbers_are_numbers():
+    """`--force_yml train:optim_g:lr=2e-4`: BasicSR alone passes the string '2e-4' to Adam."""
+    from classsr_plugin.registry.basicsr_train import yml_value
+    assert yml_value("2e-4") == 2e-4 and isinstance(yml_value("2e-4"), float)
+    assert yml_value("-1") == -1 and isinstance(yml_value("-1"), int)
+    assert yml_value("1.5E+3") == 1500.0 and yml_value("0.003") == 0.003 and yml_value("16") == 16
+    assert yml_value("[16, 36]") == [16, 36] and yml_value("~") is None and yml_value("true") is True
+    assert yml_value("e-4") == "e-4" and yml_value("exp_2e-4") == "exp_2e-4"
