@@ -32,10 +32,14 @@ def train(config: str, cfg_options=None, launcher: str = "none", work_dir=None, 
     from mmengine.config import Config
     from mmengine.runner import Runner
     check_config(config)  # YAML: refused with python tags, before mmengine's loader sees it
-    cfg = Config.fromfile(config)
+    # the config's custom_imports after the ops check: importing MMagic without them fails
+    cfg = Config.fromfile(config, import_custom_modules=False)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     check_mmagic_ops(cfg, config)
+    if cfg.get("custom_imports"):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
     cfg.launcher = launcher
     if work_dir:
         cfg.work_dir = work_dir
