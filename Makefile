@@ -38,7 +38,7 @@ test: $(STAMP) $(MMSTAMP)
 	$(PY) -m pytest --ignore=tests/test_mmagic.py
 	$(MMPY) -m pytest tests/test_mmagic.py
 
-# Reproduce the shipped weights (scripts/recipe_fsrcnn_x4.sh, resumable steps; about 1.5-2 h on 2
+# Reproduce the shipped weights (scripts/recipe_fsrcnn_x4.sh, resumable steps; about 3 h of training on 2
 # cores), then measure them, pick the router and regenerate the model card and README's results
 # (scripts/make_card.py). The photos come from Debian packages: `make photo-packages` (root).
 WEIGHTS_RUN ?= $(CURDIR)/results/weights_run
