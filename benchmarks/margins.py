@@ -3,9 +3,11 @@
 px, against the same network on the whole image: PSNR lost against the HR where the weights are
 trained (the shipped FSRCNN-O), and the PSNR of the regions output against the whole-image
 output for the untrained configs (their receptive fields, not their weights, set what a margin
-must cover). The smallest margin that loses at most 0.01 dB is the one to use.
+must cover). The smallest margin that loses at most 0.01 dB is the one to use. Rectangles are
+at most --max-cells cells a side (default 1: every cell its own rectangle, the most borders
+and so the worst case; restore_image's default is 8).
 
-Run: .venv/bin/python benchmarks/margins.py [--margins 0,2,4,8] [--threads 2]
+Run: .venv/bin/python benchmarks/margins.py [--margins 0,2,4,8] [--max-cells 1] [--threads 2]
 """
 import argparse
 import sys
@@ -28,14 +30,15 @@ CONFIGS = {  # name: (base config, LR crop size); untrained configs run on a cro
 }
 
 
-def rows_for(model, lr, hr, margins):
+def rows_for(model, lr, hr, margins, max_cells):
     """[margin, PSNR vs HR or '-', dB vs whole (loss against HR, or agreement)] per margin."""
     s = model.scale
     with torch.inference_mode():
         whole = model.branches[-1](lr[None])[0].clamp(0, 1)
         out = []
         for m in margins:
-            img = model.restore_image(lr, execution="regions", margin=m, force_class=model.num_classes - 1).image
+            img = model.restore_image(lr, execution="regions", margin=m, max_cells=max_cells,
+                                      force_class=model.num_classes - 1).image
             if hr is not None:
                 p, p0 = psnr(img, hr, s), psnr(whole, hr, s)
                 out.append([m, f"{p:.3f}", f"{p - p0:+.3f}"])
@@ -47,20 +50,22 @@ def rows_for(model, lr, hr, margins):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--margins", default="0,2,4,8")
+    ap.add_argument("--max-cells", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     margins = [int(m) for m in args.margins.split(",")]
     hr, lr = bicubic_pair(demo_photo(), 4)
-    print("## ClassSR-FSRCNN x4, shipped (widest branch = FSRCNN-O), demo photo, LR 640x400\n")
+    print(f"## ClassSR-FSRCNN x4, shipped (widest branch = FSRCNN-O), demo photo, LR 640x400, "
+          f"rectangles of at most {args.max_cells} cells a side\n")
     model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
-    print(table(["margin (LR px)", "PSNR vs HR", "dB vs the whole image"], rows_for(model, lr, hr, margins)))
+    print(table(["margin (LR px)", "PSNR vs HR", "dB vs the whole image"], rows_for(model, lr, hr, margins, args.max_cells)))
     for name, (base, size) in CONFIGS.items():
         torch.manual_seed(0)
         model = ClassSR(base=base).eval()
         crop = lr[:, :size, :size] if model.scale > 1 else hr[:, :size, :size]
         print(f"\n## {name}, untrained, {size}x{size} crop: PSNR of the regions output against the whole image\n")
-        print(table(["margin (LR px)", "PSNR vs HR", "PSNR vs whole image"], rows_for(model, crop, None, margins)))
+        print(table(["margin (LR px)", "PSNR vs HR", "PSNR vs whole image"], rows_for(model, crop, None, margins, args.max_cells)))
 
 
 if __name__ == "__main__":

@@ -128,4 +128,4 @@ def run_regions(img: torch.Tensor, grid: CellGrid, rects: Sequence[Rect], branch
             wgt = wy[:, None] * wx[None, :]
             out[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s] += piece * wgt
             wsum[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s] += wgt
-    return out / wsum, pixels
+    return out.div_(wsum), pixels  # in place: at 8K another output-sized tensor is ~400 MB

@@ -354,7 +354,7 @@ class ClassSR(nn.Module):
         branches = [lambda x, b=b: b(self.to_branch_format(x)) for b in self.branches]
         bar = lambda jobs: tqdm(jobs, desc="regions", unit="batch", disable=None if progress else True, leave=False)  # noqa: E731
         image, pixels = run_regions(img, grid, rects, branches, self.scale, self.out_ch, margin,
-                                    max_pixels=batch * tile * tile * 4, progress=bar)
+                                    max_pixels=batch * tile * tile, progress=bar)  # as many pixels a call as tiles mode
         cost = self.tile_cost(tile)
         per_px = [f / (tile * tile) for f in cost.branches]  # conv nets: FLOPs grow with pixels
         # FLOPs against the base network on the whole image; margins are ClassSR's overhead
