@@ -74,3 +74,22 @@ def test_demo_prints_all_three_methods(tmp_path, capsys):
     assert cv2.imread(str(tmp_path / "BytheWater_classmap.png")).shape == (1600 + 64, 2560, 3)  # + legend
     assert cv2.imread(str(tmp_path / "BytheWater_compare.png")) is not None
     assert (tmp_path / "BytheWater_fsrcnn_o_x4.png").exists()
+
+
+def test_tile_borders_do_not_show_on_a_real_photo():
+    """Seam ratio (1.0 = no seam) at the 32/28 grid's borders, against the whole-image output's
+    value at the same places (the photo's own structure): feathered overlaps stay at it, plain
+    averaging, the original code's way, shows (1.5x here)."""
+    from classsr_plugin import TileGrid
+    from classsr_plugin.tiling import seam_ratio
+    ref = load_checkpoint(weights.FSRCNN_O_X4).eval()
+    model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
+    lr = bicubic_pair(demo_photo()[:, :800, :1200], 4)[1]
+    borders = TileGrid(lr.shape[1], lr.shape[2], 32, 28, 4).borders()
+    ratio = lambda img: seam_ratio(img.clamp(0, 1), *borders, 4)  # noqa: E731
+    with torch.no_grad():
+        whole = ratio(ref(lr[None])[0])
+        feather, average = (ratio(run_tiled(lr, ref, 4, 32, 28, blend=b)) for b in ("feather", "average"))
+    routed = ratio(model.restore_image(lr).image)  # branches change across borders too
+    assert feather < whole * 1.03 and routed < whole * 1.03 and feather < 1.10, (feather, routed, whole)
+    assert average > whole * 1.2, (average, whole)
