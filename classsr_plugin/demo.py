@@ -85,9 +85,18 @@ def run(input_path=None, out_dir="results/demo", tile=32, stride=28, execution="
             rgb = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale)
             y = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale, test_y_channel=True)
             print(f"PSNR {labels[key]}: {rgb:.2f} dB (Y {y:.2f} dB)")
-        y0, x0, size = hr.shape[1] // 3, hr.shape[2] // 3, min(192, hr.shape[1] // 3)
+        y0, x0, size = _detail_crop(hr, out["bicubic"], min(192, hr.shape[1] // 3, hr.shape[2] // 3))
         crops = [img[:, y0:y0 + size, x0:x0 + size] for img in [hr, *out.values()]]
         paths.append(os.path.join(out_dir, f"{name}_compare.png"))
         _write(paths[-1], side_by_side(crops, ["original"] + [labels[k] for k in out]))
     print(f"wrote {', '.join(paths)}")
     return 0
+
+
+def _detail_crop(hr, bicubic, size):
+    """(y0, x0, size) of the square where bicubic misses the most detail: where the methods
+    differ, not a patch of plain sky."""
+    size = max(1, size)
+    err = torch.nn.functional.avg_pool2d((bicubic - hr).abs().mean(0)[None, None], size, max(1, size // 2))[0, 0]
+    r, c = divmod(int(err.argmax()), err.shape[1])
+    return r * max(1, size // 2), c * max(1, size // 2), size
