@@ -91,12 +91,11 @@ def cmd_label(args) -> int:
     else:
         model = load_model(args.opt)
         from .classifier import EdgeScore
-        got = label.label_by_oracle(args.data, list(model.branches), args.tol, out, batch=args.batch,
-                                    feature=EdgeScore.score if args.edge_router else None)
-        err = got[0] if args.edge_router else got
+        err, scores = label.label_by_oracle(args.data, list(model.branches), args.tol, out, batch=args.batch,
+                                            feature=EdgeScore.score if args.edge_router else None)
         _oracle_table(err, model, args.tol, args.tols)
         if args.edge_router:
-            _fit_edge_router(model, err, got[1], args.lam, args.max_loss, args.edge_router)
+            _fit_edge_router(model, err, scores, args.lam, args.max_loss, args.edge_router)
     print(f"wrote {out}")
     return 0
 

@@ -7,14 +7,9 @@ import torch
 
 from .checkpoint import load_model
 from .evaluate import bicubic_pair
-from .imageio import read_picture, write_array
+from .imageio import read_picture, write_picture
 from .tiling import run_tiled
 from .visual import add_legend, class_overlay, side_by_side
-
-
-def _write(path, img):
-    from basicsr.utils import tensor2img
-    write_array(str(path), tensor2img(img.clamp(0, 1), rgb2bgr=True))  # atomic
 
 
 def _best_of_two(fn):
@@ -61,9 +56,9 @@ def run(input_path=None, out_dir="results/demo", tile=32, stride=28, execution="
                for _ in range(2)), key=lambda r: r.seconds)
     out = {"classsr": res.image}
     paths = [os.path.join(out_dir, f"{name}_classsr_x{scale}.png"), os.path.join(out_dir, f"{name}_classmap.png")]
-    _write(paths[0], res.image)
+    write_picture(paths[0], res.image)
     legend = [f"{k}: d={w}" for k, w in enumerate(model.widths)]
-    _write(paths[1], add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, scale), legend))
+    write_picture(paths[1], add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, scale), legend))
     print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}, "
           f"tiles per class (d = {model.widths}): {res.counts}")
     print(f"ClassSR ({execution}) FLOPs: {res.flops_percent:.1f}% of FSRCNN-O on the "
@@ -73,13 +68,13 @@ def run(input_path=None, out_dir="results/demo", tile=32, stride=28, execution="
         with torch.no_grad():
             out["fsrcnn_o"], t_tiled = _best_of_two(lambda: run_tiled(lr, lambda t: ref(cl(t)), scale, tile, stride))
             _, t_whole = _best_of_two(lambda: ref(cl(lr[None])))
-        _write(os.path.join(out_dir, f"{name}_fsrcnn_o_x{scale}.png"), out["fsrcnn_o"])
+        write_picture(os.path.join(out_dir, f"{name}_fsrcnn_o_x{scale}.png"), out["fsrcnn_o"])
         print(f"time, best of two runs each: ClassSR {res.seconds:.2f} s; FSRCNN-O on the same tiles {t_tiled:.2f} s, "
               f"on the whole image {t_whole:.2f} s: ClassSR's speed-up {t_tiled / res.seconds:.2f}x over the "
               f"former, {t_whole / res.seconds:.2f}x over the latter")
     if hr is not None:
         out = {"bicubic": imresize(lr, scale).clamp(0, 1), **out}
-        _write(os.path.join(out_dir, f"{name}_bicubic_x{scale}.png"), out["bicubic"])
+        write_picture(os.path.join(out_dir, f"{name}_bicubic_x{scale}.png"), out["bicubic"])
         labels = {"bicubic": "bicubic", "fsrcnn_o": "FSRCNN-O", "classsr": "ClassSR-FSRCNN" if ref else "ClassSR (untrained)"}
         for key, img in out.items():
             rgb = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale)
@@ -88,7 +83,7 @@ def run(input_path=None, out_dir="results/demo", tile=32, stride=28, execution="
         y0, x0, size = _detail_crop(hr, out["bicubic"], min(192, hr.shape[1] // 3, hr.shape[2] // 3))
         crops = [img[:, y0:y0 + size, x0:x0 + size] for img in [hr, *out.values()]]
         paths.append(os.path.join(out_dir, f"{name}_compare.png"))
-        _write(paths[-1], side_by_side(crops, ["original"] + [labels[k] for k in out]))
+        write_picture(paths[-1], side_by_side(crops, ["original"] + [labels[k] for k in out]))
     print(f"wrote {', '.join(paths)}")
     return 0
 

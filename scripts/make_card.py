@@ -2,7 +2,8 @@
 and README's results section from the measurements (scripts/recipe_fsrcnn_x4.sh; `make weights`).
 
 On the held-out photos, through classsr_plugin.evaluate (the same code as `classsr eval`):
-  - both routers (supervised and the paper's losses): their own routing and the budget sweep;
+  - every candidate (edge-score, supervised and paper routers; shared weights): its own routing
+    and the budget sweep (an evaluation newer than its checkpoint is reused);
   - the shipped one in full: bicubic, FSRCNN-O (tiled and whole image), ClassSR, budgets, oracle;
   - the per-class branch table; a class-map picture of a held-out 2K photo.
 The router ships whose own routing is best within 70% of the base's FLOPs (else the best mean

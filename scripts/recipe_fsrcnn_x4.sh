@@ -95,6 +95,9 @@ if want oracle && { [ ! -f "$DATA/meta_info_oracle.txt" ] || [ ! -f "$CKPT/class
     --edge-router "$CKPT/classsr_edge_x4.pth" --max-loss "$MAX_LOSS"
 fi
 
+# the supervised router (separate and shared branches alike): a fresh classifier, unscaled init
+SUPERVISED=(classsr:router=supervised datasets:train:batch_size_per_gpu=64 "train:optim_g:lr=$LR_ROUTER"
+            classsr:reset_classifier=true network_g:classifier:init_scale=1.0)
 phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
   local name=$1 out=$2 n=$3; shift 3
   [ -f "$out" ] && return 0
@@ -103,9 +106,8 @@ phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
   "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" -w "$(latest "$name")" -o "$out"
 }
 if want supervised; then
-  phase2 ClassSR_FSRCNN_x4_2_supervised "$CKPT/classsr_supervised_x4.pth" "$N_ROUTER" classsr:router=supervised \
-    "datasets:train:meta_info=$DATA/meta_info_oracle.txt" datasets:train:batch_size_per_gpu=64 "train:optim_g:lr=$LR_ROUTER" \
-    classsr:reset_classifier=true network_g:classifier:init_scale=1.0
+  phase2 ClassSR_FSRCNN_x4_2_supervised "$CKPT/classsr_supervised_x4.pth" "$N_ROUTER" "${SUPERVISED[@]}" \
+    "datasets:train:meta_info=$DATA/meta_info_oracle.txt"
 fi
 if want paper; then
   phase2 ClassSR_FSRCNN_x4_2_paper "$CKPT/classsr_paper_x4.pth" "$N_PAPER" classsr:routing=hard \
@@ -121,9 +123,8 @@ if want shared && [ ! -f "$CKPT/classsr_shared_x4.pth" ]; then
   [ -f "$DATA/meta_info_oracle_shared.txt" ] || timed oracle_shared "$CLASSSR" label --data "$DATA" --by oracle \
     -opt "$CKPT/classsr_supernet_x4.pth" --tol "$TOL" -o "$DATA/meta_info_oracle_shared.txt"
   train ClassSR_FSRCNN_x4_2_shared ClassSR_FSRCNN_x4_2_classifier.yml "$N_ROUTER" network_g:share_weights=true \
-    "path:pretrain_network_g=$CKPT/classsr_supernet_x4.pth" path:param_key_g=params classsr:router=supervised \
-    "datasets:train:meta_info=$DATA/meta_info_oracle_shared.txt" datasets:train:batch_size_per_gpu=64 \
-    "train:optim_g:lr=$LR_ROUTER" classsr:reset_classifier=true network_g:classifier:init_scale=1.0
+    "path:pretrain_network_g=$CKPT/classsr_supernet_x4.pth" path:param_key_g=params "${SUPERVISED[@]}" \
+    "datasets:train:meta_info=$DATA/meta_info_oracle_shared.txt"
   "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" -w "$(latest ClassSR_FSRCNN_x4_2_shared)" \
     -o "$CKPT/classsr_shared_x4.pth" --set network_g.share_weights=true
 fi

@@ -58,7 +58,7 @@ def subimages(tmp_path_factory):
 def test_label_by_oracle_sends_flat_tiles_to_the_narrow_branch(subimages):
     root, is_tex = subimages
     model = two_branch_model(0.0)  # narrow = bilinear: exact on flat tiles only
-    errors = label.label_by_oracle(str(root), list(model.branches), 1e-6, str(root / "oracle.txt"), progress=False)
+    errors, _ = label.label_by_oracle(str(root), list(model.branches), 1e-6, str(root / "oracle.txt"), progress=False)
     items = read_meta(str(root / "oracle.txt"))
     classes = torch.tensor([c for _, _, c in items])
     assert torch.equal(classes, is_tex.long())

@@ -41,16 +41,15 @@ def _batches(root: str, items, batch: int, progress: bool):
 def sub_image_errors(root: str, nets: Sequence[Callable], batch: int = 128, progress: bool = True,
                      meta: str = META, feature: Callable = None):
     """MSE (on [0, 1], outputs clipped) of every network on every listed sub-image pair.
-    Returns (items of the meta file, errors [N, len(nets)]), plus feature(lq) per sub-image
-    [N] when a feature is given."""
+    Returns (items of the meta file, errors [N, len(nets)], feature(lq) per sub-image [N] or
+    None without a feature)."""
     items = read_meta(os.path.join(root, meta))
     errors, feats = [], []
     for lq, gt in _batches(root, items, batch, progress):
         errors.append(torch.stack([(net(lq).clamp(0, 1) - gt).pow(2).mean((1, 2, 3)) for net in nets], 1))
         if feature is not None:
             feats.append(feature(lq))
-    errors = torch.cat(errors).numpy().astype(np.float64)
-    return (items, errors, torch.cat(feats).double()) if feature is not None else (items, errors)
+    return items, torch.cat(errors).numpy().astype(np.float64), torch.cat(feats).double() if feats else None
 
 
 def psnr_of(mse: np.ndarray) -> np.ndarray:
@@ -69,14 +68,15 @@ def oracle_table(errors: np.ndarray, branch_flops: Sequence[float], tols: Sequen
     """For each tol: (tol, share per class, branches' FLOPs % of the widest, PSNR change of the
     mean MSE against the widest everywhere) on these sub-images."""
     rel = np.asarray(branch_flops, dtype=np.float64) / branch_flops[-1]
-    base = errors[:, -1].mean()
-    rows = []
-    for tol in tols:
-        k = oracle_classes(errors, tol)
-        share = np.bincount(k, minlength=errors.shape[1]) / len(k)
-        mse = errors[np.arange(len(k)), k].mean()
-        rows.append((tol, share.tolist(), 100 * float(rel[k].mean()), float(10 * np.log10(base / mse))))
-    return rows
+    return [(tol, *routed_stats(errors, rel, oracle_classes(errors, tol))) for tol in tols]
+
+
+def routed_stats(errors: np.ndarray, rel: np.ndarray, k: np.ndarray):
+    """One routing k (class per sub-image) -> (share per class, branches' FLOPs % of the widest
+    given their relative costs, PSNR change of the mean MSE against the widest everywhere)."""
+    share = np.bincount(k, minlength=errors.shape[1]) / len(k)
+    mse = errors[np.arange(len(k)), k].mean()
+    return share.tolist(), 100 * float(rel[k].mean()), float(10 * np.log10(errors[:, -1].mean() / mse))
 
 
 def write_meta(path: str, items, psnr: np.ndarray, classes: np.ndarray, header: str) -> None:
@@ -90,7 +90,7 @@ def write_meta(path: str, items, psnr: np.ndarray, classes: np.ndarray, header: 
 
 def label_by_difficulty(root: str, net: Callable, classes: int, out: str, name: str = "reference", **kw):
     """Equal-count classes by the PSNR of `net` (lowest PSNR -> class M-1). Returns the counts."""
-    items, err = sub_image_errors(root, [net], **kw)
+    items, err, _ = sub_image_errors(root, [net], **kw)
     psnr = psnr_of(err[:, 0])
     labels = assign_classes(psnr, classes)
     write_meta(out, items, psnr, labels, f"{name} PSNR; class {classes - 1} = lowest PSNR")
@@ -99,13 +99,12 @@ def label_by_difficulty(root: str, net: Callable, classes: int, out: str, name: 
 
 def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: str, feature: Callable = None, **kw):
     """Oracle classes for supervised routing; the psnr column is the widest branch's.
-    Returns the errors [N, M] (for a table of other tolerances), and the feature per
-    sub-image when one is given (for fitting an edge-score router)."""
-    got = sub_image_errors(root, branches, feature=feature, **kw)
-    items, err = got[:2]
+    Returns the errors [N, M] (for a table of other tolerances) and the feature per sub-image
+    (for fitting an edge-score router; None without a feature)."""
+    items, err, feats = sub_image_errors(root, branches, feature=feature, **kw)
     write_meta(out, items, psnr_of(err[:, -1]), oracle_classes(err, tol),
                f"widest branch PSNR; class = cheapest branch within MSE {tol:g} of the widest")
-    return got[1:] if feature is not None else err
+    return err, feats
 
 
 def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_loss: float = 0.01):
@@ -117,14 +116,11 @@ def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_l
     from ..wrapper import ClassSR
     cost = model.tile_cost(32).branches
     rel = np.array([c / cost[-1] for c in cost])
-    err = torch.from_numpy(errors)
     rows = []
     for lam_k in ([lam] if lam is not None else np.logspace(-6, -4, 9)):
-        t = fit_edge(scores, err, rel.tolist(), float(lam_k))
-        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1)
-        share = np.bincount(k.numpy(), minlength=model.num_classes) / len(k)
-        db = 10 * np.log10(float(err[:, -1].mean()) / float(err[torch.arange(len(k)), k].mean()))
-        rows.append((float(lam_k), t, share.tolist(), 100 * float(np.dot(share, rel)), db))
+        t = fit_edge(scores, torch.from_numpy(errors), rel.tolist(), float(lam_k))
+        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1).numpy()
+        rows.append((float(lam_k), t, *routed_stats(errors, rel, k)))
     chosen = rows[0] if lam is not None else max((r for r in rows if r[4] >= -max_loss), key=lambda r: r[0])
     routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in chosen[1]]}})
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
