@@ -74,8 +74,8 @@ def bench(name, repeats):
         t_tiled, ref = best(lambda: run_tiled(lr, lambda t: tiled_net(layout(t)), s, 32, 28, 64),
                             repeats)
         for k in range(M):
-            res[k] = best(lambda: model.restore_image(lr, force_class=k), repeats)
-        t_route, routed = best(lambda: model.restore_image(lr), repeats)
+            res[k] = best(lambda: model.restore_image(lr, force_class=k, execution="tiles"), repeats)
+        t_route, routed = best(lambda: model.restore_image(lr, execution="tiles"), repeats)
         t_one, _ = best(lambda: run_tiled(lr, lambda t: tiled_net(layout(t)), s, 32, 28, 1), repeats)
     faster = "channels_last" if t_l < t_c else "contiguous"
     rows += [[f"base, whole image, contiguous{' (faster)' * (faster == 'contiguous')}", t_c],

@@ -14,7 +14,7 @@ bicubic first, then x1/4: the same photo, more pixels):
   much tiling / regions change the output), and the seam ratio at tile / cell borders (1.0 = no
   seam; the whole-image row gives the photo's own value at the same places).
 
-Run: .venv/bin/python benchmarks/inference_speed.py [--repeats 5] [--threads 2] [--margin 4]
+Run: .venv/bin/python benchmarks/inference_speed.py [--repeats 5] [--threads 2] [--margin 2]
 """
 import argparse
 import statistics
@@ -29,7 +29,7 @@ from classsr_plugin.checkpoint import load_model as load_checkpoint
 from classsr_plugin.weights import demo_photo
 from classsr_plugin.cost import count_flops
 from classsr_plugin.evaluate import bicubic_pair
-from classsr_plugin.regions import CellGrid
+from classsr_plugin.regions import MARGIN, CellGrid
 from classsr_plugin.tiling import seam_ratio
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
@@ -119,7 +119,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--margin", type=int, default=4)
+    ap.add_argument("--margin", type=int, default=MARGIN)
     ap.add_argument("--models", default="fsrcnn,msrresnet")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

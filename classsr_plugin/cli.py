@@ -7,6 +7,7 @@ import torch
 
 from .checks import (check_device, check_network, check_stride, describe, factors, fraction,
                      fractions, non_negative, positive, read_options, tile_size, tolerances)
+from .regions import MARGIN
 
 
 def _basicsr():
@@ -334,13 +335,13 @@ def _model_args(p, what="ClassSR"):
                                            "mmengine/MMagic Runner checkpoint for a config .py")
 
 
-def _tiling_args(p, tile_help="tile size"):
+def _tiling_args(p, tile_help="tile size", execution="regions"):
     p.add_argument("--tile", type=tile_size, default=32, help=tile_help)
     p.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles; at most --tile)")
-    p.add_argument("--exec", default="tiles", choices=["tiles", "regions"],
-                   help="tiles: each tile through its branch (the paper's way); regions: adjacent tiles of a "
-                        "class run together with --margin px of context")
-    p.add_argument("--margin", type=non_negative, default=4, help="context px around each region (--exec regions)")
+    p.add_argument("--exec", default=execution, choices=["tiles", "regions"],
+                   help=f"regions: adjacent cells of a class run together with --margin px of context; tiles: each "
+                        f"tile through its branch (the paper's way) (default: {execution})")
+    p.add_argument("--margin", type=non_negative, default=MARGIN, help="context px around each region (--exec regions)")
 
 
 def _max_pixels(p):
@@ -434,7 +435,7 @@ def _add_eval(sub):
     p.add_argument("--oracle", type=tolerances,
                    help="comma-separated MSE tolerances: rows routed by the oracle (each tile to the cheapest "
                         "branch within that MSE of the widest, knowing the HR)")
-    _tiling_args(p)
+    _tiling_args(p, execution="tiles")  # the paper's protocol; a regions row is added beside it
     p.add_argument("--device", default="cpu")
     p.add_argument("-o", "--out", default="results/eval", help="folder for the .md, .json and .png")
     _max_pixels(p)

@@ -8,6 +8,7 @@ import torch
 from .checkpoint import load_model
 from .evaluate import bicubic_pair
 from .imageio import read_picture, write_picture
+from .regions import MARGIN
 from .tiling import run_tiled
 from .visual import add_legend, class_overlay, side_by_side
 
@@ -37,7 +38,7 @@ def _demo_models(scale):
     return ClassSR(base={"type": "FSRCNN", "d": 56, "s": 12, "m": 4, "upscale": scale}).eval(), None
 
 
-def run(input_path=None, out_dir="results/demo", tile=32, stride=28, execution="tiles", margin=4):
+def run(input_path=None, out_dir="results/demo", tile=32, stride=28, execution="regions", margin=MARGIN):
     """Upscale the shipped photo (or `input_path`, no ground truth) x4 with bicubic, FSRCNN-O and
     ClassSR-FSRCNN; print PSNR, FLOPs and times; write the images, the class map and a crop."""
     from basicsr.metrics import calculate_psnr

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from .compat import alias_torchvision_for_basicsr
 from .imageio import list_images, read_picture
+from .regions import MARGIN
 from .tiling import TileGrid
 
 
@@ -149,7 +150,9 @@ def _runs(model, s, tile, stride, device, reference, reference_name, budgets, or
         runs.append((f"ClassSR, regions (margin {margin})",
                      _classsr_run(model, tile, stride, device, execution="regions", margin=margin)))
     runs += [(f"ClassSR budget {b:g}", _classsr_run(model, tile, stride, device, budget=b, **ex)) for b in budgets]
-    runs += [(f"oracle, tol {t:g}", _classsr_run(model, tile, stride, device, oracle_tol=t)) for t in oracle_tols]
+    # the oracle's classes are per tile (its statistics come from the tile grid)
+    runs += [(f"oracle, tol {t:g}", _classsr_run(model, tile, stride, device, oracle_tol=t, execution="tiles"))
+             for t in oracle_tols]
     return runs
 
 
@@ -168,7 +171,7 @@ def _folder_names(hr_dirs) -> List[str]:
 def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
              budgets: Sequence[float] = (), tile: int = 32, stride: int = 28, device: str = "cpu",
              reference=None, reference_name: str = "reference", oracle_tols: Sequence[float] = (),
-             execution: str = "tiles", margin: int = 4):
+             execution: str = "tiles", margin: int = MARGIN):
     """`reference`: an optional plain network (same scale), run on the same tiles and on the
     whole image, e.g. the base network trained alone. `oracle_tols`: rows routed by the oracle
     (each tile to the cheapest branch within that MSE of the widest, the HR known)."""

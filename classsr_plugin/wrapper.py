@@ -2,7 +2,7 @@
 narrower copies of it (Kong et al., CVPR 2021)."""
 import time
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -13,7 +13,10 @@ from .classifier import build_classifier
 from .cost import TileCost, count_flops, route_under_budget
 from .derive import BaseSpec, check_widths, derive_widths, measure_widths
 from .shared import SlicedBranch, check_shareable
+from .regions import MARGIN
 from .tiling import TileGrid
+
+SKIP_CONTEXT = 4  # LR px of context a band of a hoisted skip needs (bicubic reads 2 each side)
 
 
 class Routed(NamedTuple):
@@ -277,7 +280,7 @@ class ClassSR(nn.Module):
     def restore_image(self, img: torch.Tensor, tile: int = 32, stride: int = 28,
                       batch: Optional[int] = None, force_class=None,
                       logit_bias: Optional[torch.Tensor] = None, budget: Optional[float] = None,
-                      progress: bool = False, execution: str = "tiles", margin: int = 4,
+                      progress: bool = False, execution: str = "regions", margin: int = MARGIN,
                       max_cells: int = 8) -> Restored:
         """Super-resolve (or restore, at scale 1) a whole LR image of any size.
 
@@ -315,6 +318,31 @@ class ClassSR(nn.Module):
                         flops_per_tile=flops[0] / len(idx), flops_percent=100.0 * flops[0] / flops[1],
                         seconds=time.perf_counter() - start, layout=layout)
 
+    def _hoisted_skip(self) -> bool:
+        """Whether every branch's output is forward_residual(x) + skip(x), the skip a fixed
+        function of the input (FSRCNN's bicubic): whole images then pay it once, not per tile."""
+        if not all(callable(getattr(b, "forward_residual", None)) and callable(getattr(b, "skip", None))
+                   for b in self.branches):
+            return False
+        return self.branches[-1].skip(torch.zeros(1, self.in_ch, 8, 8)) is not None
+
+    def _branch_fns(self, hoist: bool) -> List[Callable]:
+        return [(lambda x, b=b: b.forward_residual(self.to_branch_format(x))) if hoist
+                else (lambda x, b=b: b(self.to_branch_format(x))) for b in self.branches]
+
+    def _skip(self, img: torch.Tensor, rows: int = 64) -> torch.Tensor:
+        """The branches' shared skip of img [C, H, W], computed a band of rows at a time into
+        one output (no second output-sized tensor: ~400 MB at 8K); each band is computed with
+        SKIP_CONTEXT rows of context, so it equals the whole-image skip."""
+        s, height, c = self.scale, img.shape[-2], SKIP_CONTEXT
+        out = img.new_empty(self.out_ch, height * s, img.shape[-1] * s)
+        for y0 in range(0, height, rows):
+            y1 = min(y0 + rows, height)
+            a, b = max(y0 - c, 0), min(y1 + c, height)
+            band = self.branches[-1].skip(img[None, :, a:b])[0]
+            out[:, y0 * s:y1 * s] = band[:, (y0 - a) * s:(y1 - a) * s]
+        return out
+
     def _route(self, windows, n: int, tile: int, force_class, logit_bias, budget):
         """Class per tile: forced, or the classifier's argmax (+ bias) on the batches of tile
         windows, or that under a budget."""
@@ -337,12 +365,14 @@ class ClassSR(nn.Module):
         out = grid.new_output(self.out_ch, device=img.device)
         jobs = [(k, ids) for k in range(self.num_classes) if (idx == k).any()
                 for ids in all_ids[idx == k].split(batch)]
+        branches = self._branch_fns(hoist=False)  # the paper's way: each tile is the network's output
         for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=None if progress else True, leave=False):
-            grid.add(out, self.branches[k](self.to_branch_format(grid.extract(flat, ids))), ids)
+            grid.add(out, branches[k](grid.extract(flat, ids)), ids)
+        image = grid.finish(out)
         cost, counts = self.tile_cost(tile), torch.bincount(idx, minlength=self.num_classes).tolist()
         # FLOPs against the base network on the same tiles; the classifier when it ran
         flops = (cost.per_tile(counts, force_class is None) * len(idx), cost.base * len(idx))
-        return grid.finish(out), idx, grid.shape, (grid.ys, grid.xs), flops
+        return image, idx, grid.shape, (grid.ys, grid.xs), flops
 
     def _restore_regions(self, img, tile, stride, batch, force_class, logit_bias, budget, progress, margin,
                          max_cells):
@@ -351,10 +381,12 @@ class ClassSR(nn.Module):
         windows = grid.windows(img).split(batch * 4) if force_class is None else None
         idx = self._route(windows, len(grid), tile, force_class, logit_bias, budget)
         rects = merge_cells(idx.view(grid.shape), max_cells)
-        branches = [lambda x, b=b: b(self.to_branch_format(x)) for b in self.branches]
+        hoist = self._hoisted_skip()
+        branches = self._branch_fns(hoist)
         bar = lambda jobs: tqdm(jobs, desc="regions", unit="batch", disable=None if progress else True, leave=False)  # noqa: E731
         image, pixels = run_regions(img, grid, rects, branches, self.scale, self.out_ch, margin,
-                                    max_pixels=batch * tile * tile, progress=bar)  # as many pixels a call as tiles mode
+                                    max_pixels=batch * tile * tile, progress=bar,  # as many pixels a call as tiles mode
+                                    out=self._skip(img) if hoist else None)
         cost = self.tile_cost(tile)
         per_px = [f / (tile * tile) for f in cost.branches]  # conv nets: FLOPs grow with pixels
         # FLOPs against the base network on the whole image; margins are ClassSR's overhead

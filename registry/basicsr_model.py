@@ -124,7 +124,7 @@ class ClassSRModel(SRModel):
         outs = []
         for img in self.lq:
             res = net.restore_image(img, tile=self.settings.val_tile,
-                                    stride=self.settings.val_stride)
+                                    stride=self.settings.val_stride, execution="tiles")
             outs.append(res.image)
             self._val_counts = [a + b for a, b in zip(self._val_counts, res.counts)]
         self.output = torch.stack(outs)

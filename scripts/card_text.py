@@ -111,7 +111,7 @@ rule from FSRCNN-O for about the same wall time, with the supervised router), sa
 
 ![PSNR vs FLOPs](docs/psnr_vs_flops_fsrcnn_x4.png)
 
-Class map of a held-out 2K photo ({cm['photo']}; tiles per class {cm['counts']}):
+Class map of a held-out 2K photo ({cm['photo']}; 32 px cells per class {cm['counts']}, as `restore_image` runs by default: in regions):
 
 ![class map]({cm['path']})
 """
@@ -135,7 +135,8 @@ below was measured by that run on this machine. card.json holds the same facts f
 - Hardware: {card['hardware']}.
 - Demo photo (ships in the package, held out): {d['name']}, {d['size'][1]}x{d['size'][0]}:
   bicubic {d['bicubic_psnr']:.2f} dB, FSRCNN-O {d['fsrcnn_o_psnr']:.2f} dB, ClassSR {d['classsr_psnr']:.2f} dB at
-  {d['classsr_flops_percent']:.1f}% FLOPs (tiles per class {d['classsr_counts']}).
+  {d['classsr_flops_percent']:.1f}% of FSRCNN-O's FLOPs on the whole image (in regions, the default; 32 px cells per
+  class {d['classsr_counts']}).
 
 ## Held-out photos
 

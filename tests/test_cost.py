@@ -30,9 +30,9 @@ def test_cost_is_cached_and_reported():
     assert cost.per_tile([1, 1, 2]) == pytest.approx(
         cost.classifier + (cost.branches[0] + cost.branches[1] + 2 * cost.branches[2]) / 4)
     assert cost.percent([0, 0, 5]) == pytest.approx(100 * (1 + cost.classifier / cost.base))
-    out = model.restore_image(torch.rand(3, 60, 60))
+    out = model.restore_image(torch.rand(3, 60, 60), execution="tiles")
     assert out.flops_per_tile == cost.per_tile(out.counts)
-    forced = model.restore_image(torch.rand(3, 60, 60), force_class=0)
+    forced = model.restore_image(torch.rand(3, 60, 60), force_class=0, execution="tiles")
     assert forced.flops_percent == pytest.approx(100 * cost.branches[0] / cost.base)
 
 

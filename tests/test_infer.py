@@ -10,6 +10,7 @@ import yaml
 
 from classsr_plugin import ClassSR
 from classsr_plugin.cli import main
+from classsr_plugin.regions import MARGIN
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
     assert "| ClassSR |" in open(out / "eval.md").read()
     assert rows["bicubic"]["psnr"] > 20 and rows["bicubic"]["flops_percent"] == 0
     # beside the reference on the whole image: ClassSR in regions, its shares over its own cells
-    regions = rows["ClassSR, regions (margin 4)"]
+    regions = rows[f"ClassSR, regions (margin {MARGIN})"]
     assert sum(regions["class_share"]) == pytest.approx(1) and 0 < regions["flops_percent"] < 100
     assert cv2.imread(str(out / "psnr_vs_flops.png")) is not None
     # the per-class table, cross-checked on one image by hand: the widest branch's pooled PSNR

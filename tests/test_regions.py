@@ -71,3 +71,46 @@ def test_restore_image_in_regions():
     assert res.class_map.view(-1).tolist() == assign.tolist()
     with pytest.raises(ValueError, match="execution"):
         model.restore_image(img, execution="tile")
+
+
+@pytest.mark.parametrize("h,w,margin", [(96, 160, 2), (100, 130, 4), (70, 97, 4)])
+def test_blend_weights_sum_to_one(h, w, margin):
+    """Branches that output a constant give that constant back everywhere, whichever rectangle
+    a pixel's weights come from (70x97: a 6 px last cell, too narrow for two ramps: the weights
+    are then summed and divided by); different constants blend between them, never beyond."""
+    torch.manual_seed(2)
+    img = torch.rand(3, h, w)
+    grid = CellGrid(h, w, 32)
+    rects = merge_cells(torch.randint(0, 3, grid.shape), 2)
+
+    def const(v):
+        return lambda x: torch.full((x.shape[0], 3, x.shape[2] * 2, x.shape[3] * 2), v)
+    ones, _ = run_regions(img, grid, rects, [const(1.0)] * 3, 2, 3, margin=margin)
+    assert torch.allclose(ones, torch.ones_like(ones), atol=1e-6)
+    mixed, _ = run_regions(img, grid, rects, [const(1.0), const(2.0), const(3.0)], 2, 3, margin=margin)
+    assert mixed.min() >= 1 - 1e-6 and mixed.max() <= 3 + 1e-6
+    assert (mixed - mixed.round()).abs().max() > 0.1  # blended across the borders, not cut
+
+
+def test_regions_pay_fsrcnn_bicubic_skip_once_on_the_whole_image():
+    torch.manual_seed(0)
+    model = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4, residual=True)).eval()
+    with torch.no_grad():
+        for b in model.branches:  # trained-like: the learned part is not ~0
+            torch.nn.init.normal_(b.last.weight, std=0.05)
+    img = torch.rand(3, 150, 100)  # more rows than one band of the skip
+    assert model._hoisted_skip()
+    band_wise = model._skip(img)
+    whole_skip = F.interpolate(img[None], scale_factor=4, mode="bicubic", align_corners=False)[0]
+    assert torch.allclose(band_wise, whole_skip, atol=1e-6)
+    widths = []
+    for b in model.branches:  # record what the skip runs on
+        b.skip = lambda x, f=b.skip: widths.append(x.shape[-1]) or f(x)
+    # a margin whose kept half covers FSRCNN's receptive field (8 LR px): exact everywhere
+    widest = model.restore_image(img, execution="regions", force_class=2, margin=16, max_cells=2)
+    assert widths and set(widths) <= {100, 8}  # bands of the whole image (and the 8 px probe), no rectangle
+    with torch.no_grad():
+        whole = model.branches[2](img[None])[0]
+    assert torch.allclose(widest.image, whole, atol=1e-5)  # skip and residual as on the whole image
+    plain = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4)).eval()
+    assert not plain._hoisted_skip()  # no skip: nothing to hoist

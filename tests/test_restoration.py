@@ -85,7 +85,8 @@ def test_restoration_end_to_end(tmp_path, task, args, tag):
     assert main(["eval", "-opt", str(tmp_path / "m.yml"), "--hr", str(val / "hr"), "--lr", str(val / "lr"),
                  "--scale", "1", "-o", str(tmp_path / "ev")]) == 0
     rows = json.load(open(tmp_path / "ev" / "eval.json"))["folders"]["hr"]["rows"]
-    assert main(["infer", "-opt", str(tmp_path / "m.yml"), str(val / "lr"), "-o", str(tmp_path / "inf")]) == 0
+    assert main(["infer", "-opt", str(tmp_path / "m.yml"), str(val / "lr"), "-o", str(tmp_path / "inf"),
+                 "--exec", "tiles"]) == 0  # eval's protocol
     out = cv2.imread(str(tmp_path / "inf" / "chelsea_x1.png"))
     assert out.shape == (75, 75, 3)
     # eval's PSNR is infer's output against the clean image (scale 1: no border crop)

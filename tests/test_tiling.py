@@ -22,7 +22,7 @@ def fsrcnn():
 @pytest.mark.parametrize("h,w", [(1, 1), (31, 33), (123, 77)])
 def test_output_is_exactly_input_times_scale(fsrcnn, h, w):
     img = torch.rand(3, h, w)
-    out = fsrcnn.restore_image(img)
+    out = fsrcnn.restore_image(img, execution="tiles")
     assert out.image.shape == (3, h * 4, w * 4)
     # a tiny image is one padded tile: its output is the branch's on the padded tile, cropped
     if h < 32 and w < 32:
@@ -36,7 +36,7 @@ def test_output_is_exactly_input_times_scale(fsrcnn, h, w):
 
 
 def test_batched_input_keeps_batch_dim(fsrcnn):
-    out = fsrcnn.restore_image(torch.rand(1, 3, 40, 40))
+    out = fsrcnn.restore_image(torch.rand(1, 3, 40, 40), execution="tiles")
     assert out.image.shape == (1, 3, 160, 160)
 
 
@@ -63,7 +63,7 @@ def test_restore_image_streams_in_bounded_batches(fsrcnn):
     sizes = []
     hooks = [b.register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[0])) for b in fsrcnn.branches]
     try:
-        out = fsrcnn.restore_image(torch.rand(3, 200, 300), batch=16)
+        out = fsrcnn.restore_image(torch.rand(3, 200, 300), batch=16, execution="tiles")
     finally:
         for h in hooks:
             h.remove()
@@ -81,8 +81,8 @@ def test_force_class_per_tile(fsrcnn):
     img = torch.rand(3, 70, 90)
     n = len(TileGrid(70, 90, 32, 28))
     assign = torch.arange(n) % 3
-    out = fsrcnn.restore_image(img, force_class=assign)
+    out = fsrcnn.restore_image(img, force_class=assign, execution="tiles")
     assert out.class_map.view(-1).tolist() == assign.tolist()
     assert out.counts == torch.bincount(assign, minlength=3).tolist()
     with pytest.raises(ValueError, match="force_class"):
-        fsrcnn.restore_image(img, force_class=assign[:-1])
+        fsrcnn.restore_image(img, force_class=assign[:-1], execution="tiles")

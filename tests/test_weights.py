@@ -42,7 +42,7 @@ def test_widest_branch_is_fsrcnn_o_exactly():
     for k, v in ref.state_dict().items():
         assert torch.equal(model.branches[-1].state_dict()[k], v), k
     lr = bicubic_pair(demo_photo()[:, :400, :600], 4)[1]
-    forced = model.restore_image(lr, force_class=2).image
+    forced = model.restore_image(lr, force_class=2, execution="tiles").image
     # FSRCNN-O in the memory layout ClassSR runs its branches in (channels_last on CPU): the
     # same convolutions, so the same bits
     cl = torch.channels_last if model.channels_last else torch.contiguous_format
@@ -88,8 +88,16 @@ def test_tile_borders_do_not_show_on_a_real_photo():
     borders = TileGrid(lr.shape[1], lr.shape[2], 32, 28, 4).borders()
     ratio = lambda img: seam_ratio(img.clamp(0, 1), *borders, 4)  # noqa: E731
     with torch.no_grad():
-        whole = ratio(ref(lr[None])[0])
+        whole_img = ref(lr[None])[0]
+        whole = ratio(whole_img)
         feather, average = (ratio(run_tiled(lr, ref, 4, 32, 28, blend=b)) for b in ("feather", "average"))
-    routed = ratio(model.restore_image(lr).image)  # branches change across borders too
+    routed = ratio(model.restore_image(lr, execution="tiles").image)  # branches change across borders too
     assert feather < whole * 1.03 and routed < whole * 1.03 and feather < 1.10, (feather, routed, whole)
     assert average > whole * 1.2, (average, whole)
+    # regions (the default): at the cells' borders, where rectangles and branches change
+    from classsr_plugin.regions import CellGrid
+    cells = CellGrid(lr.shape[1], lr.shape[2], 32)
+    at_cells = lambda img: seam_ratio(img.clamp(0, 1), [int(y) * 4 for y in cells.ys[1:]],  # noqa: E731
+                                      [int(x) * 4 for x in cells.xs[1:]], 4)
+    regions, whole_cells = at_cells(model.restore_image(lr).image), at_cells(whole_img)
+    assert regions < whole_cells * 1.03 and regions < 1.10, (regions, whole_cells)

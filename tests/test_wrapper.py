@@ -102,7 +102,7 @@ def test_eval_forward_one_batched_call_per_class():
 def test_forced_widest_equals_base_network_tiled(name):
     model = ClassSR(base=ARCHS[name]).eval()
     img = torch.rand(3, 45, 70)
-    got = model.restore_image(img, force_class=2)
+    got = model.restore_image(img, force_class=2, execution="tiles")
     base = model.build_base().eval()
     with torch.no_grad():
         ref = run_tiled(img, base, scale=4, tile=32, stride=28)

@@ -42,8 +42,17 @@ class FSRCNN(nn.Module):
         nn.init.zeros_(self.last.bias)
 
     def forward(self, x):
-        out = self.last(self.body(x))
-        if self.residual:
-            out = out + (F.interpolate(x, scale_factor=self.upscale, mode="bicubic", align_corners=False)
-                         if self.upscale > 1 else x)
-        return out
+        out = self.forward_residual(x)
+        return out + self.skip(x) if self.residual else out
+
+    # ClassSR's whole-image runs compute the skip once on the whole image (wrapper.SKIP_CONTEXT)
+    # instead of once per tile: archs with a fixed, local skip may expose these two methods.
+    def forward_residual(self, x):
+        """The learned part of the output (all of it when residual=False)."""
+        return self.last(self.body(x))
+
+    def skip(self, x):
+        """The fixed part: bicubic upsampling of the input (the input itself at x1)."""
+        if not self.residual:
+            return None
+        return F.interpolate(x, scale_factor=self.upscale, mode="bicubic", align_corners=False) if self.upscale > 1 else x
