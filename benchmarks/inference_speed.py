@@ -121,6 +121,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--margin", type=int, default=MARGIN)
     ap.add_argument("--models", default="fsrcnn,msrresnet")
+    ap.add_argument("--msrresnet-widths", default="36,52,64", help="ClassSR-MSRResNet's branch widths")
+    ap.add_argument("--sizes", default="2k,4k", help="output sizes to run: 2k, 4k or both")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from basicsr.utils.matlab_functions import imresize
@@ -134,8 +136,11 @@ def main():
             model, routing, label = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval(), "classifier", "ClassSR-FSRCNN (shipped)"
         else:
             torch.manual_seed(0)
-            model, routing, label = ClassSR(base=MSRRESNET).eval(), "std", "ClassSR-MSRResNet 36/52/64 (untrained)"
-        for lr, hr in ((lr2k, hr2k), (lr4k, hr4k)):  # an untrained net's PSNR against HR means nothing
+            widths = [int(w) for w in args.msrresnet_widths.split(",")]
+            model = ClassSR(base=MSRRESNET, widths=widths).eval()
+            routing, label = "std", f"ClassSR-MSRResNet {'/'.join(map(str, widths))} (untrained)"
+        pairs = {"2k": (lr2k, hr2k), "4k": (lr4k, hr4k)}
+        for lr, hr in (pairs[k] for k in args.sizes.split(",")):  # an untrained net's PSNR against HR means nothing
             bench(label, model, lr, hr if routing == "classifier" else None, routing, args.repeats, args.margin)
     print(f"\nTotal run time: {time.perf_counter() - start:.0f} s")
 

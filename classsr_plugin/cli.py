@@ -246,7 +246,7 @@ def cmd_infer(args) -> int:
             tqdm.write(f"FAILED {describe(err)}" if path in str(err) else f"FAILED {path}: {describe(err)}")
             continue
         w, h = pic.size
-        tqdm.write(f"{path}: {w}x{h} -> {w * s}x{h * s}, tiles per class {res.counts}, "
+        tqdm.write(f"{path}: {w}x{h} -> {w * s}x{h * s}, {'cells' if args.exec == 'regions' else 'tiles'} per class {res.counts}, "
                    f"FLOPs {res.flops_percent:.1f}% of base, {res.seconds:.2f} s")
     if failed:
         print(f"{failed} of {len(paths)} images failed", file=sys.stderr)
@@ -337,7 +337,7 @@ def _model_args(p, what="ClassSR"):
 
 def _tiling_args(p, tile_help="tile size", execution="regions"):
     p.add_argument("--tile", type=tile_size, default=32, help=tile_help)
-    p.add_argument("--stride", type=positive, default=28, help="tile stride (--exec tiles; at most --tile)")
+    p.add_argument("--stride", type=positive, default=None, help="tile stride (--exec tiles; at most --tile; default 28)")
     p.add_argument("--exec", default=execution, choices=["tiles", "regions"],
                    help=f"regions: adjacent cells of a class run together with --margin px of context; tiles: each "
                         f"tile through its branch (the paper's way) (default: {execution})")

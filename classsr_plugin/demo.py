@@ -61,7 +61,7 @@ def run(input_path=None, out_dir="results/demo", tile=32, stride=28, execution="
     legend = [f"{k}: d={w}" for k, w in enumerate(model.widths)]
     write_picture(paths[1], add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, scale), legend))
     print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}, "
-          f"tiles per class (d = {model.widths}): {res.counts}")
+          f"{'cells' if execution == 'regions' else 'tiles'} per class (d = {model.widths}): {res.counts}")
     print(f"ClassSR ({execution}) FLOPs: {res.flops_percent:.1f}% of FSRCNN-O on the "
           f"{'same tiles' if execution == 'tiles' else 'whole image'} (classifier included); {res.seconds:.2f} s")
     if ref is not None:

@@ -9,9 +9,11 @@ per rectangle, not once per tile.
   distinct shapes small; rectangles of one shape and class run as one batch.
 - Each rectangle runs on its pixels plus `margin` px of context on every side (up to the image
   border, where the network pads as on the whole image) and keeps its output plus margin/2 px
-  beyond its edge;
-  across that band two neighbours blend with complementary smoothstep weights, so neither a
-  cut receptive field nor a change of branch leaves a seam.
+  beyond its edge; across that band two neighbours blend with complementary smoothstep
+  weights, so neither a cut receptive field nor a change of branch leaves a seam. The weights
+  sum to 1, so a rectangle's inside is added as is and only its frame is weighted.
+- A fixed skip shared by all branches (FSRCNN's bicubic) is computed once on the whole image by
+  the caller and passed as `out`; the rectangles add their learned residuals to it.
 """
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Sequence, Tuple

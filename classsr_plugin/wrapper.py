@@ -31,7 +31,7 @@ class Restored:
     """What `ClassSR.restore_image` returns."""
     image: torch.Tensor          # [C, H*s, W*s] (or [1, C, H*s, W*s] if the input had a batch dim)
     class_map: torch.Tensor      # [tiles down, tiles across] class index of every tile
-    counts: List[int]            # tiles per class, narrowest branch first
+    counts: List[int]            # tiles (or cells, in regions) per class, narrowest branch first
     flops_per_tile: float        # average FLOPs per tile, classifier included
     flops_percent: float         # of the base network on the same tiles (tiles) or the whole image
                                  # (regions); classifier included when it ran

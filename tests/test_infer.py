@@ -57,7 +57,7 @@ def test_infer_every_kind_of_input(ckpt, tmp_path, capsys):
     assert g16.shape == (84, 76) and g16.dtype == np.uint16
     a = cv2.imread(str(out / "rgba_x4.png"), cv2.IMREAD_UNCHANGED)
     assert a.shape == (80, 100, 4) and a[:30, :, 3].max() == 0 and a[50:, :, 3].min() == 255
-    assert "rgb.png: 50x37 -> 200x148, tiles per class" in text.out
+    assert "rgb.png: 50x37 -> 200x148, cells per class" in text.out
     # existing outputs are kept unless asked
     before = os.path.getmtime(out / "rgb_x4.png")
     assert main(["infer", "-opt", ckpt, str(src / "rgb.png"), "-o", str(out)]) == 0

@@ -44,7 +44,7 @@ def test_three_phases_validate_and_resume(data, tmp_path):
                        .model.generator.to_dict().items() if k != "type"})
     model.load_state_dict(checkpoint.state_dict(load_local_checkpoint(str(p1 / "iter_4.pth"))))
     (lr_path,) = glob.glob(str(data / "val" / "lr" / "*.png"))
-    res = model.eval().restore_image(read_picture(lr_path).rgb)
+    res = model.eval().restore_image(read_picture(lr_path).rgb, execution="tiles")  # as validation runs
     hr = read_picture(lr_path.replace("/lr/", "/hr/")).rgb
     assert val[-1]["classsr/psnr"] == pytest.approx(calculate_psnr(tensor2img(res.image), tensor2img(hr), 4), abs=1e-4)
     assert val[-1]["classsr/flops_percent"] == pytest.approx(model.tile_cost(32).percent(res.counts), abs=1e-4)
