@@ -2,10 +2,13 @@
 blocks, x4) at several widths, channels_last (ClassSR's branch layout on CPU), on one
 region-sized call (132x132 LR: a 4x4-cell rectangle with its margins) and on a whole 400x640 LR
 image, medians of --repeats interleaved runs, each width's time and FLOPs as a fraction of
-width 64's. The ceiling it prints: ClassSR's speed-up over the base on the whole image with
-equal thirds of the pixels per branch and no margins at all, from these times.
+width 64's. The ceilings it prints, from these times: ClassSR-MSRResNet's speed-up over the
+base on the whole image with equal thirds of the pixels per branch and no margins at all; then,
+on the shipped demo photo's cells routed in std thirds (as benchmarks/inference_speed.py
+routes), with the margin paid by the rectangles region execution makes, and by the best any
+shapes could do (each class's cells grown by the margin: a lower bound on the context to run).
 
-Run: .venv/bin/python benchmarks/width_speed.py [--widths 32,36,48,52,64] [--repeats 5] [--threads 2]
+Run: .venv/bin/python benchmarks/width_speed.py [--widths 32,36,48,52,64] [--repeats 5] [--margin 2]
 """
 import argparse
 import statistics
@@ -16,6 +19,7 @@ import torch
 
 import classsr_plugin.registry.basicsr  # noqa: F401
 from basicsr.archs.srresnet_arch import MSRResNet
+from classsr_plugin.regions import MARGIN
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from core_speed import table  # noqa: E402
@@ -28,6 +32,7 @@ def main():
     ap.add_argument("--widths", default="32,36,48,52,64")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--margin", type=int, default=MARGIN)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     widths = [int(w) for w in args.widths.split(",")]
@@ -62,6 +67,31 @@ def main():
             print(f"widths {'/'.join(map(str, trio))}, equal thirds, no margins: at most "
                   f"{w_whole / per_px:.2f}x over width 64 on the whole image "
                   f"(FLOPs alone: {3 / sum((w / 64) ** 2 for w in trio):.2f}x)")
+            margins(trio, us, w_whole, args.margin)
+
+
+def margins(trio, us, w_whole, margin):
+    """Ceilings with the margins paid, on the demo photo's std-thirds class map (2K output)."""
+    import torch.nn.functional as F
+    from classsr_plugin.evaluate import bicubic_pair
+    from classsr_plugin.regions import CellGrid, merge_cells
+    from classsr_plugin.weights import demo_photo
+    from inference_speed import std_thirds
+    lr = bicubic_pair(demo_photo(), 4)[1]
+    grid = CellGrid(lr.shape[1], lr.shape[2], 32)
+    cm = std_thirds(grid.windows(lr), 3).view(grid.shape)
+    t = [us[w] for w in trio]
+    h, w = grid.height, grid.width
+    rect_time = 0.0
+    for k, r0, c0, rows, cols in merge_cells(cm, 8):
+        y0, y1, x0, x1 = grid.box(r0, c0, rows, cols)
+        rect_time += t[k] * (min(y1 + margin, h) - max(y0 - margin, 0)) * (min(x1 + margin, w) - max(x0 - margin, 0))
+    grown = 0.0
+    for k in range(3):
+        mask = (cm == k).float().repeat_interleave(32, 0).repeat_interleave(32, 1)[:h, :w]
+        grown += t[k] * F.max_pool2d(mask[None, None], 2 * margin + 1, 1, margin).sum().item()
+    for name, cost in (("rectangles as merged", rect_time), ("any shapes (cells grown by the margin)", grown)):
+        print(f"  margin {margin}, {name}: at most {w_whole * h * w / cost:.2f}x")
 
 
 if __name__ == "__main__":
