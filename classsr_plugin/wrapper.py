@@ -2,7 +2,7 @@
 narrower copies of it (Kong et al., CVPR 2021)."""
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, NamedTuple, Optional, Union
+from typing import Dict, List, NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -320,15 +320,11 @@ class ClassSR(nn.Module):
 
     def _hoisted_skip(self) -> bool:
         """Whether every branch's output is forward_residual(x) + skip(x), the skip a fixed
-        function of the input (FSRCNN's bicubic): whole images then pay it once, not per tile."""
+        function of the input (FSRCNN's bicubic): regions then pay it once per image, not per rectangle."""
         if not all(callable(getattr(b, "forward_residual", None)) and callable(getattr(b, "skip", None))
                    for b in self.branches):
             return False
         return self.branches[-1].skip(torch.zeros(1, self.in_ch, 8, 8)) is not None
-
-    def _branch_fns(self, hoist: bool) -> List[Callable]:
-        return [(lambda x, b=b: b.forward_residual(self.to_branch_format(x))) if hoist
-                else (lambda x, b=b: b(self.to_branch_format(x))) for b in self.branches]
 
     def _skip(self, img: torch.Tensor, rows: int = 64) -> torch.Tensor:
         """The branches' shared skip of img [C, H, W], computed a band of rows at a time into
@@ -365,14 +361,12 @@ class ClassSR(nn.Module):
         out = grid.new_output(self.out_ch, device=img.device)
         jobs = [(k, ids) for k in range(self.num_classes) if (idx == k).any()
                 for ids in all_ids[idx == k].split(batch)]
-        branches = self._branch_fns(hoist=False)  # the paper's way: each tile is the network's output
         for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=None if progress else True, leave=False):
-            grid.add(out, branches[k](grid.extract(flat, ids)), ids)
-        image = grid.finish(out)
+            grid.add(out, self.branches[k](self.to_branch_format(grid.extract(flat, ids))), ids)
         cost, counts = self.tile_cost(tile), torch.bincount(idx, minlength=self.num_classes).tolist()
         # FLOPs against the base network on the same tiles; the classifier when it ran
         flops = (cost.per_tile(counts, force_class is None) * len(idx), cost.base * len(idx))
-        return image, idx, grid.shape, (grid.ys, grid.xs), flops
+        return grid.finish(out), idx, grid.shape, (grid.ys, grid.xs), flops
 
     def _restore_regions(self, img, tile, stride, batch, force_class, logit_bias, budget, progress, margin,
                          max_cells):
@@ -382,7 +376,8 @@ class ClassSR(nn.Module):
         idx = self._route(windows, len(grid), tile, force_class, logit_bias, budget)
         rects = merge_cells(idx.view(grid.shape), max_cells)
         hoist = self._hoisted_skip()
-        branches = self._branch_fns(hoist)
+        branches = [(lambda x, b=b: b.forward_residual(self.to_branch_format(x))) if hoist
+                    else (lambda x, b=b: b(self.to_branch_format(x))) for b in self.branches]
         bar = lambda jobs: tqdm(jobs, desc="regions", unit="batch", disable=None if progress else True, leave=False)  # noqa: E731
         image, pixels = run_regions(img, grid, rects, branches, self.scale, self.out_ch, margin,
                                     max_pixels=batch * tile * tile, progress=bar,  # as many pixels a call as tiles mode

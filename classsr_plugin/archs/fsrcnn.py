@@ -45,8 +45,8 @@ class FSRCNN(nn.Module):
         out = self.forward_residual(x)
         return out + self.skip(x) if self.residual else out
 
-    # ClassSR's whole-image runs compute the skip once on the whole image (wrapper.SKIP_CONTEXT)
-    # instead of once per tile: archs with a fixed, local skip may expose these two methods.
+    # ClassSR in regions computes the skip once on the whole image instead of once per
+    # rectangle: archs with a fixed, local skip may expose these two methods.
     def forward_residual(self, x):
         """The learned part of the output (all of it when residual=False)."""
         return self.last(self.body(x))
