@@ -26,12 +26,7 @@
 # On a GPU: NUM_GPU=1 and larger N_*.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-RUN=${RUN:-$REPO/results/weights_run}     # photos, sub-images, experiments, logs (large, not committed)
-CKPT=${CKPT:-$REPO/scripts/checkpoints}   # each step's small product (committed, so a later session resumes)
-PY=$REPO/.venv/bin/python
-CLASSSR=$REPO/.venv/bin/classsr
-CFG=$REPO/configs/basicsr
+source "$(dirname "$0")/recipe_common.sh"
 N_BASE=${N_BASE:-24000}        # FSRCNN-O, batch 16 (residual: converges fast)
 N_BRANCHES=${N_BRANCHES:-16000}  # phase 1, batch 16
 N_ROUTER=${N_ROUTER:-6000}     # phase 2 supervised, batch 64 (classifier only: cheap)
@@ -41,29 +36,7 @@ TOL=${TOL:-3e-6}                # oracle tolerance: the classifier's mistakes ne
 LR_ROUTER=${LR_ROUTER:-0.003}   # supervised router (fresh, unscaled init): at 2e-4 it stayed on the majority class
 LR_SUPERNET=${LR_SUPERNET:-0.0002} # shared weights from FSRCNN-O: at 1e-3 the widest lost 0.8 dB on held-out photos
 MAX_LOSS=${MAX_LOSS:-0.02}      # edge router: the dB it may lose on training sub-images (the target's allowance)
-NUM_GPU=${NUM_GPU:-0}
 STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared}
-
-DATA=$RUN/data/train_x4
-mkdir -p "$RUN/logs" "$CKPT"
-cd "$RUN"
-want() { [[ " $STEPS " == *" $1 "* ]]; }
-timed() {  # $1 = label, rest = command; appends the wall time to logs/walltimes.txt
-  local label=$1; shift
-  local t0; t0=$(date +%s)
-  "$@" >> "logs/$label.out" 2>&1
-  echo "$label $(( $(date +%s) - t0 )) s (finished $(date '+%F %T'))" | tee -a logs/walltimes.txt
-}
-# BasicSR overrides of every training: iterations, schedule, no validation (held-out photos are
-# evaluated once, at the end, by classsr eval), one checkpoint every 2000 iterations for resuming
-train() {  # $1 = name, $2 = config, $3 = iterations, rest = more overrides
-  local name=$1 cfg=$2 n=$3; shift 3
-  timed "$name" "$CLASSSR" train -opt "$CFG/$cfg" --auto_resume --force_yml name="$name" num_gpu=$NUM_GPU \
-    "train:total_iter=$n" "train:scheduler:periods=[$n]" val:val_freq=1000000000 logger:save_checkpoint_freq=2000 \
-    logger:use_tb_logger=false datasets:train:num_worker_per_gpu=1 "datasets:train:dataroot=$DATA" \
-    "datasets:val:dataroot_gt=$RUN/data/heldout_x4/hr" "datasets:val:dataroot_lq=$RUN/data/heldout_x4/lr" "$@"
-}
-latest() { echo "$RUN/experiments/$1/models/net_g_latest.pth"; }
 
 if want photos; then timed photos "$CLASSSR" photos --out "$RUN/photos"; fi
 

@@ -131,22 +131,31 @@ def classsr_file(key, phase):
     return name, lines + _common(net, body, batch, pretrain, lr or net["lr1"], total, losses or PAPER_LOSSES)
 
 
-def baseline_file():
-    net = {**DEFAULTS, **NETS["FSRCNN_x4"]}
-    lines = ["# Plain FSRCNN x4 (d=56, the widest ClassSR-FSRCNN branch alone): the baseline for ClassSR-FSRCNN.",
+BASELINES = {  # plain networks, the reference each ClassSR recipe trains first (its widest branch)
+    "FSRCNN_x4": dict(note="d=56, the widest ClassSR-FSRCNN branch alone", lr="1e-3", extra=[
+        "# residual: true adds bicubic upsampling of the input (the net learns what bicubic misses; see archs/fsrcnn.py)"]),
+    "SRResNet_x4": dict(note="BasicSR's MSRResNet, num_feat 64, 16 blocks, the widest ClassSR-SRResNet branch alone",
+                        lr="2e-4", extra=[]),
+}
+
+
+def baseline_file(key):
+    net, spec = {**DEFAULTS, **NETS[key]}, BASELINES[key]
+    arch = net["base"].split(",")[0].split(":")[1].strip()
+    name = f"{arch}_x4_baseline"
+    lines = [f"# Plain {arch} x4 ({spec['note']}): the baseline for {net['title'].split(' x4')[0]}.",
              "# Trained on the same ClassSR sub-images (the class label is ignored by SRModel) for as many",
              "# iterations as the three ClassSR phases together; validated on the same whole images.",
              f"# Data: {SR_DATA}",
-             "# Run:  classsr train -opt configs/basicsr/FSRCNN_x4_baseline.yml   (the plugin registers FSRCNN)",
-             "name: FSRCNN_x4_baseline"]
-    network = ["# residual: true adds bicubic upsampling of the input (the net learns what bicubic misses; see archs/fsrcnn.py)",
-               f"network_g: {FSRCNN}", ""]
-    return "FSRCNN_x4_baseline", lines + _common(net, network, 16, "~", "1e-3", 500000, PHASES["branches"][5], "SRModel")
+             f"# Run:  classsr train -opt configs/basicsr/{name}.yml   (the plugin registers its archs)",
+             f"name: {name}"]
+    network = [*spec["extra"], f"network_g: {net['base']}", ""]
+    return name, lines + _common(net, network, 16, "~", spec["lr"], 500000, PHASES["branches"][5], "SRModel")
 
 
 def all_files():
     """{file name: text} of every options file in this folder."""
-    out = dict([baseline_file()])
+    out = dict(baseline_file(key) for key in BASELINES)
     for key, net in NETS.items():
         for phase in PHASES:
             if phase == "supernet" and not net.get("supernet"):
