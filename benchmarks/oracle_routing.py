@@ -49,7 +49,7 @@ def main(argv=None):
             images.append((os.path.basename(path), lr, hr, sse))
 
     def psnr(force):
-        vals = [calculate_psnr(tensor2img(model.restore_image(lr, t, st, force_class=f, execution="tiles").image), tensor2img(hr), s)
+        vals = [calculate_psnr(tensor2img(model.restore_image(lr, "tiles", tile=t, stride=st, force_class=f).image), tensor2img(hr), s)
                 for (_, lr, hr, _), f in zip(images, force)]
         return sum(vals) / len(vals)
 

@@ -23,10 +23,11 @@ def _number(text: str, kind):
 
 
 def fraction(text: str) -> float:
-    """A FLOPs budget: finite, in [0, 1]."""
+    """A FLOPs budget: finite, in [0, 2] (above 1: the widest branch everywhere plus the margins
+    and the classifier it costs)."""
     v = _number(text, float)
-    if not (math.isfinite(v) and 0 <= v <= 1):
-        raise argparse.ArgumentTypeError(f"{text}: needs a number in [0, 1] (1 = the base network's FLOPs)")
+    if not (math.isfinite(v) and 0 <= v <= 2):
+        raise argparse.ArgumentTypeError(f"{text}: needs a number in [0, 2] (1 = the base network's FLOPs)")
     return v
 
 

@@ -7,7 +7,8 @@ import torch
 
 from .checks import (check_device, check_network, check_stride, describe, factors, fraction,
                      fractions, non_negative, positive, read_options, tile_size, tolerances)
-from .regions import MARGIN
+from .cost import BUDGET_MODES
+from .execution import MODES, Execution, flops_basis
 
 
 def _basicsr():
@@ -18,7 +19,7 @@ def _basicsr():
 def cmd_demo(args) -> int:
     _basicsr()
     from .demo import run
-    run(args.input, args.out, args.tile, args.stride, args.exec, args.margin)
+    run(args.input, args.out, args.execution)
     return 0
 
 
@@ -213,6 +214,7 @@ def cmd_infer(args) -> int:
     from .visual import add_legend, class_overlay
 
     model = load_model(args.opt, args.device, args.weights)
+    ex = args.execution
     s = model.scale
     legend = [f"{k}: {model.width_key}={w}" for k, w in enumerate(model.widths)]
     jobs, earlier = plan_outputs(_inputs(args.inputs), args.out, s)  # outputs never overwrite inputs
@@ -226,13 +228,12 @@ def cmd_infer(args) -> int:
             continue
         try:
             pic = read_picture(path)
-            tile, stride, note = fit_tile(args.tile, args.stride, *pic.size)
+            tile, stride, note = fit_tile(ex.tile, ex.stride, *pic.size)
             if note:
                 tqdm.write(f"{path}: {note}")
-            res = model.restore_image(pic.rgb.to(args.device), tile=tile, stride=stride,
-                                      batch=args.batch, budget=args.budget,
-                                      progress=len(jobs) < 2 and pic.rgb[0].numel() > 2 ** 18,  # one bar at a time
-                                      execution=args.exec, margin=args.margin)
+            res = model.restore_image(pic.rgb.to(args.device), Execution.of(ex, tile=tile, stride=stride),
+                                      budget=args.budget, budget_mode=args.budget_mode,
+                                      progress=len(jobs) < 2 and pic.rgb[0].numel() > 2 ** 18)  # one bar at a time
             alpha = None
             if pic.alpha is not None:  # alpha is not the network's business: bicubic
                 alpha = F.interpolate(pic.alpha[None], scale_factor=s, mode="bicubic", align_corners=False)[0]
@@ -246,8 +247,8 @@ def cmd_infer(args) -> int:
             tqdm.write(f"FAILED {describe(err)}" if path in str(err) else f"FAILED {path}: {describe(err)}")
             continue
         w, h = pic.size
-        tqdm.write(f"{path}: {w}x{h} -> {w * s}x{h * s}, {'cells' if args.exec == 'regions' else 'tiles'} per class {res.counts}, "
-                   f"FLOPs {res.flops_percent:.1f}% of base, {res.seconds:.2f} s")
+        tqdm.write(f"{path}: {w}x{h} -> {w * s}x{h * s}, {'cells' if ex.mode == 'regions' else 'tiles'} per class "
+                   f"{res.counts}, FLOPs {res.flops_percent:.1f}% of the base {flops_basis(ex)}, {res.seconds:.2f} s")
     if failed:
         print(f"{failed} of {len(paths)} images failed", file=sys.stderr)
     return 1 if failed else 0
@@ -274,9 +275,9 @@ def cmd_eval(args) -> int:
     tols = args.oracle or []
     # files land whole (staged, then renamed); HR images smaller than the scale are skipped at the header
     with staged(args.out) as stage, smallest(1 if args.lr else model.scale, f"the scale x{model.scale}"):
-        report = evaluate(model, args.hr, lrs, stage, budgets=budgets, tile=args.tile, stride=args.stride,
-                          device=args.device, reference=reference, reference_name=ref_name, oracle_tols=tols,
-                          execution=args.exec, margin=args.margin)
+        report = evaluate(model, args.hr, lrs, stage, budgets=budgets, ex=args.execution, device=args.device,
+                          reference=reference, reference_name=ref_name, oracle_tols=tols,
+                          budget_mode=args.budget_mode)
         done, total, notes = eval_coverage(report, args.hr, stage)
         for note in notes:
             print(f"classsr eval: {note}", file=sys.stderr)
@@ -336,12 +337,36 @@ def _model_args(p, what="ClassSR"):
 
 
 def _tiling_args(p, tile_help="tile size", execution="regions"):
-    p.add_argument("--tile", type=tile_size, default=32, help=tile_help)
-    p.add_argument("--stride", type=positive, default=None, help="tile stride (--exec tiles; at most --tile; default 28)")
-    p.add_argument("--exec", default=execution, choices=["tiles", "regions"],
+    p.add_argument("--tile", type=tile_size, default=Execution.tile, help=tile_help)
+    p.add_argument("--stride", type=positive, default=None,
+                   help=f"tile stride (--exec tiles; at most --tile; default {Execution.stride})")
+    p.add_argument("--exec", default=execution, choices=list(MODES),
                    help=f"regions: adjacent cells of a class run together with --margin px of context; tiles: each "
                         f"tile through its branch (the paper's way) (default: {execution})")
-    p.add_argument("--margin", type=non_negative, default=MARGIN, help="context px around each region (--exec regions)")
+    p.add_argument("--margin", type=non_negative, default=Execution.margin,
+                   help="context px around each region (--exec regions; at most --tile)")
+    p.add_argument("--workers", type=positive, default=None,
+                   help="inter-op workers, one thread each (default: torch's thread count; 1: one call at a "
+                        "time on all threads)")
+
+
+def _budget_args(p):
+    p.add_argument("--budget-mode", choices=list(BUDGET_MODES), default="ceiling",
+                   help="ceiling: the FLOPs printed never pass the budget nor the model's own routing; "
+                        "target: the routing moves towards the budget, up as well as down")
+
+
+def _execution(parser, args) -> Execution:
+    """The settings the tiling flags give, or a usage error naming the flag. --stride is checked
+    against --tile in regions only when given (the default would not fit a small --tile there)."""
+    stride = args.stride if args.stride is not None or args.exec == "tiles" else None
+    if stride is not None and not 0 < stride <= args.tile:
+        parser.error(f"--stride {stride}: needs 1 <= stride <= --tile ({args.tile})")
+    if args.margin > args.tile:
+        parser.error(f"--margin {args.margin}: at most --tile ({args.tile}): more context than a cell costs "
+                     f"more than the cell itself")
+    return Execution.of(args.exec, tile=args.tile, stride=stride, margin=args.margin, workers=args.workers,
+                        batch=getattr(args, "batch", None))
 
 
 def _max_pixels(p):
@@ -414,7 +439,9 @@ def _add_infer(sub):
     _tiling_args(p, "tile size (at least 8; cut to the image's size)")
     p.add_argument("--batch", type=positive, default=None, help="tiles per branch call")
     p.add_argument("--budget", type=fraction, default=None,
-                   help="FLOPs budget as a fraction of the base network (1.0 = all widest)")
+                   help="FLOPs budget, a fraction of the base network in the terms each line prints "
+                        "(regions: the base on the whole image; tiles: on the same tiles)")
+    _budget_args(p)
     p.add_argument("--class-map", action="store_true", help="also write the class map PNG over the output")
     p.add_argument("--class-map-lr", action="store_true", help="... drawn at LR size, over the input")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -432,6 +459,7 @@ def _add_eval(sub):
     p.add_argument("--reference", help="a plain network to compare with, from `classsr export` "
                                        "(default with the shipped model: FSRCNN-O)")
     p.add_argument("--budgets", type=fractions, help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
+    _budget_args(p)
     p.add_argument("--oracle", type=tolerances,
                    help="comma-separated MSE tolerances: rows routed by the oracle (each tile to the cheapest "
                         "branch within that MSE of the widest, knowing the HR)")
@@ -516,7 +544,10 @@ def main(argv=None) -> int:
         return cmd_train(argparse.Namespace(rest=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_stride(parser, args)
+    if hasattr(args, "exec"):
+        args.execution = _execution(parser, args)
+    else:
+        check_stride(parser, args)
     if getattr(args, "max_pixels", None) is not None:
         from .imageio import set_max_pixels
         set_max_pixels(args.max_pixels)

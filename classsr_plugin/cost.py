@@ -2,7 +2,7 @@
 (transposed ones included), matrix products and bicubic upsampling; activations, pixel
 shuffles, additions and normalisations are not counted, as in the ClassSR paper."""
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -53,32 +53,44 @@ class TileCost:
         return 100.0 * self.per_tile(counts, with_classifier) / self.base
 
 
-def route_under_budget(logits: torch.Tensor, branch_flops: Sequence[int], budget: float,
-                       steps: int = 60) -> torch.Tensor:
-    """Class per tile so that the branches' average cost is at most `budget` x the widest
-    branch's, changing the classifier's decision as little as possible.
+BUDGET_MODES = ("ceiling", "target")
 
-    Each class's logit is offset by -lam * (its cost / the widest's); one lam is solved per call
-    (bisection) as the smallest that meets the budget. A larger lam never picks a costlier class
-    for any tile, so cost is monotone in the budget. budget >= 1 routes every tile to the widest
-    branch, a budget at or below the narrowest's cost ratio every tile to the narrowest."""
-    cost = torch.tensor([float(f) for f in branch_flops], dtype=logits.dtype, device=logits.device)
-    cost = cost / cost[-1]
+
+def route_under_budget(logits: torch.Tensor, branch_flops: Sequence[int], budget: float,
+                       cost: Optional[Callable[[torch.Tensor], float]] = None, mode: str = "ceiling",
+                       steps: int = 30) -> torch.Tensor:
+    """Class per tile so that cost(routing) is at most `budget`, changing the classifier's
+    decision as little as possible.
+
+    Each class's logit is offset by -lam * (its FLOPs / the widest's); one lam is solved per
+    call (bisection) as the smallest that meets the budget. A larger lam never picks a costlier
+    class for any tile. cost: what the routing costs as a fraction of the base network, in the
+    terms the caller reports (classifier, margins included); default: the branches' average
+    FLOPs over the widest's. mode "ceiling": lam >= 0, so a budget the classifier's own routing
+    already meets leaves it unchanged; "target": lam may be negative, so a larger budget moves
+    tiles to wider branches than the classifier chose. A budget below what every tile on the
+    narrowest branch costs gives that (the cheapest the model can do)."""
+    if mode not in BUDGET_MODES:
+        raise ValueError(f"budget mode: {mode!r} is not one of {', '.join(BUDGET_MODES)}")
+    rel = torch.tensor([float(f) for f in branch_flops], dtype=logits.dtype, device=logits.device)
+    rel = rel / rel[-1]
+    cost = cost or (lambda idx: float(rel[idx].double().mean()))
     n, m = logits.shape
-    if budget >= 1:
-        return torch.full((n,), m - 1, dtype=torch.long, device=logits.device)
-    if budget <= cost[0]:
-        return torch.zeros(n, dtype=torch.long, device=logits.device)
+    budget = budget + 1e-9  # a routing that costs exactly the budget meets it
 
     def pick(lam):
-        return (logits - lam * cost).argmax(1)
+        return (logits - lam * rel).argmax(1)
 
-    gap = (cost[1:] - cost[:-1]).min().clamp_min(1e-6)
-    hi = float((logits.max() - logits.min()) / gap) + 1.0   # all narrowest at +hi
-    lo = -hi                                                  # all widest at -hi
+    gap = (rel[1:] - rel[:-1]).min().clamp_min(1e-6)
+    hi = float((logits.max() - logits.min()) / gap) + 1.0   # every tile to the narrowest at +hi
+    lo = 0.0 if mode == "ceiling" else -hi                   # the classifier's own / every tile widest
+    if cost(pick(lo)) <= budget:
+        return pick(lo)
+    if cost(pick(hi)) > budget:
+        return pick(hi)
     for _ in range(steps):
         mid = (lo + hi) / 2
-        if cost[pick(mid)].mean() <= budget:
+        if cost(pick(mid)) <= budget:
             hi = mid
         else:
             lo = mid

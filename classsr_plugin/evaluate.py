@@ -5,7 +5,7 @@ PSNR through basicsr's metrics (RGB and Y, crop_border = scale for SR, 0 at scal
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import List, Optional, Sequence
 
 import torch
@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from .compat import alias_torchvision_for_basicsr
 from .imageio import list_images, read_picture
-from .regions import MARGIN
+from .execution import Execution
 from .tiling import TileGrid
 
 
@@ -93,25 +93,26 @@ def branch_table(stats: Sequence[TileStats], model) -> List[dict]:
     return rows
 
 
-def _classsr_run(model, tile, stride, device, oracle_tol=None, **kw):
+def _classsr_run(model, ex: Execution, device, oracle_tol=None, **kw):
     def run(lr, stats):
         force = kw.get("force_class")
         if oracle_tol is not None:  # the cheapest branch within tol of the widest, knowing the HR
             from .data.label import oracle_classes
             force = torch.from_numpy(oracle_classes(stats.mse.double().numpy(), oracle_tol))
-        res = model.restore_image(lr.to(device), tile=tile, stride=stride, **{**kw, "force_class": force})
+        res = model.restore_image(lr.to(device), ex, **{**kw, "force_class": force})
         # an oracle stands in for a router, which would pay the classifier
-        per_tile = model.tile_cost(tile).per_tile(res.counts, True) if oracle_tol is not None else res.flops_per_tile
+        per_tile = model.tile_cost(ex.tile).per_tile(res.counts, True) if oracle_tol is not None else res.flops_per_tile
         return res.image.cpu(), res.counts, per_tile * sum(res.counts), res.seconds
     return run
 
 
-def _plain_run(net, scale, tile, stride, device, whole=False):
+def _plain_run(net, scale, channels, ex: Execution, device, whole=False):
     """A plain network (e.g. FSRCNN-O) on the same tiles, merged the same way, or on the whole
     image (FLOPs counted on the whole image)."""
     from .cost import count_flops
     from .tiling import run_tiled
-    flops, _ = count_flops(net, torch.zeros(1, 3, tile, tile, device=device))
+    tile, stride = ex.tile, ex.stride
+    flops, _ = count_flops(net, torch.zeros(1, channels, tile, tile, device=device))
 
     def run(lr, stats):
         start = time.perf_counter()
@@ -135,25 +136,27 @@ def _bicubic_run(scale):
     return run
 
 
-def _runs(model, s, tile, stride, device, reference, reference_name, budgets, oracle_tols, execution, margin):
-    m = model.num_classes
+def _runs(model, ex: Execution, device, reference, reference_name, budgets, budget_mode, oracle_tols):
+    m, s = model.num_classes, model.scale
     runs = [("bicubic" if s > 1 else "input", _bicubic_run(s))]
     if reference is not None:
         reference = reference.to(device).eval()
-        runs += [(reference_name, _plain_run(reference, s, tile, stride, device)),
-                 (f"{reference_name}, whole image", _plain_run(reference, s, tile, stride, device, whole=True))]
-    ex = dict(execution=execution, margin=margin)
-    runs += [("ClassSR", _classsr_run(model, tile, stride, device, **ex)),
-             (f"widest branch ({model.width_key}={model.widths[-1]})",
-              _classsr_run(model, tile, stride, device, force_class=m - 1, **ex))]
-    if reference is not None and execution == "tiles":  # beside the reference on the whole image
-        runs.append((f"ClassSR, regions (margin {margin})",
-                     _classsr_run(model, tile, stride, device, execution="regions", margin=margin)))
-    runs += [(f"ClassSR budget {b:g}", _classsr_run(model, tile, stride, device, budget=b, **ex)) for b in budgets]
+        runs += [(reference_name, _plain_run(reference, s, model.in_ch, ex, device)),
+                 (f"{reference_name}, whole image", _plain_run(reference, s, model.in_ch, ex, device, whole=True))]
+    runs += [("ClassSR", _classsr_run(model, ex, device)),
+             (f"widest branch ({model.width_key}={model.widths[-1]})", _classsr_run(model, ex, device, force_class=m - 1))]
+    if reference is not None and ex.mode == "tiles":  # beside the reference on the whole image
+        runs.append((f"ClassSR, regions (margin {ex.margin})", _classsr_run(model, replace(ex, mode="regions"), device)))
+    runs += [(budget_label(b, budget_mode), _classsr_run(model, ex, device, budget=b, budget_mode=budget_mode))
+             for b in budgets]
     # the oracle's classes are per tile (its statistics come from the tile grid)
-    runs += [(f"oracle, tol {t:g}", _classsr_run(model, tile, stride, device, oracle_tol=t, execution="tiles"))
+    runs += [(f"oracle, tol {t:g}", _classsr_run(model, replace(ex, mode="tiles"), device, oracle_tol=t))
              for t in oracle_tols]
     return runs
+
+
+def budget_label(budget: float, mode: str) -> str:
+    return f"ClassSR budget {'<= ' if mode == 'ceiling' else ''}{budget:g}"
 
 
 def _folder_names(hr_dirs) -> List[str]:
@@ -169,36 +172,38 @@ def _folder_names(hr_dirs) -> List[str]:
 
 
 def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
-             budgets: Sequence[float] = (), tile: int = 32, stride: int = 28, device: str = "cpu",
+             budgets: Sequence[float] = (), ex: Execution = Execution(mode="tiles"), device: str = "cpu",
              reference=None, reference_name: str = "reference", oracle_tols: Sequence[float] = (),
-             execution: str = "tiles", margin: int = MARGIN):
-    """`reference`: an optional plain network (same scale), run on the same tiles and on the
-    whole image, e.g. the base network trained alone. `oracle_tols`: rows routed by the oracle
-    (each tile to the cheapest branch within that MSE of the widest, the HR known)."""
+             budget_mode: str = "ceiling"):
+    """`ex`: how ClassSR runs (default: the paper's tiles 32/28; a regions row is added beside
+    the reference). `reference`: an optional plain network (same scale), run on the same tiles
+    and on the whole image, e.g. the base network trained alone. `oracle_tols`: rows routed by
+    the oracle (each tile to the cheapest branch within that MSE of the widest, the HR known).
+    `budget_mode`: "ceiling" or "target" (ClassSR.restore_image)."""
     alias_torchvision_for_basicsr()
     s = model.scale
-    runs = _runs(model, s, tile, stride, device, reference, reference_name, budgets, oracle_tols, execution, margin)
-    report = {"model": {"arch": model.arch.__name__, "widths": model.widths, "scale": s,
-                        "tile": tile, "stride": stride, "execution": execution, "margin": margin}, "folders": {}}
+    runs = _runs(model, ex, device, reference, reference_name, budgets, budget_mode, oracle_tols)
+    report = {"model": {"arch": model.arch.__name__, "widths": model.widths, "scale": s, **asdict(ex),
+                        "budget_mode": budget_mode}, "folders": {}}
     os.makedirs(out, exist_ok=True)
     md = []
     for name, hr_dir, lr_dir in zip(_folder_names(hr_dirs), hr_dirs, lr_dirs):
-        rows, classes, skipped = _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execution)
+        rows, classes, skipped = _eval_folder(model, name, hr_dir, lr_dir, runs, ex, device)
         report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped}
         md += [_table(name, rows), _class_table(classes, model, "bicubic" if s > 1 else "input")]
-        md += _monotone_note(rows, budgets)
+        md += _monotone_note(rows, budgets, budget_mode)
     with open(os.path.join(out, "eval.json"), "w") as f:
         json.dump(report, f, indent=2)
     with open(os.path.join(out, "eval.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))
     if budgets:
-        _plot(report, budgets, os.path.join(out, "psnr_vs_flops.png"), reference_name)
+        _plot(report, budgets, budget_mode, os.path.join(out, "psnr_vs_flops.png"), reference_name)
     print(f"wrote {out}/eval.md, eval.json" + (", psnr_vs_flops.png" if budgets else ""))
     return report
 
 
-def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execution):
+def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device):
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     from basicsr.utils.matlab_functions import imresize
@@ -207,6 +212,7 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execut
     acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
            for label, _ in runs}
     skipped, stats, base_flops = [], [], 0.0
+    tile, stride = ex.tile, ex.stride
     cost = model.tile_cost(tile)
     for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image", disable=None):
         try:
@@ -223,7 +229,7 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, tile, stride, device, execut
         stats[-1] = TileStats(*(t.cpu() for t in (stats[-1].mse, stats[-1].bicubic, stats[-1].logits)))
         tiles = len(_grid(lr, tile, stride, s))
         # the base network run as this table runs ClassSR: on the same tiles, or on the whole image
-        base_flops += cost.base * (tiles if execution == "tiles" else lr.shape[1] * lr.shape[2] / tile ** 2)
+        base_flops += cost.base * (tiles if ex.mode == "tiles" else lr.shape[1] * lr.shape[2] / tile ** 2)
         for label, run in runs:
             img, counts, flops, seconds = run(lr, stats[-1])
             sr = tensor2img(img)
@@ -271,8 +277,8 @@ def _class_table(classes, model, first: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _monotone_note(rows, budgets) -> List[str]:
-    points = [rows[f"ClassSR budget {b:g}"] for b in sorted(budgets) if f"ClassSR budget {b:g}" in rows]
+def _monotone_note(rows, budgets, mode) -> List[str]:
+    points = [rows[budget_label(b, mode)] for b in sorted(budgets) if budget_label(b, mode) in rows]
     if not points:
         return []
     notes = []
@@ -287,14 +293,14 @@ def _monotone_note(rows, budgets) -> List[str]:
     return [" ".join(notes), ""]
 
 
-def _plot(report, budgets, path, reference_name):
+def _plot(report, budgets, mode, path, reference_name):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     for name, folder in report["folders"].items():
         rows = folder["rows"]
-        pts = [rows[f"ClassSR budget {b:g}"] for b in sorted(budgets) if f"ClassSR budget {b:g}" in rows]
+        pts = [rows[budget_label(b, mode)] for b in sorted(budgets) if budget_label(b, mode) in rows]
         line, = ax.plot([r["flops_percent"] for r in pts], [r["psnr"] for r in pts], "o-", label=f"{name}: budget")
         c = line.get_color()
         if "ClassSR" in rows:

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from .execution import Execution
 from .wrapper import ClassSR
 
 PHASES = ("branches", "classifier", "joint", "supernet")
@@ -58,6 +59,11 @@ class PhaseSettings:
     val_tile: int = 32
     val_stride: int = 28
     where: str = "classsr."
+
+    @property
+    def validation(self) -> Execution:
+        """How validation runs whole images: the paper's tiles, val_tile every val_stride."""
+        return Execution(mode="tiles", tile=self.val_tile, stride=self.val_stride)
 
     @classmethod
     def from_options(cls, opt: Optional[dict], where: str = "classsr.") -> "PhaseSettings":

@@ -5,10 +5,14 @@ per rectangle, not once per tile.
 - The image is cut into cells of `tile` px, without overlap; the last cell on each axis may be
   narrower (it is classified on the full-size window aligned to the image border).
 - Cells of one class are merged into rectangles (runs along rows, stacked while the run below
-  matches), at most `max_cells` cells a side, which bounds memory and keeps the number of
-  distinct shapes small; rectangles of one shape and class run as one batch.
-- Each rectangle runs on its pixels plus `margin` px of context on every side (up to the image
-  border, where the network pads as on the whole image) and keeps its output plus margin/2 px
+  matches), at most `max_cells` cells a side.
+- Each rectangle runs on its window: its pixels plus `margin` px of context on every side (up to
+  the image border, where the network pads as on the whole image). Windows of one class and
+  shape run as one batch; the batches run on inter-op workers (execution.Workers), largest
+  first. (Packing windows of different shapes into one canvas, zero or replicated gutters
+  between them, was measured and not kept: no faster on this CPU, and a canvas's gutters are
+  not the zero padding a window gets alone: -0.2 dB with zero gutters, -0.01 with replicated.)
+- Each rectangle keeps its output plus margin/2 px
   beyond its edge; across that band two neighbours blend with complementary smoothstep
   weights, so neither a cut receptive field nor a change of branch leaves a seam. The weights
   sum to 1, so a rectangle's inside is added as is and only its frame is weighted.
@@ -16,16 +20,16 @@ per rectangle, not once per tile.
   the caller and passed as `out`; the rectangles add their learned residuals to it.
 """
 from collections import defaultdict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 Rect = Tuple[int, int, int, int, int]  # class, first row, first col, rows, cols (in cells)
 
-# LR px of context per rectangle: the smallest that loses at most 0.01 dB against the whole image
-# in benchmarks/margins.py (FSRCNN-O: -0.003 dB at 2, -0.082 at 0)
-MARGIN = 2
+from .execution import Execution, Workers
+
+MARGIN = Execution.margin  # the default, chosen by benchmarks/margins.py
 
 
 class CellGrid:
@@ -104,66 +108,128 @@ def _ramp(n_out: int, lead: int, trail: int, band: int) -> torch.Tensor:
 
 
 def _blend_into(out: torch.Tensor, piece: torch.Tensor, wy: torch.Tensor, wx: torch.Tensor,
-                oy: int, ox: int, inner: Tuple[int, int, int, int]) -> None:
+                oy: int, ox: int, inner: Tuple[int, int, int, int], lock) -> None:
     """out[:, oy:, ox:] (the piece's place) += piece * wy x wx, where the weights are known to
-    be 1 inside `inner` (rows a:b, cols c:d of the piece): only the frame around it is weighted."""
+    be 1 inside `inner` (rows a:b, cols c:d of the piece): only the frame around it is weighted.
+    The inside is no other rectangle's; the frame overlaps the neighbours' frames: it is added
+    under `lock`."""
     a, b, c, d = inner
     n, m = piece.shape[1:]
     dst = out[:, oy:oy + n, ox:ox + m]
     dst[:, a:b, c:d].add_(piece[:, a:b, c:d])
+    with lock:
+        _add_frame(dst, piece, wy, wx, inner)
+
+
+def _add_frame(dst, piece, wy, wx, inner) -> None:
+    a, b, c, d = inner
+    n, m = piece.shape[1:]
     for rows, cols in (((0, a), (0, m)), ((b, n), (0, m)), ((a, b), (0, c)), ((a, b), (d, m))):
         if rows[1] > rows[0] and cols[1] > cols[0]:
             w = wy[rows[0]:rows[1], None] * wx[None, cols[0]:cols[1]]
             dst[:, rows[0]:rows[1], cols[0]:cols[1]].addcmul_(piece[:, rows[0]:rows[1], cols[0]:cols[1]], w)
 
 
-def run_regions(img: torch.Tensor, grid: CellGrid, rects: Sequence[Rect], branches: Sequence[Callable],
-                scale: int, out_channels: int, margin: int = MARGIN, max_pixels: int = 1 << 18,
-                progress: Callable = lambda jobs: jobs, out: Optional[torch.Tensor] = None
-                ) -> Tuple[torch.Tensor, List[int]]:
-    """Run every rectangle through its class's branch and blend the outputs into a
+class Window(NamedTuple):
+    """A rectangle of one class, in LR px, and its window: the rectangle plus `margin` px of
+    context on every side, as far as the image goes."""
+    k: int
+    box: Tuple[int, int, int, int]  # y0, y1, x0, x1
+    win: Tuple[int, int, int, int]  # wy0, wy1, wx0, wx1
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        return self.win[1] - self.win[0], self.win[3] - self.win[2]
+
+
+class Call(NamedTuple):
+    """One call of one class's branch: windows of one shape, stacked into a batch."""
+    k: int
+    height: int
+    width: int
+    windows: List[Window]
+
+    @property
+    def pixels(self) -> int:
+        return len(self.windows) * self.height * self.width
+
+
+def windows_of(grid: CellGrid, rects: Sequence[Rect], margin: int) -> List[Window]:
+    H, W, m = grid.height, grid.width, margin
+    out = []
+    for k, r0, c0, rows, cols in rects:
+        y0, y1, x0, x1 = grid.box(r0, c0, rows, cols)
+        out.append(Window(k, (y0, y1, x0, x1), (max(y0 - m, 0), min(y1 + m, H), max(x0 - m, 0), min(x1 + m, W))))
+    return out
+
+
+def _keep(win: Window, H: int, W: int, half: int):
+    """The part of a window's output a rectangle keeps: the rectangle plus half the margin, as
+    far as the image goes (y0, y1, x0, x1), and the ramp lengths beyond its edges."""
+    y0, y1, x0, x1 = win.box
+    ky0, ky1, kx0, kx1 = max(y0 - half, 0), min(y1 + half, H), max(x0 - half, 0), min(x1 + half, W)
+    return (ky0, ky1, kx0, kx1), (y0 - ky0, ky1 - y1, x0 - kx0, kx1 - x1)
+
+
+def plan(grid: CellGrid, class_map: torch.Tensor, ex: Execution) -> List[Call]:
+    """The calls a class map makes: cells merged into rectangles (merge_cells), their windows
+    (margin px of context), windows of one class and shape batched up to `4 x ex.batch` tiles'
+    worth of pixels a call; the largest calls first, so the last ones leave no worker idle long."""
+    groups = defaultdict(list)
+    for win in windows_of(grid, merge_cells(class_map, ex.max_cells), ex.margin):
+        groups[(win.k, *win.size)].append(win)
+    calls = []
+    for (k, h, w), wins in groups.items():
+        per = max(1, 4 * ex.tile_batch * ex.tile * ex.tile // (h * w))
+        calls += [Call(k, h, w, wins[i:i + per]) for i in range(0, len(wins), per)]
+    return sorted(calls, key=lambda c: -c.pixels)
+
+
+def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branches: Sequence[Callable],
+                scale: int, out_channels: int, ex: Execution, workers: Optional[Workers] = None,
+                out: Optional[torch.Tensor] = None, progress: Callable = lambda n: None) -> torch.Tensor:
+    """Run every call (plan) through its class's branch and blend each window's output into a
     [out_channels, H*scale, W*scale] image, added to `out` if given (e.g. a skip computed once
-    on the whole image). Returns (image, input pixels run per class).
-    A window stops at the image border, where the network pads as it would on the whole image."""
-    m, half, s, H, W = margin, margin // 2, scale, grid.height, grid.width
-    boxes_of = [(k, grid.box(r0, c0, rows, cols)) for k, r0, c0, rows, cols in rects]
+    on the whole image). ex: the Execution the plan was made with (its margin); workers: an
+    entered execution.Workers (default: this thread); a worker blends its call's outputs as
+    soon as they are computed."""
+    workers = workers or Workers(1)
+    half, s, H, W = ex.margin // 2, scale, grid.height, grid.width
+    wins = [win for c in calls for win in c.windows]
     # the rectangles tile the image and each one's weights are its indicator smoothed by one
     # separable kernel, so the weights sum to 1 everywhere as long as no rectangle is narrower
     # than the two ramps across it; only then does a weight sum need to be kept and divided by
-    exact = all(min(y1 - y0, x1 - x0) >= 2 * half for _, (y0, y1, x0, x1) in boxes_of)
+    exact = all(min(y1 - y0, x1 - x0) >= 2 * half for _, (y0, y1, x0, x1), _ in wins)
     base = out
     out = img.new_zeros(out_channels, H * s, W * s) if base is None or not exact else base
     wsum = None if exact else img.new_zeros(1, H * s, W * s)
-    pixels = [0] * len(branches)
-    groups: Dict[tuple, List[Tuple[int, int, int, int]]] = defaultdict(list)
-    for k, (y0, y1, x0, x1) in boxes_of:
-        wy0, wy1, wx0, wx1 = max(y0 - m, 0), min(y1 + m, H), max(x0 - m, 0), min(x1 + m, W)
-        groups[(k, wy1 - wy0, wx1 - wx0)].append((y0, y1, x0, x1, wy0, wx0))
-    jobs = []
-    for (k, h, w), boxes in groups.items():
-        per = max(1, max_pixels // (h * w))
-        jobs += [(k, h, w, boxes[i:i + per]) for i in range(0, len(boxes), per)]
-    for k, h, w, boxes in progress(jobs):
-        x = torch.stack([img[:, wy0:wy0 + h, wx0:wx0 + w] for _, _, _, _, wy0, wx0 in boxes])
-        y = branches[k](x)
-        pixels[k] += x.shape[0] * h * w
-        for (y0, y1, x0, x1, wy0, wx0), o in zip(boxes, y):
-            # keep the rectangle plus half the margin, as far as the image goes
-            ky0, ky1, kx0, kx1 = max(y0 - half, 0), min(y1 + half, H), max(x0 - half, 0), min(x1 + half, W)
-            piece = o[:, (ky0 - wy0) * s:(ky1 - wy0) * s, (kx0 - wx0) * s:(kx1 - wx0) * s]
-            lead_y, trail_y, lead_x, trail_x = (y0 - ky0) * s, (ky1 - y1) * s, (x0 - kx0) * s, (kx1 - x1) * s
-            wy = _ramp(piece.shape[1], lead_y, trail_y, half * s).to(o)
-            wx = _ramp(piece.shape[2], lead_x, trail_x, half * s).to(o)
-            if wsum is None:
-                band = half * s  # where the ramps reach 1, on the sides that have a neighbour
-                inner = (lead_y + band if y0 else 0, piece.shape[1] - (trail_y + band if y1 < H else 0),
-                         lead_x + band if x0 else 0, piece.shape[2] - (trail_x + band if x1 < W else 0))
-                _blend_into(out, piece, wy, wx, ky0 * s, kx0 * s, inner)
-                continue
-            wgt = wy[:, None] * wx[None, :]
+
+    def blend(win: Window, o: torch.Tensor) -> None:
+        (ky0, ky1, kx0, kx1), (ly, ty, lx, tx) = _keep(win, H, W, half)
+        wy0, _, wx0, _ = win.win
+        piece = o[:, (ky0 - wy0) * s:(ky1 - wy0) * s, (kx0 - wx0) * s:(kx1 - wx0) * s]
+        wy = _ramp(piece.shape[1], ly * s, ty * s, half * s).to(o)
+        wx = _ramp(piece.shape[2], lx * s, tx * s, half * s).to(o)
+        y0, y1, x0, x1 = win.box
+        if wsum is None:
+            band = half * s  # where the ramps reach 1, on the sides that have a neighbour
+            inner = (ly * s + band if y0 else 0, piece.shape[1] - (ty * s + band if y1 < H else 0),
+                     lx * s + band if x0 else 0, piece.shape[2] - (tx * s + band if x1 < W else 0))
+            _blend_into(out, piece, wy, wx, ky0 * s, kx0 * s, inner, workers.lock)
+            return
+        wgt = wy[:, None] * wx[None, :]
+        with workers.lock:
             out[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s].addcmul_(piece, wgt)
             wsum[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s] += wgt
+
+    def job(c: Call) -> None:
+        x = torch.stack([img[:, wy0:wy1, wx0:wx1] for wy0, wy1, wx0, wx1 in (w.win for w in c.windows)])
+        for win, o in zip(c.windows, branches[c.k](x)):
+            blend(win, o)
+        progress(1)
+
+    workers.map(job, calls)
     if wsum is None:
-        return out, pixels
+        return out
     out.div_(wsum)  # in place: at 8K another output-sized tensor is ~400 MB
-    return (out if base is None else base.add_(out)), pixels
+    return out if base is None else base.add_(out)

@@ -10,13 +10,22 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .classifier import build_classifier
-from .cost import TileCost, count_flops, route_under_budget
+from .cost import BUDGET_MODES, TileCost, count_flops, route_under_budget
 from .derive import BaseSpec, check_widths, derive_widths, measure_widths
 from .shared import SlicedBranch, check_shareable
-from .regions import MARGIN
+from .execution import Execution, Workers
+from .regions import CellGrid, plan, run_regions
 from .tiling import TileGrid
 
 SKIP_CONTEXT = 4  # LR px of context a band of a hoisted skip needs (bicubic reads 2 each side)
+
+
+class _Routing(NamedTuple):
+    """How restore_image picks each tile's class."""
+    force_class: object
+    logit_bias: Optional[torch.Tensor]
+    budget: Optional[float]
+    budget_mode: str
 
 
 class Routed(NamedTuple):
@@ -277,40 +286,41 @@ class ClassSR(nn.Module):
 
     # -- whole images --------------------------------------------------------------------------
     @torch.no_grad()
-    def restore_image(self, img: torch.Tensor, tile: int = 32, stride: int = 28,
-                      batch: Optional[int] = None, force_class=None,
-                      logit_bias: Optional[torch.Tensor] = None, budget: Optional[float] = None,
-                      progress: bool = False, execution: str = "regions", margin: int = MARGIN,
-                      max_cells: int = 8) -> Restored:
+    def restore_image(self, img: torch.Tensor, execution: Union[str, Execution, None] = None, *,
+                      force_class=None, logit_bias: Optional[torch.Tensor] = None,
+                      budget: Optional[float] = None, budget_mode: str = "ceiling",
+                      progress: bool = False, **settings) -> Restored:
         """Super-resolve (or restore, at scale 1) a whole LR image of any size.
 
         img: [C, H, W] or [1, C, H, W] float tensor.
-        execution="tiles": tiles of `tile` px every `stride` px cover the whole image, each runs
-        through its class's branch (batches of `batch`, default about 64 tiles of 32x32), and
-        overlaps are blended with feathered weights (tiling.TileGrid).
-        execution="regions": cells of `tile` px are classified, adjacent cells of one class run
-        as rectangles of up to max_cells x max_cells cells with `margin` px of context, blended
-        across their borders (regions.py); `stride` is not used.
+        execution: an Execution, or its mode ("regions", the default, or "tiles"); any of its
+        settings may also be given by name (tile=, stride=, margin=, max_cells=, batch=,
+        workers=): see execution.Execution.
 
-        budget: a cost knob without retraining: the branches' average FLOPs as a fraction of the
-        base network's (1.0 = every tile to the widest branch); the classifier's decisions are
-        shifted per image just enough to meet it (see cost.route_under_budget).
+        budget: a cost knob without retraining, as a fraction of the base network's FLOPs, in
+        the same terms as `flops_percent` (tiles: the base on the same tiles; regions: the base
+        on the whole image; margins and the classifier included). budget_mode
+        "ceiling" (default): the classifier's decisions are shifted towards cheaper branches
+        just enough that the cost is at most the budget, and never above its own routing;
+        "target": shifted either way, towards the budget (see cost.route_under_budget).
         force_class: one class for every tile, or one per tile (row-major over `class_map`)."""
         start = time.perf_counter()
+        ex = Execution.of(execution, **settings)
         batched = torch.is_tensor(img) and img.dim() == 4
         if batched and img.shape[0] != 1:
             raise ValueError(f"input of shape {tuple(img.shape)}: restore_image takes one image")
         img = img[0] if batched else img
         self._check_input(img, 3)
-        if execution not in ("tiles", "regions"):
-            raise ValueError(f"execution: {execution!r} is not 'tiles' or 'regions'")
-        batch = batch or max(1, 65536 // (tile * tile))
+        if budget_mode not in BUDGET_MODES:
+            raise ValueError(f"budget_mode: {budget_mode!r} is not one of {', '.join(BUDGET_MODES)}")
+        routing = _Routing(force_class, logit_bias, budget, budget_mode)
         was = self.training
         self.eval()
         try:
-            run = self._restore_tiles if execution == "tiles" else self._restore_regions
-            image, idx, shape, layout, flops = run(img.float(), tile, stride, batch, force_class, logit_bias,
-                                                   budget, progress, margin, max_cells)
+            with Workers(ex.n_workers()) as workers, \
+                    tqdm(desc=ex.mode, unit="call", disable=None if progress else True, leave=False) as bar:
+                run = self._restore_tiles if ex.mode == "tiles" else self._restore_regions
+                image, idx, shape, layout, flops = run(img.float(), ex, workers, routing, bar.update)
         finally:
             self.train(was)
         counts = torch.bincount(idx, minlength=self.num_classes).tolist()
@@ -326,68 +336,91 @@ class ClassSR(nn.Module):
             return False
         return self.branches[-1].skip(torch.zeros(1, self.in_ch, 8, 8)) is not None
 
-    def _skip(self, img: torch.Tensor, rows: int = 64) -> torch.Tensor:
-        """The branches' shared skip of img [C, H, W], computed a band of rows at a time into
-        one output (no second output-sized tensor: ~400 MB at 8K); each band is computed with
+    def _skip_jobs(self, img: torch.Tensor, out: torch.Tensor, rows: int = 64) -> List:
+        """Jobs that write the branches' shared skip of img [C, H, W] into `out`, a band of rows
+        each (no second output-sized tensor: ~400 MB at 8K); each band is computed with
         SKIP_CONTEXT rows of context, so it equals the whole-image skip."""
         s, height, c = self.scale, img.shape[-2], SKIP_CONTEXT
-        out = img.new_empty(self.out_ch, height * s, img.shape[-1] * s)
-        for y0 in range(0, height, rows):
+
+        def band(y0):
             y1 = min(y0 + rows, height)
             a, b = max(y0 - c, 0), min(y1 + c, height)
-            band = self.branches[-1].skip(img[None, :, a:b])[0]
-            out[:, y0 * s:y1 * s] = band[:, (y0 - a) * s:(y1 - a) * s]
-        return out
+            out[:, y0 * s:y1 * s] = self.branches[-1].skip(img[None, :, a:b])[0][:, (y0 - a) * s:(y1 - a) * s]
+        return [lambda y0=y0: band(y0) for y0 in range(0, height, rows)]
 
-    def _route(self, windows, n: int, tile: int, force_class, logit_bias, budget):
-        """Class per tile: forced, or the classifier's argmax (+ bias) on the batches of tile
-        windows, or that under a budget."""
-        if force_class is not None:
-            fc = torch.as_tensor(force_class)
+    def _route(self, logits: Optional[torch.Tensor], n: int, routing: "_Routing", cost: TileCost,
+               cost_of) -> torch.Tensor:
+        """Class per tile: forced, or the classifier's argmax (+ bias), or that under a budget;
+        cost_of(idx) is the FLOPs fraction a routing reports."""
+        if routing.force_class is not None:
+            fc = torch.as_tensor(routing.force_class)
             return self._check_class(fc.view(-1)[0] if fc.numel() == 1 else fc.cpu(), n)
-        logits = torch.cat([self.classifier(w).float().cpu() for w in windows])
-        if logit_bias is not None:
-            logits = logits + logit_bias.float().cpu()
-        if budget is None:
+        if routing.logit_bias is not None:
+            logits = logits + routing.logit_bias.float().cpu()
+        if routing.budget is None:
             return logits.argmax(1)
-        return route_under_budget(logits, self.tile_cost(tile).branches, budget)
+        return route_under_budget(logits, cost.branches, routing.budget,
+                                  cost=cost_of, mode=routing.budget_mode)
 
-    def _restore_tiles(self, img, tile, stride, batch, force_class, logit_bias, budget, progress, margin, max_cells):
-        grid = TileGrid(img.shape[-2], img.shape[-1], tile, stride, self.scale)
+    def _classify(self, windows: torch.Tensor, ex: Execution) -> List:
+        """Jobs that each return the classifier's logits of a batch of windows."""
+        return [lambda w=w: self.classifier(w).float().cpu() for w in windows.split(ex.tile_batch * 4)]
+
+    def _restore_tiles(self, img, ex: Execution, workers: Workers, routing, tick):
+        grid = TileGrid(img.shape[-2], img.shape[-1], ex.tile, ex.stride, self.scale)
         flat = grid.pad(img).reshape(img.shape[0], -1)
         all_ids = torch.arange(len(grid))
-        windows = (grid.extract(flat, ids) for ids in all_ids.split(batch * 4))
-        idx = self._route(windows, len(grid), tile, force_class, logit_bias, budget)
-        out = grid.new_output(self.out_ch, device=img.device)
-        jobs = [(k, ids) for k in range(self.num_classes) if (idx == k).any()
-                for ids in all_ids[idx == k].split(batch)]
-        for k, ids in tqdm(jobs, desc="tiles", unit="batch", disable=None if progress else True, leave=False):
-            grid.add(out, self.branches[k](self.to_branch_format(grid.extract(flat, ids))), ids)
-        cost, counts = self.tile_cost(tile), torch.bincount(idx, minlength=self.num_classes).tolist()
-        # FLOPs against the base network on the same tiles; the classifier when it ran
-        flops = (cost.per_tile(counts, force_class is None) * len(idx), cost.base * len(idx))
-        return grid.finish(out), idx, grid.shape, (grid.ys, grid.xs), flops
+        cost = self.tile_cost(ex.tile)
+        logits = None
+        if routing.force_class is None:
+            batches = all_ids.split(ex.tile_batch * 4)
+            logits = torch.cat(workers.map(lambda ids: self.classifier(grid.extract(flat, ids)).float().cpu(),
+                                           batches))
 
-    def _restore_regions(self, img, tile, stride, batch, force_class, logit_bias, budget, progress, margin,
-                         max_cells):
-        from .regions import CellGrid, merge_cells, run_regions
-        grid = CellGrid(img.shape[-2], img.shape[-1], tile)
-        windows = grid.windows(img).split(batch * 4) if force_class is None else None
-        idx = self._route(windows, len(grid), tile, force_class, logit_bias, budget)
-        rects = merge_cells(idx.view(grid.shape), max_cells)
+        def flops(idx):  # against the base network on the same tiles; the classifier when it ran
+            counts = torch.bincount(idx, minlength=self.num_classes).tolist()
+            return cost.per_tile(counts, routing.force_class is None) * len(idx), cost.base * len(idx)
+        idx = self._route(logits, len(grid), routing, cost, lambda i: flops(i)[0] / flops(i)[1])
+        out = grid.new_output(self.out_ch, device=img.device)
+
+        def job(k_ids):
+            k, ids = k_ids
+            y = self.branches[k](self.to_branch_format(grid.extract(flat, ids)))
+            with workers.lock:
+                grid.add(out, y, ids)
+            tick(1)
+        workers.map(job, [(k, ids) for k in range(self.num_classes) if (idx == k).any()
+                          for ids in all_ids[idx == k].split(ex.tile_batch)])
+        return grid.finish(out), idx, grid.shape, (grid.ys, grid.xs), flops(idx)
+
+    def _restore_regions(self, img, ex: Execution, workers: Workers, routing, tick):
+        grid = CellGrid(img.shape[-2], img.shape[-1], ex.tile)
         hoist = self._hoisted_skip()
-        branches = [(lambda x, b=b: b.forward_residual(self.to_branch_format(x))) if hoist
-                    else (lambda x, b=b: b(self.to_branch_format(x))) for b in self.branches]
-        bar = lambda jobs: tqdm(jobs, desc="regions", unit="batch", disable=None if progress else True, leave=False)  # noqa: E731
-        image, pixels = run_regions(img, grid, rects, branches, self.scale, self.out_ch, margin,
-                                    max_pixels=batch * tile * tile, progress=bar,  # as many pixels a call as tiles mode
-                                    out=self._skip(img) if hoist else None)
-        cost = self.tile_cost(tile)
-        per_px = [f / (tile * tile) for f in cost.branches]  # conv nets: FLOPs grow with pixels
-        # FLOPs against the base network on the whole image; margins are ClassSR's overhead
-        flops = (sum(p * f for p, f in zip(pixels, per_px)) + cost.classifier * len(idx) * (force_class is None),
-                 per_px[-1] * img.shape[-2] * img.shape[-1])
-        return image, idx, grid.shape, (grid.ys, grid.xs), flops
+        skip = img.new_empty(self.out_ch, img.shape[-2] * self.scale, img.shape[-1] * self.scale) if hoist else None
+        jobs = self._skip_jobs(img, skip) if hoist else []
+        n_skip = len(jobs)
+        if routing.force_class is None:
+            jobs += self._classify(grid.windows(img), ex)
+        # the skip bands and the classifier's batches together: neither waits for the other
+        done = workers.map(lambda job: job(), jobs)
+        logits = torch.cat(done[n_skip:]) if routing.force_class is None else None
+        cost = self.tile_cost(ex.tile)
+        per_px = [f / (ex.tile * ex.tile) for f in cost.branches]  # conv nets: FLOPs grow with pixels
+        whole = per_px[-1] * img.shape[-2] * img.shape[-1]
+        classifier = cost.classifier * len(grid) * (routing.force_class is None)
+
+        def flops(calls):  # against the base network on the whole image; margins included
+            return sum(c.pixels * per_px[c.k] for c in calls) + classifier
+
+        def plan_of(idx):
+            return plan(grid, idx.view(grid.shape), ex)
+        idx = self._route(logits, len(grid), routing, cost, lambda i: flops(plan_of(i)) / whole)
+        calls = plan_of(idx)
+        hoisted = [lambda x, b=b: b.forward_residual(self.to_branch_format(x)) for b in self.branches]
+        plain = [lambda x, b=b: b(self.to_branch_format(x)) for b in self.branches]
+        image = run_regions(img, grid, calls, hoisted if hoist else plain, self.scale, self.out_ch, ex,
+                            workers, out=skip, progress=tick)
+        return image, idx, grid.shape, (grid.ys, grid.xs), (flops(calls), whole)
 
     def extra_repr(self) -> str:
         return (f"arch={self.arch.__name__}, {self.width_key}={self.widths}, scale={self.scale}, "

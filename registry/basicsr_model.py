@@ -123,8 +123,7 @@ class ClassSRModel(SRModel):
         net = self.get_bare_model(self.net_g_ema if hasattr(self, "net_g_ema") else self.net_g)
         outs = []
         for img in self.lq:
-            res = net.restore_image(img, tile=self.settings.val_tile,
-                                    stride=self.settings.val_stride, execution="tiles")
+            res = net.restore_image(img, self.settings.validation)
             outs.append(res.image)
             self._val_counts = [a + b for a, b in zip(self._val_counts, res.counts)]
         self.output = torch.stack(outs)

@@ -72,8 +72,7 @@ class ClassSRTraining:
         (list of [C, sH, sW] outputs, list of per-image stats)."""
         outs, stats = [], []
         for img in inputs:
-            r = self.generator.restore_image(img, tile=self.settings.val_tile, stride=self.settings.val_stride,
-                                             execution="tiles")
+            r = self.generator.restore_image(img, self.settings.validation)
             outs.append(r.image)
             stats.append({"classsr_counts": r.counts, "classsr_flops": r.flops_percent})
         return outs, stats

@@ -95,7 +95,8 @@ def compare(run, ckpt, heldout, budgets):
         model = load_checkpoint(path).eval()
         rep = _cached(os.path.join(run, "eval", name), path, budgets)
         if rep is None:
-            rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name), budgets=budgets)
+            rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name), budgets=budgets,
+                           budget_mode="target")  # a PSNR-vs-FLOPs curve over the whole sweep
         rows = next(iter(rep["folders"].values()))["rows"]
         out[name] = {"rows": {k: r for k, r in rows.items() if k == "ClassSR" or k.startswith("ClassSR budget")},
                      "sweep": sum(rows[f"ClassSR budget {b:g}"]["psnr"] for b in budgets) / len(budgets),
@@ -171,7 +172,8 @@ def main(argv=None):
     best, shipped_shared = ship(candidates)
     model, ref = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval(), load_checkpoint(weights.FSRCNN_O_X4).eval()
     out = os.path.join(run, "eval", "shipped")
-    rep = evaluate(model, [heldout], [None], out, budgets=budgets, reference=ref, reference_name="FSRCNN-O",
+    rep = evaluate(model, [heldout], [None], out, budgets=budgets, budget_mode="target", reference=ref,
+                   reference_name="FSRCNN-O",
                    oracle_tols=[float(t) for t in args.oracle.split(",")])
     os.makedirs(DOCS, exist_ok=True)
     shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, "psnr_vs_flops_fsrcnn_x4.png"))

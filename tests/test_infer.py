@@ -87,18 +87,18 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
     ref = tmp_path / "ref.pth"
     torch.save({"network_g": {"type": "FSRCNN", "d": 56, "upscale": 4},
                 "params": ClassSR.from_checkpoint(ckpt).build_base().state_dict()}, ref)
-    assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--budgets", "0.4,0.7,1.0", "--reference", str(ref),
-                 "-o", str(out)]) == 0
+    assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--budgets", "0.4,0.7,1.5", "--budget-mode", "target",
+                 "--reference", str(ref), "-o", str(out)]) == 0
     rep = json.load(open(out / "eval.json"))
     rows = rep["folders"]["hr"]["rows"]
     widest = rows["widest branch (d=56)"]
     assert rows["ref.pth"]["psnr"] == pytest.approx(widest["psnr"], abs=1e-4)
     assert rows["ref.pth"]["flops_percent"] == pytest.approx(100)
     assert widest["flops_percent"] == pytest.approx(100) and widest["class_share"] == [0, 0, 1]
-    # budget 1.0 is the widest branch (plus the classifier's cost), 0.4 the narrowest
-    assert rows["ClassSR budget 1"]["psnr"] == pytest.approx(widest["psnr"], abs=1e-9)
+    # as a target, budget 1.5 is the widest branch (plus the classifier's cost), 0.4 the narrowest
+    assert rows["ClassSR budget 1.5"]["psnr"] == pytest.approx(widest["psnr"], abs=1e-9)
     assert rows["ClassSR budget 0.4"]["class_share"] == [1, 0, 0]
-    fl = [rows[f"ClassSR budget {b}"]["flops_percent"] for b in ("0.4", "0.7", "1")]
+    fl = [rows[f"ClassSR budget {b}"]["flops_percent"] for b in ("0.4", "0.7", "1.5")]
     assert fl == sorted(fl)
     assert "| ClassSR |" in open(out / "eval.md").read()
     assert rows["bicubic"]["psnr"] > 20 and rows["bicubic"]["flops_percent"] == 0

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from classsr_plugin import ClassSR
-from classsr_plugin.regions import CellGrid, merge_cells, run_regions
+from classsr_plugin.execution import Execution
+from classsr_plugin.regions import CellGrid, merge_cells, plan, run_regions
 
 
 def _nearest(x):
@@ -31,19 +32,23 @@ def test_regions_reproduce_the_whole_image_where_the_margin_covers_the_receptive
     torch.manual_seed(1)
     img = torch.rand(3, h, w)
     grid = CellGrid(h, w, tile)
-    rects = merge_cells(torch.randint(0, 3, grid.shape), 3)
+    class_map = torch.randint(0, 3, grid.shape)
     conv = torch.nn.Conv2d(3, 3, 5, padding=2)  # receptive field: 2 px each side
     with torch.no_grad():
         def net(x):
             return _nearest(conv(x))
         whole = net(img[None])[0]
-        exact, pixels = run_regions(img, grid, rects, [net] * 3, 4, 3, margin=4)
-        cut, _ = run_regions(img, grid, rects, [net] * 3, 4, 3, margin=0)
+        wide, none = Execution(margin=4, max_cells=3), Execution(margin=0, max_cells=3)
+        calls = plan(grid, class_map, wide)
+        exact = run_regions(img, grid, calls, [net] * 3, 4, 3, wide)
+        cut = run_regions(img, grid, plan(grid, class_map, none), [net] * 3, 4, 3, none)
     assert exact.shape == (3, 4 * h, 4 * w)
     assert torch.allclose(exact, whole, atol=1e-5)
-    if len(rects) > 1:
+    if len(merge_cells(class_map, 3)) > 1:
         assert not torch.allclose(cut, whole, atol=1e-3)  # no context: the cut receptive field shows
-    assert sum(pixels) >= h * w
+    # each window's pixels: its rectangle and the margin as far as the image goes
+    assert sum(c.pixels for c in calls) == sum((w.win[1] - w.win[0]) * (w.win[3] - w.win[2])
+                                               for c in calls for w in c.windows)
 
 
 def test_restore_image_in_regions():
@@ -81,13 +86,14 @@ def test_blend_weights_sum_to_one(h, w, margin):
     torch.manual_seed(2)
     img = torch.rand(3, h, w)
     grid = CellGrid(h, w, 32)
-    rects = merge_cells(torch.randint(0, 3, grid.shape), 2)
+    ex = Execution(margin=margin, max_cells=2)
+    calls = plan(grid, torch.randint(0, 3, grid.shape), ex)
 
     def const(v):
         return lambda x: torch.full((x.shape[0], 3, x.shape[2] * 2, x.shape[3] * 2), v)
-    ones, _ = run_regions(img, grid, rects, [const(1.0)] * 3, 2, 3, margin=margin)
+    ones = run_regions(img, grid, calls, [const(1.0)] * 3, 2, 3, ex)
     assert torch.allclose(ones, torch.ones_like(ones), atol=1e-6)
-    mixed, _ = run_regions(img, grid, rects, [const(1.0), const(2.0), const(3.0)], 2, 3, margin=margin)
+    mixed = run_regions(img, grid, calls, [const(1.0), const(2.0), const(3.0)], 2, 3, ex)
     assert mixed.min() >= 1 - 1e-6 and mixed.max() <= 3 + 1e-6
     assert (mixed - mixed.round()).abs().max() > 0.1  # blended across the borders, not cut
 
@@ -100,7 +106,9 @@ def test_regions_pay_fsrcnn_bicubic_skip_once_on_the_whole_image():
             torch.nn.init.normal_(b.last.weight, std=0.05)
     img = torch.rand(3, 150, 100)  # more rows than one band of the skip
     assert model._hoisted_skip()
-    band_wise = model._skip(img)
+    band_wise = torch.empty(3, 600, 400)
+    for job in model._skip_jobs(img, band_wise):
+        job()
     whole_skip = F.interpolate(img[None], scale_factor=4, mode="bicubic", align_corners=False)[0]
     assert torch.allclose(band_wise, whole_skip, atol=1e-6)
     widths = []

@@ -286,7 +286,9 @@ def test_tile_larger_than_the_image_is_cut(ckpt, tmp_path, capsys):
 # -- 4. arguments and files ---------------------------------------------------------------------
 @pytest.mark.parametrize("args,flag", [
     (["infer", "x.png", "-o", "o", "--budget", "nan"], "--budget"),
-    (["infer", "x.png", "-o", "o", "--budget", "1.5"], "--budget"),
+    (["infer", "x.png", "-o", "o", "--budget", "2.5"], "--budget"),
+    (["infer", "x.png", "-o", "o", "--workers", "0"], "--workers"),
+    (["infer", "x.png", "-o", "o", "--margin", "1000"], "--margin"),
     (["infer", "x.png", "-o", "o", "--tile", "0"], "--tile"),
     (["infer", "x.png", "-o", "o", "--stride", "0"], "--stride"),
     (["infer", "x.png", "-o", "o", "--tile", "16", "--stride", "20"], "--stride"),

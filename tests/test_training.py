@@ -119,8 +119,10 @@ def base_output(workdir, lq):
     from classsr_plugin.archs.fsrcnn import FSRCNN
     net = FSRCNN(residual=True)  # as the shipped FSRCNN configs build it
     net.load_state_dict(torch.load(workdir / "base.pth", weights_only=True)["params"])
+    # in ClassSR's branch layout: NCHW and channels_last convolutions may round differently
+    cl = torch.channels_last
     with torch.no_grad():
-        return net.eval()(lq)
+        return net.eval().to(memory_format=cl)(lq.contiguous(memory_format=cl))
 
 
 def test_three_phases_resume_and_validate(workdir):
