@@ -1,38 +1,45 @@
-"""Is ClassSR faster than its base network run on the whole image? One process, ratios from one
-run, medians of --repeats interleaved runs (the machine is shared and noisy).
+"""Is ClassSR faster than its base network, and is that routing's doing? One process, ratios
+from one run, medians of --repeats interleaved runs, on an idle machine and with one competing
+CPU-bound process that this script starts itself (and kills by its pid when done).
 
-For ClassSR-FSRCNN (the shipped weights, its own classifier) and ClassSR-MSRResNet (paper widths
-36/52/64, untrained; cells routed in equal thirds by standard deviation, smooth -> narrowest, a
-deterministic stand-in for a trained classifier), on the shipped demo photo (real, 2560x1600) at
-two output sizes: 2K (HR as shipped, LR 640x400) and 4K (LR 960x600, the HR upscaled x1.5 by
-bicubic first, then x1/4: the same photo, more pixels):
+Models: ClassSR-FSRCNN (the shipped weights, its own classifier) and ClassSR-MSRResNet (paper
+widths 36/52/64, untrained; cells routed in equal thirds by standard deviation, smooth ->
+narrowest: a deterministic stand-in for a trained classifier). Photos: the shipped demo photo,
+or every photo in --photos; each at 2K (LR = HR / 4) and at 4K (the photo upscaled x1.5 by
+bicubic first, then / 4). Per model, size and load, times summed over the photos:
 
-- base on the whole image (the faster memory layout), base tiled (32 px tiles every 28 px,
-  feathered), ClassSR per tile (`execution="tiles"`), ClassSR in regions (`execution="regions"`);
-- time, speed-up over the base on the whole image, and the FLOPs-predicted speed-up beside it;
-- PSNR against the HR (trained weights only), PSNR against the base on the whole image (how
-  much tiling / regions change the output), and the seam ratio at tile / cell borders (1.0 = no
-  seam; the whole-image row gives the photo's own value at the same places).
+- base, whole image: the plain network on the whole LR image (the faster memory layout);
+- ClassSR, regions (the default): own routing; "workers 1": one call at a time on torch's
+  threads (the engine before inter-op workers); "1 thread": the same on one thread;
+- engine unrouted: ClassSR forced to its widest branch (= the base network) through the same
+  region engine: the yardstick that separates routing's gain from the engine's;
+- each class alone: every cell to one branch; latency efficiency = sum over classes of (share
+  of cells x that run's time) / own routing's time: 1.0 = routing costs no more than its class
+  shares run as whole images would (no fragmentation cost);
+- ClassSR, tiles: the paper's way (32 px tiles every 28).
+FLOPs-predicted speed-ups count every pixel a branch runs, margins included.
 
-Run: .venv/bin/python benchmarks/inference_speed.py [--repeats 5] [--threads 2] [--margin 2]
+Run: .venv/bin/python benchmarks/inference_speed.py [--repeats 5] [--models fsrcnn,msrresnet]
+     [--sizes 2k,4k] [--load idle,busy] [--photos DIR] [--threads 2]
 """
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 
 import torch
 
 import classsr_plugin.registry.basicsr  # noqa: F401
-from classsr_plugin import ClassSR, TileGrid, run_tiled, weights
-from classsr_plugin.checkpoint import load_model as load_checkpoint
-from classsr_plugin.weights import demo_photo
+from classsr_plugin import ClassSR, weights
+from classsr_plugin.checkpoint import load_model
 from classsr_plugin.cost import count_flops
 from classsr_plugin.evaluate import bicubic_pair
-from classsr_plugin.regions import MARGIN, CellGrid
-from classsr_plugin.tiling import seam_ratio
+from classsr_plugin.imageio import list_images, read_picture
+from classsr_plugin.regions import CellGrid
 
-sys.path.insert(0, __import__("os").path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(__file__))
 from core_speed import table  # noqa: E402
 
 CL = torch.channels_last
@@ -44,7 +51,7 @@ def std_thirds(windows: torch.Tensor, m: int) -> torch.Tensor:
     return rank * m // len(windows)
 
 
-def medians(fns: dict, repeats: int) -> dict:
+def medians(fns: dict, repeats: int) -> tuple:
     """Median seconds of each function, the runs interleaved so drift hits all alike."""
     times = {k: [] for k in fns}
     out = {}
@@ -56,92 +63,144 @@ def medians(fns: dict, repeats: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}, out
 
 
-def psnr(img, hr, s):
-    from basicsr.metrics import calculate_psnr
-    from basicsr.utils import tensor2img
-    return calculate_psnr(tensor2img(img.clamp(0, 1)), tensor2img(hr), crop_border=s)
+class Busy:
+    """One competing CPU-bound process (a Python busy loop, at most `limit` s), for a `with` block."""
+
+    def __init__(self, on: bool, limit: float = 3600):
+        self.on, self.limit, self.proc = on, limit, None
+
+    def __enter__(self):
+        if self.on:
+            code = f"import time\nend = time.time() + {self.limit}\nwhile time.time() < end: pass"
+            self.proc = subprocess.Popen([sys.executable, "-c", code])
+            time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        return False
 
 
-def bench(name, model, lr, hr, routing, repeats, margin):
-    s, m = model.scale, model.num_classes
+def one_thread(fn):
+    def run():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            torch.set_num_threads(threads)
+    return run
+
+
+def runs_for(model, lr, routing, tiles: bool):
+    """The runs timed on one LR image: name -> function."""
+    m = model.num_classes
     base = model.build_base().eval()
-    base_cl = model.build_base().eval().to(memory_format=CL)
-    with torch.inference_mode():
-        t_c, _ = medians({"c": lambda: base(lr[None])}, 2)
-        t_l, _ = medians({"l": lambda: base_cl(lr[None].contiguous(memory_format=CL))}, 2)
-    whole_net = (lambda x: base_cl(x.contiguous(memory_format=CL))) if t_l["l"] < t_c["c"] else base
-    tiled_net = (lambda x: base_cl(x.contiguous(memory_format=CL))) if model.channels_last else base
+    whole_cl = (lambda: base.to(memory_format=CL)(lr[None].contiguous(memory_format=CL))[0])
+    whole_nc = (lambda: base.to(memory_format=torch.contiguous_format)(lr[None])[0])
+    t_cl, _ = medians({"cl": whole_cl}, 2)
+    t_nc, _ = medians({"nc": whole_nc}, 2)
     kw = {}
-    if routing == "std":
-        tiles = TileGrid(lr.shape[1], lr.shape[2], 32, 28, s)
-        kw["tiles"] = dict(force_class=std_thirds(tiles.extract(tiles.pad(lr).reshape(3, -1),
-                                                                torch.arange(len(tiles))), m))
-        kw["regions"] = dict(force_class=std_thirds(CellGrid(lr.shape[1], lr.shape[2], 32).windows(lr), m))
-    runs = {
-        "base, whole image": lambda: whole_net(lr[None])[0],
-        "base, tiled 32/28": lambda: run_tiled(lr, tiled_net, s, 32, 28),
-        "ClassSR, tiles": lambda: model.restore_image(lr, execution="tiles", **kw.get("tiles", {})),
-        "ClassSR, regions": lambda: model.restore_image(lr, execution="regions", margin=margin,
-                                                        **kw.get("regions", {})),
-    }
-    with torch.inference_mode():
-        secs, outs = medians(runs, repeats)
-        f_whole, _ = count_flops(base, lr[None])
-    cost = model.tile_cost(32)
-    n_tiles = len(TileGrid(lr.shape[1], lr.shape[2], 32, 28, s))
-    flops = {"base, whole image": f_whole, "base, tiled 32/28": cost.base * n_tiles,
-             "ClassSR, tiles": outs["ClassSR, tiles"].flops_per_tile * n_tiles,
-             "ClassSR, regions": f_whole * outs["ClassSR, regions"].flops_percent / 100}
-    if routing == "std":  # forced routing skips the classifier; a trained router would pay it
-        flops["ClassSR, tiles"] += cost.classifier * n_tiles
-        flops["ClassSR, regions"] += cost.classifier * len(CellGrid(lr.shape[1], lr.shape[2], 32))
-    grids = {"ClassSR, tiles": TileGrid(lr.shape[1], lr.shape[2], 32, 28, s).borders(),
-             "base, tiled 32/28": TileGrid(lr.shape[1], lr.shape[2], 32, 28, s).borders()}
-    cells = CellGrid(lr.shape[1], lr.shape[2], 32)
-    grids["ClassSR, regions"] = ([int(y) * s for y in cells.ys[1:]], [int(x) * s for x in cells.xs[1:]])
-    grids["base, whole image"] = grids["ClassSR, regions"]
+    if routing == "std":  # forced routing skips the classifier; the FLOPs add it back below
+        kw = dict(force_class=std_thirds(CellGrid(lr.shape[1], lr.shape[2], 32).windows(lr), m))
+    runs = {"base, whole image": whole_cl if t_cl["cl"] <= t_nc["nc"] else whole_nc,
+            "ClassSR, regions": lambda: model.restore_image(lr, **kw),
+            "ClassSR, regions, workers 1": lambda: model.restore_image(lr, workers=1, **kw),
+            "ClassSR, regions, 1 thread": one_thread(lambda: model.restore_image(lr, workers=1, **kw)),
+            "engine unrouted (widest everywhere)": lambda: model.restore_image(lr, force_class=m - 1)}
+    runs.update({f"class {k} alone": (lambda k=k: model.restore_image(lr, force_class=k)) for k in range(m - 1)})
+    if tiles and routing != "std":
+        runs["ClassSR, tiles"] = lambda: model.restore_image(lr, "tiles")
+    return runs
+
+
+def bench(model, photos, routing, repeats, tiles):
+    """Summed medians over the photos, FLOPs, and the latency efficiency's ideal time."""
+    secs, flops, ideal, counts = {}, {}, 0.0, [0] * model.num_classes
+    cls = model.tile_cost(32).classifier
+    for lr in photos:
+        with torch.inference_mode():
+            t, out = medians(runs_for(model, lr, routing, tiles), repeats)
+            f_whole, _ = count_flops(model.build_base().eval(), lr[None])
+        n_cells = len(CellGrid(lr.shape[1], lr.shape[2], 32))
+        own = out["ClassSR, regions"]
+        alone = [t[f"class {k} alone"] for k in range(model.num_classes - 1)] + [t["engine unrouted (widest everywhere)"]]
+        ideal += sum(a * c / n_cells for a, c in zip(alone, own.counts))
+        counts = [a + b for a, b in zip(counts, own.counts)]
+        for k, v in t.items():
+            secs[k] = secs.get(k, 0.0) + v
+            res = out.get(k)
+            if k == "base, whole image":
+                f = f_whole
+            elif hasattr(res, "flops_percent"):
+                f = f_whole * res.flops_percent / 100 + (cls * n_cells if routing == "std" and "class" not in k
+                                                         and "unrouted" not in k else 0)
+            else:
+                f = None
+            flops[k] = None if f is None else flops.get(k, 0.0) + f
+    return secs, flops, ideal, counts
+
+
+def report(name, size, load, secs, flops, ideal, counts):
+    base, unrouted, own = secs["base, whole image"], secs["engine unrouted (widest everywhere)"], secs["ClassSR, regions"]
     rows = []
     for k, t in secs.items():
-        img = outs[k].image if hasattr(outs[k], "image") else outs[k]
-        counts = getattr(outs[k], "counts", None)
-        agree = "-" if k == "base, whole image" else f"{psnr(img, outs['base, whole image'].clamp(0, 1), s):.1f}"
-        rows.append([k, f"{t:.3f}", f"{secs['base, whole image'] / t:.2f}x", f"{f_whole / flops[k]:.2f}x",
-                     f"{psnr(img, hr, s):.2f}" if hr is not None else "-", agree,
-                     f"{seam_ratio(img.clamp(0, 1), *grids[k], s):.3f}", counts or "-"])
-    h, w = lr.shape[1:]
-    print(f"\n### {name}, output {w * s}x{h * s}, routing: {routing}\n")
-    print(table(["run", "seconds (median)", "speed-up vs base whole", "FLOPs-predicted", "PSNR vs HR",
-                 "PSNR vs base whole", "seam ratio", "classes"], rows))
-    return rows
+        f = flops.get(k)
+        rows.append([k, f"{t:.2f}", f"{base / t:.2f}x", f"{unrouted / t:.2f}x",
+                     "-" if f is None else f"{100 * f / flops['base, whole image']:.1f}%",
+                     "-" if f is None else f"{flops['base, whole image'] / f:.2f}x"])
+    print(f"\n### {name}, {size}, {load}\n")
+    print(table(["run", "seconds (sum of medians)", "vs base, whole image", "vs engine unrouted",
+                 "FLOPs, % of base on the whole image", "FLOPs-predicted vs base"], rows))
+    predicted = flops["engine unrouted (widest everywhere)"] / flops["ClassSR, regions"]
+    print(f"\ncells per class {counts}; own routing vs the engine unrouted: measured {unrouted / own:.2f}x, "
+          f"FLOPs-predicted {predicted:.2f}x; latency efficiency {ideal / own:.2f} (each class alone, weighted "
+          f"by its share of cells: {ideal:.2f} s, against {own:.2f} s)")
+
+
+def photos_at(paths, size):
+    from basicsr.utils.matlab_functions import imresize
+    out = []
+    for path in paths:
+        img = read_picture(path).rgb if isinstance(path, str) else path
+        if size == "4k":
+            img = imresize(img, 1.5).clamp(0, 1)
+        out.append(bicubic_pair(img, 4)[1])
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--margin", type=int, default=MARGIN)
     ap.add_argument("--models", default="fsrcnn,msrresnet")
     ap.add_argument("--msrresnet-widths", default="36,52,64", help="ClassSR-MSRResNet's branch widths")
-    ap.add_argument("--sizes", default="2k,4k", help="output sizes to run: 2k, 4k or both")
+    ap.add_argument("--sizes", default="2k,4k", help="2k, 4k or both")
+    ap.add_argument("--load", default="idle,busy", help="idle, busy (one competing CPU-bound process) or both")
+    ap.add_argument("--photos", help="a folder of photos (default: the shipped demo photo)")
+    ap.add_argument("--no-tiles", action="store_true", help="leave out the tiles row")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from basicsr.utils.matlab_functions import imresize
-    photo = demo_photo()
-    hr2k, lr2k = bicubic_pair(photo, 4)
-    hr4k, lr4k = bicubic_pair(imresize(photo, 1.5).clamp(0, 1), 4)
+    sources = list_images(args.photos) if args.photos else [weights.demo_photo()]
     start = time.perf_counter()
-    print(f"{torch.get_num_threads()} threads, medians of {args.repeats} interleaved runs, region margin {args.margin}")
+    print(f"{torch.get_num_threads()} threads, medians of {args.repeats} interleaved runs, {len(sources)} photo(s)"
+          + (f" from {args.photos}" if args.photos else " (the shipped demo photo)"))
     for name in args.models.split(","):
         if name == "fsrcnn":
-            model, routing, label = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval(), "classifier", "ClassSR-FSRCNN (shipped)"
+            model, routing, label = load_model(weights.CLASSSR_FSRCNN_X4).eval(), "classifier", "ClassSR-FSRCNN (shipped)"
         else:
             torch.manual_seed(0)
             widths = [int(w) for w in args.msrresnet_widths.split(",")]
             model = ClassSR(base=MSRRESNET, widths=widths).eval()
-            routing, label = "std", f"ClassSR-MSRResNet {'/'.join(map(str, widths))} (untrained)"
-        pairs = {"2k": (lr2k, hr2k), "4k": (lr4k, hr4k)}
-        for lr, hr in (pairs[k] for k in args.sizes.split(",")):  # an untrained net's PSNR against HR means nothing
-            bench(label, model, lr, hr if routing == "classifier" else None, routing, args.repeats, args.margin)
+            routing, label = "std", f"ClassSR-MSRResNet {'/'.join(map(str, widths))} (untrained, std thirds)"
+        for size in args.sizes.split(","):
+            photos = photos_at(sources, size)
+            for load in args.load.split(","):
+                with Busy(load == "busy"):
+                    secs, flops, ideal, counts = bench(model, photos, routing, args.repeats, not args.no_tiles)
+                report(label, size, load, secs, flops, ideal, counts)
     print(f"\nTotal run time: {time.perf_counter() - start:.0f} s")
 
 

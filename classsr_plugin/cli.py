@@ -9,6 +9,7 @@ from .checks import (check_device, check_network, check_stride, describe, factor
                      fractions, non_negative, positive, read_options, tile_size, tolerances)
 from .cost import BUDGET_MODES
 from .execution import MODES, Execution, flops_basis
+from .imageio import FORMATS
 
 
 def _basicsr():
@@ -210,47 +211,60 @@ def cmd_infer(args) -> int:
     from tqdm import tqdm
     from .checks import fit_tile
     from .imageio import complete, read_picture, write_picture
-    from .outputs import plan_outputs
+    from .outputs import Writer, plan_outputs
     from .visual import add_legend, class_overlay
 
     model = load_model(args.opt, args.device, args.weights)
     ex = args.execution
     s = model.scale
     legend = [f"{k}: {model.width_key}={w}" for k, w in enumerate(model.widths)]
-    jobs, earlier = plan_outputs(_inputs(args.inputs), args.out, s)  # outputs never overwrite inputs
+    jobs, earlier = plan_outputs(_inputs(args.inputs), args.out, s, args.format)  # outputs never overwrite inputs
     if earlier:
         print(f"not inputs: {len(earlier)} images in {args.out} written by an earlier run")
     paths = [j[0] for j in jobs]
-    failed = 0
-    for path, out_path, map_path in tqdm(jobs, desc="infer", unit="image", disable=True if len(jobs) < 2 else None):
-        if complete(out_path) and not args.overwrite:  # only a complete file counts as done
-            tqdm.write(f"{path}: {out_path} exists, skipped (--overwrite to redo)")
-            continue
-        try:
-            pic = read_picture(path)
-            tile, stride, note = fit_tile(ex.tile, ex.stride, *pic.size)
-            if note:
-                tqdm.write(f"{path}: {note}")
-            res = model.restore_image(pic.rgb.to(args.device), Execution.of(ex, tile=tile, stride=stride),
-                                      budget=args.budget, budget_mode=args.budget_mode,
-                                      progress=len(jobs) < 2 and pic.rgb[0].numel() > 2 ** 18)  # one bar at a time
-            alpha = None
-            if pic.alpha is not None:  # alpha is not the network's business: bicubic
-                alpha = F.interpolate(pic.alpha[None], scale_factor=s, mode="bicubic", align_corners=False)[0]
-            write_picture(out_path, res.image, alpha, pic.bits, pic.gray)
-            if args.class_map or args.class_map_lr:  # over the output, or over the LR input
-                on, scale = (pic.rgb, 1) if args.class_map_lr else (res.image.cpu(), s)
-                tinted = class_overlay(on, res.class_map, model.num_classes, res.layout, scale)
-                write_picture(map_path, add_legend(tinted, legend))
-        except Exception as err:  # MemoryError too: report the image and go on
-            failed += 1
+    failed = []
+
+    def save(out_path, map_path, image, alpha, pic, class_map, layout):
+        """In the writer's thread, while the next image computes."""
+        write_picture(out_path, image, alpha, pic.bits, pic.gray, quality=args.quality)
+        if args.class_map or args.class_map_lr:  # over the output, or over the LR input
+            on, scale = (pic.rgb, 1) if args.class_map_lr else (image.cpu(), s)
+            write_picture(map_path, add_legend(class_overlay(on, class_map, model.num_classes, layout, scale), legend))
+
+    def report(errors):
+        for path, err in errors:
+            failed.append(path)
             tqdm.write(f"FAILED {describe(err)}" if path in str(err) else f"FAILED {path}: {describe(err)}")
-            continue
-        w, h = pic.size
-        tqdm.write(f"{path}: {w}x{h} -> {w * s}x{h * s}, {'cells' if ex.mode == 'regions' else 'tiles'} per class "
-                   f"{res.counts}, FLOPs {res.flops_percent:.1f}% of the base {flops_basis(ex)}, {res.seconds:.2f} s")
+
+    writer = Writer()
+    try:
+        for path, out_path, map_path in tqdm(jobs, desc="infer", unit="image", disable=True if len(jobs) < 2 else None):
+            if complete(out_path) and not args.overwrite:  # only a complete file counts as done
+                tqdm.write(f"{path}: {out_path} exists, skipped (--overwrite to redo)")
+                continue
+            try:
+                pic = read_picture(path)
+                tile, stride, note = fit_tile(ex.tile, ex.stride, *pic.size)
+                if note:
+                    tqdm.write(f"{path}: {note}")
+                res = model.restore_image(pic.rgb.to(args.device), Execution.of(ex, tile=tile, stride=stride),
+                                          budget=args.budget, budget_mode=args.budget_mode,
+                                          progress=len(jobs) < 2 and pic.rgb[0].numel() > 2 ** 18)  # one bar at a time
+                alpha = None
+                if pic.alpha is not None:  # alpha is not the network's business: bicubic
+                    alpha = F.interpolate(pic.alpha[None], scale_factor=s, mode="bicubic", align_corners=False)[0]
+            except Exception as err:  # MemoryError too: report the image and go on
+                report([(path, err)])
+                continue
+            report(writer.submit(path, save, out_path, map_path, res.image, alpha, pic, res.class_map, res.layout))
+            w, h = pic.size
+            tqdm.write(f"{path}: {w}x{h} -> {w * s}x{h * s}, {'cells' if ex.mode == 'regions' else 'tiles'} per "
+                       f"class {res.counts}, FLOPs {res.flops_percent:.1f}% of the base {flops_basis(ex)}, "
+                       f"{res.seconds:.2f} s")
+    finally:
+        report(writer.close())
     if failed:
-        print(f"{failed} of {len(paths)} images failed", file=sys.stderr)
+        print(f"{len(failed)} of {len(paths)} images failed", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -442,6 +456,9 @@ def _add_infer(sub):
                    help="FLOPs budget, a fraction of the base network in the terms each line prints "
                         "(regions: the base on the whole image; tiles: on the same tiles)")
     _budget_args(p)
+    p.add_argument("--format", choices=list(FORMATS), default="png", help="output file format (default png)")
+    p.add_argument("--quality", type=non_negative, default=None,
+                   help="; ".join(f"{k}: {v[2]}" for k, v in FORMATS.items()))
     p.add_argument("--class-map", action="store_true", help="also write the class map PNG over the output")
     p.add_argument("--class-map-lr", action="store_true", help="... drawn at LR size, over the input")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -546,6 +563,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if hasattr(args, "exec"):
         args.execution = _execution(parser, args)
+    if getattr(args, "quality", None) is not None:
+        low, high = {"png": (0, 9), "jpg": (1, 100), "webp": (1, 101)}[args.format]
+        if not low <= args.quality <= high:
+            parser.error(f"--quality {args.quality}: {args.format} takes {low}-{high}")
     else:
         check_stride(parser, args)
     if getattr(args, "max_pixels", None) is not None:

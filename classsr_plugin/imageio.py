@@ -223,25 +223,42 @@ def read_rgb(path: str) -> np.ndarray:
     return np.ascontiguousarray(read_picture(path).rgb.permute(1, 2, 0).numpy())
 
 
-def write_picture(path: str, rgb: torch.Tensor, alpha: Optional[torch.Tensor] = None,
-                  bits: int = 8, gray: bool = False) -> None:
-    """[3, H, W] float RGB (+ [1, H, W] alpha) -> PNG/any OpenCV format, 8 or 16 bit."""
+# --format: OpenCV's encoder flag for --quality, its default, and what the number means
+FORMATS = {"png": (cv2.IMWRITE_PNG_COMPRESSION, None, "PNG compression level 0-9 (default: OpenCV's, fast)"),
+           "jpg": (cv2.IMWRITE_JPEG_QUALITY, 95, "JPEG quality 1-100 (default 95)"),
+           "webp": (cv2.IMWRITE_WEBP_QUALITY, 90, "WebP quality 1-100, 101 lossless (default 90; lossless is slow)")}
+
+
+def to_uint(rgb: torch.Tensor, bits: int = 8) -> np.ndarray:
+    """[C, H, W] float in [0, 1] -> HWC uint8/uint16 array, channels reversed (OpenCV's BGR),
+    converted by torch (at 8K a float64 numpy round trip took seconds)."""
     top = 65535.0 if bits == 16 else 255.0
-    img = rgb.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy()[:, :, ::-1]
+    q = rgb.detach().float().clamp(0, 1).mul(top).round_()
+    q = q.to(torch.int32 if bits == 16 else torch.uint8).cpu()
+    arr = q.flip(0).permute(1, 2, 0).contiguous().numpy()
+    return arr.astype(np.uint16) if bits == 16 else arr
+
+
+def write_picture(path: str, rgb: torch.Tensor, alpha: Optional[torch.Tensor] = None,
+                  bits: int = 8, gray: bool = False, quality: Optional[int] = None) -> None:
+    """[3, H, W] float RGB (+ [1, H, W] alpha) -> PNG/JPEG/WebP/any OpenCV format, 8 or 16 bit.
+    quality: see FORMATS (None: the format's default)."""
+    img = to_uint(rgb, bits)
     if gray:
-        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2GRAY)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     elif alpha is not None:
-        a = alpha.detach().float().clamp(0, 1).cpu()[0].numpy()
-        img = np.concatenate([img, a[:, :, None]], axis=2)
-    out = np.round(img * top).astype(np.uint16 if bits == 16 else np.uint8)
-    write_array(path, out)
+        img = np.concatenate([img, to_uint(alpha, bits)], axis=2)
+    write_array(path, img, quality)
 
 
-def write_array(path: str, img: np.ndarray) -> None:
+def write_array(path: str, img: np.ndarray, quality: Optional[int] = None) -> None:
     """An OpenCV (BGR) array -> an image file, atomically; PNGs get the plugin's mark."""
     ext = os.path.splitext(str(path))[1] or ".png"
+    flag, default, _ = FORMATS.get(ext[1:].lower().replace("jpeg", "jpg"), (None, None, ""))
+    value = default if quality is None else quality
+    params = [flag, int(value)] if flag is not None and value is not None else []
     try:
-        ok, buf = cv2.imencode(ext, img)
+        ok, buf = cv2.imencode(ext, img, params)
     except cv2.error as err:
         raise ValueError(f"{path}: could not encode the image ({str(err).strip().splitlines()[-1]})")
     if not ok:

@@ -3,7 +3,9 @@ and what they report about images they could not use."""
 import itertools
 import json
 import os
-from typing import List, Sequence, Tuple
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, List, Sequence, Tuple
 
 from .atomic import write_text
 from .imageio import list_images, unique_stems, written_here
@@ -14,7 +16,7 @@ def _key(path: str) -> str:
     return os.path.realpath(path).lower()
 
 
-def plan_outputs(paths: Sequence[str], out: str, scale: int) -> Tuple[List[tuple], List[str]]:
+def plan_outputs(paths: Sequence[str], out: str, scale: int, ext: str = "png") -> Tuple[List[tuple], List[str]]:
     """(input, output, class map) per input, and the inputs left out: files in the output
     folder that an earlier run wrote (marked PNGs) are not inputs. Each input gets its own
     names (photo.png and photo.jpg: photo_png_x4.png, photo_jpg_x4.png), and a name that is
@@ -31,7 +33,7 @@ def plan_outputs(paths: Sequence[str], out: str, scale: int) -> Tuple[List[tuple
     for path, name in zip(inputs, unique_stems(inputs)):
         for k in itertools.count(1):
             base = os.path.join(out, f"{name}_x{scale}" + (f"_{k}" if k > 1 else ""))
-            img, cmap = base + ".png", base + "_classes.png"
+            img, cmap = f"{base}.{ext}", base + "_classes.png"
             if not {_key(img), _key(cmap)} & taken:
                 break
         taken |= {_key(img), _key(cmap)}
@@ -60,3 +62,33 @@ def eval_coverage(report: dict, hr_dirs: Sequence[str], folder: str) -> Tuple[in
     write_text(md_path, md)
     write_text(json_path, json.dumps(report, indent=2))
     return done, total, notes
+
+
+class Writer:
+    """Writes in one background thread while the caller computes the next image. At most
+    `depth` writes wait, so at most that many outputs are held in memory beside the one being
+    computed. A failed write is returned by the next `submit` or by `close`, with its label."""
+
+    def __init__(self, depth: int = 1):
+        self.depth = depth
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="classsr-writer")
+        self.pending = deque()
+
+    def _collect(self, keep: int) -> List[Tuple[str, BaseException]]:
+        failed = []
+        while len(self.pending) > keep or (self.pending and self.pending[0][1].done()):
+            label, future = self.pending.popleft()
+            err = future.exception()  # waits for it
+            if err is not None:
+                failed.append((label, err))
+        return failed
+
+    def submit(self, label: str, fn: Callable, *args) -> List[Tuple[str, BaseException]]:
+        failed = self._collect(self.depth - 1)
+        self.pending.append((label, self.pool.submit(fn, *args)))
+        return failed
+
+    def close(self) -> List[Tuple[str, BaseException]]:
+        failed = self._collect(0)
+        self.pool.shutdown(wait=True)
+        return failed

@@ -165,3 +165,35 @@ def test_class_map_geometry_and_lr_size(ckpt, tmp_path):
     assert main(["infer", "-opt", ckpt, str(src), "-o", str(tmp_path / "o"), "--class-map-lr"]) == 0
     lr_map = cv2.imread(str(tmp_path / "o" / "p_x4_classes.png"))
     assert lr_map.shape[1] == 70 and lr_map.shape[0] == 40 + 22  # LR size, plus the legend strip
+
+
+def test_infer_formats_quality_and_failed_writes(ckpt, tmp_path, capsys):
+    """--format and --quality reach the encoder; outputs are written in the background, and a
+    write that fails is reported by its input while the other images go on."""
+    from skimage import data
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), data.coffee()[:64, :96, ::-1])
+    cv2.imwrite(str(src / "b.png"), data.chelsea()[:48, :80, ::-1])
+    sizes = {}
+    for fmt, quality in (("jpg", 95), ("jpg", 20), ("webp", 90), ("png", 0), ("png", 9)):
+        out = tmp_path / f"{fmt}{quality}"
+        assert main(["infer", "-opt", ckpt, str(src), "-o", str(out), "--format", fmt, "--quality", str(quality)]) == 0
+        got = sorted(os.listdir(out))
+        assert got == [f"a_x4.{fmt}", f"b_x4.{fmt}"]
+        img = cv2.imread(str(out / f"a_x4.{fmt}"))
+        assert img.shape == (256, 384, 3)
+        sizes[fmt, quality] = os.path.getsize(out / f"a_x4.{fmt}")
+    assert sizes["jpg", 20] < sizes["jpg", 95] and sizes["png", 9] < sizes["png", 0]
+    with pytest.raises(SystemExit):
+        main(["infer", "-opt", ckpt, str(src), "-o", str(tmp_path / "q"), "--format", "png", "--quality", "10"])
+    assert "--quality 10: png takes 0-9" in capsys.readouterr().err
+    # a folder where a's output goes: its write fails in the writer thread; b is written
+    out = tmp_path / "blocked"
+    (out / "a_x4.png").mkdir(parents=True)
+    capsys.readouterr()
+    assert main(["infer", "-opt", ckpt, str(src), "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert f"FAILED {src / 'a.png'}" in captured.out + captured.err
+    assert "1 of 2 images failed" in captured.err
+    assert cv2.imread(str(out / "b_x4.png")).shape == (192, 320, 3)

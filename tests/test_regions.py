@@ -122,3 +122,42 @@ def test_regions_pay_fsrcnn_bicubic_skip_once_on_the_whole_image():
     assert torch.allclose(widest.image, whole, atol=1e-5)  # skip and residual as on the whole image
     plain = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4)).eval()
     assert not plain._hoisted_skip()  # no skip: nothing to hoist
+
+
+def test_workers_give_the_one_thread_result_in_any_grad_mode():
+    """Inter-op workers split the calls, not the arithmetic of one call's pixels: the output
+    matches one call at a time, and the caller's inference mode reaches the workers (its
+    tensors are inference tensors there)."""
+    torch.manual_seed(0)
+    model = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4, residual=True)).eval()
+    img = torch.rand(3, 150, 170)
+    assign = torch.arange(len(CellGrid(150, 170, 32))) % 3
+    one = model.restore_image(img, force_class=assign, workers=1)
+    for workers in (2, 3):
+        with torch.inference_mode():
+            many = model.restore_image(img, force_class=assign, workers=workers)
+        assert torch.allclose(many.image, one.image, atol=1e-5)
+        assert many.flops_percent == one.flops_percent
+    tiles = model.restore_image(img, "tiles", workers=2)
+    assert torch.allclose(tiles.image, model.restore_image(img, "tiles", workers=1).image, atol=1e-5)
+
+
+def test_workers_restore_torch_threads_and_raise_job_errors():
+    from classsr_plugin.execution import Workers
+    threads = torch.get_num_threads()
+    with pytest.raises(ZeroDivisionError):
+        with Workers(2) as w:
+            assert torch.get_num_threads() == 1
+            w.map(lambda x: 1 / x, [1, 0, 2])
+    assert torch.get_num_threads() == threads
+
+
+def test_execution_settings_are_checked():
+    with pytest.raises(ValueError, match="margin=40: at most the cell size"):
+        Execution(margin=40)
+    with pytest.raises(ValueError, match="stride"):
+        Execution(mode="tiles", tile=16, stride=28)
+    Execution(mode="regions", tile=16)  # the default stride is not a regions setting
+    with pytest.raises(TypeError, match="unknown execution settings: strides"):
+        Execution.of("tiles", strides=3)
+    assert Execution.of(Execution(tile=16), margin=4) == Execution(tile=16, margin=4)
