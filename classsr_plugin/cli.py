@@ -94,7 +94,8 @@ def cmd_label(args) -> int:
     else:
         model = load_model(args.opt)
         from .classifier import EdgeScore
-        err, scores = label.label_by_oracle(args.data, list(model.branches), args.tol, out, batch=args.batch,
+        paths = [model.path(k) for k in range(model.num_classes)]  # the zero class too, where there is one
+        err, scores = label.label_by_oracle(args.data, paths, args.tol, out, batch=args.batch,
                                             feature=EdgeScore.score if args.edge_router else None)
         _oracle_table(err, model, args.tol, args.tols)
         if args.edge_router:
@@ -106,7 +107,7 @@ def cmd_label(args) -> int:
 def _oracle_table(err, model, tol, tols):
     from .data import label
     tols = sorted({tol, *(float(t) for t in tols.split(","))})
-    print(f"oracle classes on {len(err)} sub-images (branches {model.width_key}={model.widths}); "
+    print(f"oracle classes on {len(err)} sub-images (classes {', '.join(model.class_names)}); "
           f"FLOPs % of the widest, branches only; dB = PSNR of the mean MSE against the widest")
     print("| tol (MSE) | classes (narrow..wide) | FLOPs % | dB |\n|---|---|---|---|")
     for t, share, pct, db in label.oracle_table(err, model.tile_cost(32).branches, tols):
@@ -217,7 +218,7 @@ def cmd_infer(args) -> int:
     model = load_model(args.opt, args.device, args.weights)
     ex = args.execution
     s = model.scale
-    legend = [f"{k}: {model.width_key}={w}" for k, w in enumerate(model.widths)]
+    legend = [f"{k}: {name}" for k, name in enumerate(model.class_names)]
     jobs, earlier = plan_outputs(_inputs(args.inputs), args.out, s, args.format)  # outputs never overwrite inputs
     if earlier:
         print(f"not inputs: {len(earlier)} images in {args.out} written by an earlier run")
@@ -229,7 +230,8 @@ def cmd_infer(args) -> int:
         write_picture(out_path, image, alpha, pic.bits, pic.gray, quality=args.quality)
         if args.class_map or args.class_map_lr:  # over the output, or over the LR input
             on, scale = (pic.rgb, 1) if args.class_map_lr else (image.cpu(), s)
-            write_picture(map_path, add_legend(class_overlay(on, class_map, model.num_classes, layout, scale), legend))
+            tinted = class_overlay(on, class_map, model.num_classes, layout, scale, zero=model.zero_class)
+            write_picture(map_path, add_legend(tinted, legend))
 
     def report(errors):
         for path, err in errors:

@@ -56,11 +56,12 @@ def run(input_path=None, out_dir="results/demo", ex: Execution = Execution()):
     out = {"classsr": res.image}
     paths = [os.path.join(out_dir, f"{name}_classsr_x{scale}.png"), os.path.join(out_dir, f"{name}_classmap.png")]
     write_picture(paths[0], res.image)
-    legend = [f"{k}: d={w}" for k, w in enumerate(model.widths)]
-    write_picture(paths[1], add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, scale), legend))
+    legend = [f"{k}: {name}" for k, name in enumerate(model.class_names)]
+    tinted = class_overlay(res.image, res.class_map, model.num_classes, res.layout, scale, zero=model.zero_class)
+    write_picture(paths[1], add_legend(tinted, legend))
     m = model.num_classes
     print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}, "
-          f"{'cells' if ex.mode == 'regions' else 'tiles'} per class (d = {model.widths}): {res.counts}")
+          f"{'cells' if ex.mode == 'regions' else 'tiles'} per class ({', '.join(model.class_names)}): {res.counts}")
     print(f"ClassSR ({ex.mode}) FLOPs: {res.flops_percent:.1f}% of FSRCNN-O {flops_basis(ex)} (classifier "
           f"included); {res.seconds:.2f} s")
     if ref is not None:

@@ -66,8 +66,8 @@ def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor,
     mse, bic, logits = [], [], []
     for ids in torch.arange(len(grid)).split(batch):
         x, y = grid.extract(flat, ids), hr_grid.extract(hr_flat, ids)
-        mse.append(torch.stack([(b(model.to_branch_format(x)).clamp(0, 1) - y).pow(2).mean((1, 2, 3))
-                                for b in model.branches], 1))
+        mse.append(torch.stack([(model.path(k)(model.to_branch_format(x)).clamp(0, 1) - y).pow(2).mean((1, 2, 3))
+                                for k in range(model.num_classes)], 1))
         bic.append((hr_grid.extract(bic_flat, ids) - y).pow(2).mean((1, 2, 3)))
         logits.append(model.classifier(x))
     return TileStats(torch.cat(mse), torch.cat(bic), torch.cat(logits))
@@ -87,7 +87,7 @@ def branch_table(stats: Sequence[TileStats], model) -> List[dict]:
     rows = []
     for k in range(model.num_classes):
         sel = routed == k
-        rows.append({"class": k, "width": model.widths[k], "tiles": int(sel.sum()),
+        rows.append({"class": k, "name": model.class_names[k], "tiles": int(sel.sum()),
                      "share": float(sel.float().mean()), "bicubic": _psnr(bic[sel]),
                      "branches": [_psnr(mse[sel, j]) for j in range(model.num_classes)]})
     return rows
@@ -190,7 +190,7 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     for name, hr_dir, lr_dir in zip(_folder_names(hr_dirs), hr_dirs, lr_dirs):
         rows, classes, skipped = _eval_folder(model, name, hr_dir, lr_dir, runs, ex, device)
         report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped}
-        md += [_table(name, rows), _class_table(classes, model, "bicubic" if s > 1 else "input")]
+        md += [_table(name, rows, ex), _class_table(classes, model, "bicubic" if s > 1 else "input")]
         md += _monotone_note(rows, budgets, budget_mode)
     with open(os.path.join(out, "eval.json"), "w") as f:
         json.dump(report, f, indent=2)
@@ -251,8 +251,9 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device):
     return rows, branch_table(stats, model) if stats else [], skipped
 
 
-def _table(name, rows) -> str:
-    lines = [f"### {name}", "", "FLOPs: per 32x32 LR tile of the 32/28 grid on average, classifier included where a "
+def _table(name, rows, ex: Execution) -> str:
+    lines = [f"### {name}", "", f"FLOPs: per {ex.tile}x{ex.tile} LR tile of the {ex.tile}/{ex.stride} grid on average, "
+             "classifier included where a "
              "classifier routes; % of the base network (the widest branch) run as ClassSR runs here: on the same "
              "tiles (execution tiles) or on the whole image (execution regions).", "",
              "| method | PSNR | PSNR-Y | GFLOPs / tile | % of base | time (s) | classes (narrow..wide) |",
@@ -267,13 +268,16 @@ def _table(name, rows) -> str:
 def _class_table(classes, model, first: str) -> str:
     if not classes:
         return ""
-    key = model.width_key
-    head = " | ".join(f"{key}={w}" for w in model.widths)
-    lines = ["Per class, on the tiles the classifier routes there (PSNR of the pooled tile MSE, no border crop):", "",
+    head = " | ".join(model.class_names)
+    lines = ["Per class, on the tiles the classifier routes there (PSNR of the pooled tile MSE, no border crop; "
+             "- where no tile went):", "",
              f"| routed to | tiles | {first} | {head} |", "|---|---|---|" + "---|" * model.num_classes]
+
+    def db(p, bold=False):
+        return "-" if p != p else (f"**{p:.2f}**" if bold else f"{p:.2f}")  # p != p: nan, an empty class
     for r in classes:
-        cells = " | ".join(f"**{p:.2f}**" if j == r["class"] else f"{p:.2f}" for j, p in enumerate(r["branches"]))
-        lines.append(f"| {key}={r['width']} | {r['tiles']} ({100 * r['share']:.0f}%) | {r['bicubic']:.2f} | {cells} |")
+        cells = " | ".join(db(p, j == r["class"]) for j, p in enumerate(r["branches"]))
+        lines.append(f"| {r['name']} | {r['tiles']} ({100 * r['share']:.0f}%) | {db(r['bicubic'])} | {cells} |")
     return "\n".join(lines) + "\n"
 
 

@@ -127,6 +127,10 @@ class PhaseSettings:
 
     def check_model(self, model: ClassSR) -> None:
         shared = getattr(model, "share_weights", False)
+        if getattr(model, "zero_class", False) and self.phase in ("branches", "supernet"):
+            raise ValueError(f"{self.where}phase: '{self.phase}' trains the branches on their difficulty classes, "
+                             f"which do not include the zero class: train them without zero_class, then set "
+                             f"network_g.zero_class: true for the classifier phase (the branches load unchanged)")
         if self.phase == "supernet" and not shared:
             raise ValueError(f"{self.where}phase: 'supernet' trains shared-weight branches: set share_weights: "
                              f"true in network_g")
@@ -148,7 +152,7 @@ class PhaseSettings:
         """Freeze what the phase does not train. Call before wrapping the model in DDP, so DDP
         registers only trainable parameters."""
         self.check_model(model)
-        set_phase(model, self.phase, self.frozen_branches(model.num_classes))
+        set_phase(model, self.phase, self.frozen_branches(len(model.branches)))
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
         log(f"ClassSR phase '{self.phase}' (router {self.router}, routing {self.routing}): {trainable} trainable "
@@ -219,7 +223,7 @@ def set_phase(model: ClassSR, phase: str, frozen: Optional[Sequence[int]] = None
     classifier phase, none otherwise) and the classifier in the branches phase."""
     check_phase(phase)
     if frozen is None:
-        frozen = range(model.num_classes) if phase == "classifier" else ()
+        frozen = range(len(model.branches)) if phase == "classifier" else ()
     model.frozen_branches = tuple(frozen)  # kept in eval mode: BatchNorm statistics stay fixed too
     model.train(model.training)
     for k, branch in enumerate(model.branches):

@@ -141,6 +141,11 @@ class Window(NamedTuple):
     def size(self) -> Tuple[int, int]:
         return self.win[1] - self.win[0], self.win[3] - self.win[2]
 
+    @property
+    def area(self) -> int:
+        """The rectangle's own pixels (its window's less the margins)."""
+        return (self.box[1] - self.box[0]) * (self.box[3] - self.box[2])
+
 
 class Call(NamedTuple):
     """One call of one class's branch: windows of one shape, stacked into a batch."""
@@ -190,7 +195,7 @@ def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branch
                 out: Optional[torch.Tensor] = None, progress: Callable = lambda n: None) -> torch.Tensor:
     """Run every call (plan) through its class's branch and blend each window's output into a
     [out_channels, H*scale, W*scale] image, added to `out` if given (e.g. a skip computed once
-    on the whole image). ex: the Execution the plan was made with (its margin); workers: an
+    on the whole image). A class whose branch is None adds nothing (its output is `out`). ex: the Execution the plan was made with (its margin); workers: an
     entered execution.Workers (default: this thread); a worker blends its call's outputs as
     soon as they are computed."""
     workers = workers or Workers(1)
@@ -204,12 +209,19 @@ def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branch
     out = img.new_zeros(out_channels, H * s, W * s) if base is None or not exact else base
     wsum = None if exact else img.new_zeros(1, H * s, W * s)
 
-    def blend(win: Window, o: torch.Tensor) -> None:
+    def blend(win: Window, o: Optional[torch.Tensor]) -> None:
+        """Add a window's output (None: zero, a class that adds nothing to `out`) with its weights."""
         (ky0, ky1, kx0, kx1), (ly, ty, lx, tx) = _keep(win, H, W, half)
+        n, m = (ky1 - ky0) * s, (kx1 - kx0) * s
+        wy = _ramp(n, ly * s, ty * s, half * s).to(img)
+        wx = _ramp(m, lx * s, tx * s, half * s).to(img)
+        if o is None:  # adds nothing; where weights are summed, its weight still counts
+            if wsum is not None:
+                with workers.lock:
+                    wsum[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s] += wy[:, None] * wx[None, :]
+            return
         wy0, _, wx0, _ = win.win
         piece = o[:, (ky0 - wy0) * s:(ky1 - wy0) * s, (kx0 - wx0) * s:(kx1 - wx0) * s]
-        wy = _ramp(piece.shape[1], ly * s, ty * s, half * s).to(o)
-        wx = _ramp(piece.shape[2], lx * s, tx * s, half * s).to(o)
         y0, y1, x0, x1 = win.box
         if wsum is None:
             band = half * s  # where the ramps reach 1, on the sides that have a neighbour
@@ -223,8 +235,12 @@ def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branch
             wsum[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s] += wgt
 
     def job(c: Call) -> None:
-        x = torch.stack([img[:, wy0:wy1, wx0:wx1] for wy0, wy1, wx0, wx1 in (w.win for w in c.windows)])
-        for win, o in zip(c.windows, branches[c.k](x)):
+        if branches[c.k] is None:
+            outs = [None] * len(c.windows)
+        else:
+            outs = branches[c.k](torch.stack([img[:, wy0:wy1, wx0:wx1] for wy0, wy1, wx0, wx1 in
+                                              (w.win for w in c.windows)]))
+        for win, o in zip(c.windows, outs):
             blend(win, o)
         progress(1)
 

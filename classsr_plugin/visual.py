@@ -4,26 +4,30 @@ import torch
 # One colour per class, narrowest branch first (green = cheap ... red = full network).
 PALETTE = torch.tensor([[0.10, 0.75, 0.25], [0.95, 0.80, 0.10], [0.90, 0.20, 0.15],
                         [0.20, 0.45, 0.95], [0.70, 0.30, 0.90], [0.10, 0.80, 0.85]])
+ZERO = torch.tensor([[0.25, 0.55, 1.00]])  # the zero class (no network call): blue
 
 
-def class_colours(num_classes: int) -> torch.Tensor:
+def class_colours(num_classes: int, zero: bool = False) -> torch.Tensor:
+    if zero:
+        return torch.cat([ZERO, class_colours(num_classes - 1)])
     if num_classes <= len(PALETTE):
         return PALETTE[:num_classes] if num_classes > 2 else PALETTE[[0, 2]]
     return torch.rand(num_classes, 3, generator=torch.Generator().manual_seed(0))
 
 
 def class_overlay(image: torch.Tensor, class_map: torch.Tensor, num_classes: int, layout, scale: int,
-                  alpha: float = 0.25) -> torch.Tensor:
+                  alpha: float = 0.25, zero: bool = False) -> torch.Tensor:
     """Tint a [3, H, W] image by the class of the tile (or cell) that last covers each pixel,
     lightly, and outline where the class changes, so the photo stays readable under the map.
     layout: (row starts, col starts) of the class map's tiles in LR px (Restored.layout);
-    scale: output px per LR px (1 draws the map on the LR input)."""
+    scale: output px per LR px (1 draws the map on the LR input); zero: class 0 is the zero class
+    (its own colour, blue)."""
     ys, xs = (torch.as_tensor(v) for v in layout)
 
     def owner(n_out, starts):  # the last tile starting at or before each output pixel
         return torch.searchsorted(starts * scale, torch.arange(n_out), right=True) - 1
     cls = class_map[owner(image.shape[1], ys)][:, owner(image.shape[2], xs)]
-    colours = class_colours(num_classes)
+    colours = class_colours(num_classes, zero)
     out = (1 - alpha) * image.clamp(0, 1) + alpha * colours[cls].permute(2, 0, 1)
     edge = torch.zeros(cls.shape)
     edge[:, 1:] += (cls[:, 1:] != cls[:, :-1]).float()

@@ -48,6 +48,22 @@ class Restored:
     layout: tuple = ()           # (row starts, col starts) in LR px of the class map's tiles / cells
 
 
+class ZeroPath(nn.Module):
+    """The zero class: no network call. Its output is the arch's fixed skip where it has one
+    (`skip(x)`, FSRCNN's bicubic), else bicubic upsampling, or the input itself at scale 1."""
+
+    def __init__(self, scale: int, skip=None):
+        super().__init__()
+        self.scale, self._skip = scale, skip  # a function, not a module: no second copy of weights
+        self.name = "skip" if skip is not None else ("input" if scale == 1 else "bicubic")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self._skip(x) if self._skip is not None else None
+        if out is not None:
+            return out
+        return x if self.scale == 1 else F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+
+
 def _conv_heavy(module: nn.Module) -> bool:
     """channels_last helps convolutions on CPU; skip it for mostly-linear nets (transformers)."""
     conv = sum(p.numel() for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
@@ -72,11 +88,16 @@ class ClassSR(nn.Module):
     probe_tile:  tile size of the build-time check, which also measures FLOPs.
     share_weights: narrow branches use the leading slices of the widest branch's tensors (one
                  network's parameters; see shared.py) instead of weights of their own.
+    zero_class:  a first class that costs no network call: its output is the arch's fixed skip
+                 where it has one (FSRCNN's bicubic), else bicubic upsampling (the identity at
+                 scale 1). The classifier then chooses among num_classes + 1 classes; class k + 1
+                 is branch k. The branches and their widths are unchanged.
     """
 
     def __init__(self, base: dict, num_classes: int = 3, widths: Optional[List[int]] = None,
                  width_key: Optional[str] = None, classifier: Optional[dict] = None,
-                 channels_last: Union[bool, str] = "auto", probe_tile: int = 32, share_weights: bool = False):
+                 channels_last: Union[bool, str] = "auto", probe_tile: int = 32, share_weights: bool = False,
+                 zero_class: bool = False):
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes: must be an int >= 2, got {num_classes!r}")
@@ -91,10 +112,14 @@ class ClassSR(nn.Module):
             raise ValueError(f"widths: {widths!r}: give a list of ints or 'latency'")
         widths = check_widths(widths, base_width, num_classes, multiple)
 
+        if not isinstance(zero_class, bool):
+            raise ValueError(f"zero_class: must be true or false, got {zero_class!r}")
         self.arch, self.base_cfg, self.width_key, self.widths = arch, base, width_key, widths
-        self.num_classes = num_classes
+        self.zero_class = False  # until the zero class's path exists (after the probe finds the scale)
         self.config = dict(base={"type": arch.__name__, **base}, num_classes=num_classes,
                            widths=widths, width_key=width_key, classifier=classifier)
+        if zero_class:
+            self.config["zero_class"] = True
         branches = [self._build_branch(w) for w in widths]
         self.share_weights = bool(share_weights)
         if self.share_weights:
@@ -102,7 +127,7 @@ class ClassSR(nn.Module):
             branches = [SlicedBranch(b, branches[-1]) for b in branches[:-1]] + branches[-1:]
             self.config["share_weights"] = True
         self.branches = nn.ModuleList(branches)
-        self.classifier = build_classifier(classifier, num_classes, self.in_ch)
+        self.classifier = build_classifier(classifier, num_classes + zero_class, self.in_ch)
         self.channels_last = _conv_heavy(self.branches[-1]) if channels_last == "auto" else bool(channels_last)
         if self.channels_last:
             self.branches.to(memory_format=torch.channels_last)
@@ -110,7 +135,15 @@ class ClassSR(nn.Module):
         self.register_buffer("widths_record", torch.tensor(widths), persistent=True)
         self._register_load_state_dict_pre_hook(self._check_widths_record)
         self._costs: Dict[tuple, TileCost] = {}
+        self.zero = None
         self.scale = self._probe(probe_tile)
+        if zero_class:
+            if self.out_ch != self.in_ch:
+                raise ValueError(f"zero_class: needs as many output as input channels ({self.out_ch} vs "
+                                 f"{self.in_ch}): its output is the input upsampled")
+            self.zero = ZeroPath(self.scale, self.branches[-1].skip if self._hoisted_skip() else None)
+            self.zero_class = True
+            self._costs.clear()
         cost = self.tile_cost(probe_tile)
         if cost.classifier >= cost.base - cost.branches[0]:
             import warnings
@@ -132,6 +165,13 @@ class ClassSR(nn.Module):
     def _check_widths_record(self, state, prefix, *args):
         mine = {k: tuple(v.shape) for k, v in self.classifier.state_dict().items()}
         theirs = {k[len(prefix) + 11:]: tuple(v.shape) for k, v in state.items() if k.startswith(prefix + "classifier.")}
+        if theirs and theirs != mine and self._one_class_short(theirs, mine):
+            import warnings
+            warnings.warn("classifier: the checkpoint's routes among one class fewer (no zero class): its "
+                          "branches load, the classifier starts afresh (train it: phase classifier)", stacklevel=3)
+            for k, v in self.classifier.state_dict().items():
+                state[prefix + "classifier." + k] = v.clone()
+            theirs = mine
         if theirs and theirs != mine:
             raise ValueError(f"network_g.classifier: the checkpoint's classifier ({len(theirs)} tensors, e.g. "
                              f"{next(iter(theirs))}) is not this config's {self.config['classifier']!r}; use the "
@@ -142,6 +182,14 @@ class ClassSR(nn.Module):
         elif saved.tolist() != self.widths:
             raise ValueError(f"widths: the checkpoint's branches have widths {saved.tolist()}, this "
                              f"model {self.widths}; set widths: {saved.tolist()} in its config")
+
+    def _one_class_short(self, theirs: dict, mine: dict) -> bool:
+        """Whether a checkpoint's classifier differs from this zero-class model's only by routing
+        among one class fewer (a model saved without the zero class)."""
+        if not self.zero_class or theirs.keys() != mine.keys():
+            return False
+        diff = [k for k in mine if theirs[k] != mine[k]]
+        return bool(diff) and all(theirs[k][0] == mine[k][0] - 1 and theirs[k][1:] == mine[k][1:] for k in diff)
 
     def _build_branch(self, width: int) -> nn.Module:
         try:
@@ -173,6 +221,23 @@ class ClassSR(nn.Module):
         self.tile_cost(tile)
         return self.scale
 
+    @property
+    def num_classes(self) -> int:
+        """The classes routing chooses among: the branches, and the zero class if there is one."""
+        return len(self.branches) + self.zero_class
+
+    def path(self, k: int) -> nn.Module:
+        """What class k runs: the zero class's path (class 0 with zero_class), else a branch."""
+        if self.zero_class:
+            return self.zero if k == 0 else self.branches[k - 1]
+        return self.branches[k]
+
+    @property
+    def class_names(self) -> List[str]:
+        """One label per class, cheapest first, e.g. ['skip', 'd=16', 'd=36', 'd=56']."""
+        zero = [self.zero.name] if self.zero_class else []
+        return zero + [f"{self.width_key}={w}" for w in self.widths]
+
     def to_branch_format(self, x: torch.Tensor) -> torch.Tensor:
         """x in the branches' memory format (channels_last when that is on)."""
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -186,14 +251,15 @@ class ClassSR(nn.Module):
 
     # -- costs ---------------------------------------------------------------------------------
     def tile_cost(self, tile) -> TileCost:
-        """FLOPs of one tile (int or (h, w)) per branch and for the classifier; measured once."""
+        """FLOPs of one tile (int or (h, w)) per class (its branch, or the zero class's skip) and
+        for the classifier; measured once."""
         hw = (tile, tile) if isinstance(tile, int) else tuple(tile)
         if hw not in self._costs:
             x = torch.zeros(1, self.in_ch, *hw)
             was = self.training
             self.eval()
             cls_flops, _ = count_flops(self.classifier, x)
-            branch_flops = [count_flops(b, self.to_branch_format(x))[0] for b in self.branches]
+            branch_flops = [count_flops(self.path(k), self.to_branch_format(x))[0] for k in range(self.num_classes)]
             self.train(was)
             self._costs[hw] = TileCost(hw, cls_flops, branch_flops)
         return self._costs[hw]
@@ -213,7 +279,7 @@ class ClassSR(nn.Module):
         out = x.new_empty(x.shape[0], self.out_ch, x.shape[2] * s, x.shape[3] * s)
         for k in idx.unique().tolist():
             sel = (idx == k).nonzero().squeeze(1)
-            out[sel] = self.branches[k](self.to_branch_format(x[sel])).to(out.dtype)
+            out[sel] = self.path(k)(self.to_branch_format(x[sel])).to(out.dtype)
         return out
 
     def forward(self, x: torch.Tensor, force_class=None, hard: bool = False, run_branches: bool = True) -> Routed:
@@ -237,7 +303,7 @@ class ClassSR(nn.Module):
         if self.training:
             p = logits.softmax(1)
             w = p + (F.one_hot(idx, self.num_classes).to(p) - p).detach() if hard else p
-            outs = torch.stack([b(self.to_branch_format(x)) for b in self.branches], 1)
+            outs = torch.stack([self.path(k)(self.to_branch_format(x)) for k in range(self.num_classes)], 1)
             return Routed((w[:, :, None, None, None] * outs).sum(1), logits, idx)
         return Routed(self.run_branches(x, idx), logits, idx)
 
@@ -385,7 +451,7 @@ class ClassSR(nn.Module):
 
         def job(k_ids):
             k, ids = k_ids
-            y = self.branches[k](self.to_branch_format(grid.extract(flat, ids)))
+            y = self.path(k)(self.to_branch_format(grid.extract(flat, ids)))
             with workers.lock:
                 grid.add(out, y, ids)
             tick(1)
@@ -410,14 +476,19 @@ class ClassSR(nn.Module):
         classifier = cost.classifier * len(grid) * (routing.force_class is None)
 
         def flops(calls):  # against the base network on the whole image; margins included
-            return sum(c.pixels * per_px[c.k] for c in calls) + classifier
+            run = 0.0
+            for c in calls:  # zero-class cells with a hoisted skip do not run: the skip covers them
+                zero = hoist and self.zero_class and c.k == 0
+                run += per_px[0] * sum(w.area for w in c.windows) if zero else c.pixels * per_px[c.k]
+            return run + classifier
 
         def plan_of(idx):
             return plan(grid, idx.view(grid.shape), ex)
         idx = self._route(logits, len(grid), routing, cost, lambda i: flops(plan_of(i)) / whole)
         calls = plan_of(idx)
-        hoisted = [lambda x, b=b: b.forward_residual(self.to_branch_format(x)) for b in self.branches]
-        plain = [lambda x, b=b: b(self.to_branch_format(x)) for b in self.branches]
+        hoisted = [None] * self.zero_class + [lambda x, b=b: b.forward_residual(self.to_branch_format(x))
+                                              for b in self.branches]  # the zero class adds nothing to the skip
+        plain = [lambda x, k=k: self.path(k)(self.to_branch_format(x)) for k in range(self.num_classes)]
         image = run_regions(img, grid, calls, hoisted if hoist else plain, self.scale, self.out_ch, ex,
                             workers, out=skip, progress=tick)
         return image, idx, grid.shape, (grid.ys, grid.xs), (flops(calls), whole)

@@ -63,8 +63,8 @@ def class_map_picture(model, path_in, path_out):
     from classsr_plugin.visual import add_legend, class_overlay
     _, lr = bicubic_pair(read_picture(path_in).rgb, 4)
     res = model.restore_image(lr)
-    pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, 4),
-                     [f"{k}: d={w}" for k, w in enumerate(model.widths)])
+    pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, 4, zero=model.zero_class),
+                     [f"{k}: {name}" for k, name in enumerate(model.class_names)])
     half = torch.nn.functional.interpolate(pic[None], scale_factor=0.5, mode="area")[0]
     write_picture(path_out, half)
     return res.counts

@@ -20,6 +20,10 @@
 #   supernet    shared-weight branches (issue "shared weights"), for comparison: the sandwich rule
 #               from FSRCNN-O, as much wall time as the branches step       -> $CKPT/classsr_supernet_x4.pth
 #   shared      its oracle labels and supervised router                     -> $CKPT/classsr_shared_x4.pth
+#   zero        the zero class (issue "a zero-cost class"): the same branches with a first class that
+#               runs no network (FSRCNN-O's bicubic skip alone); oracle labels, edge-score,
+#               supervised and paper-loss routers over the four classes; the branches are unchanged
+#                                                                          -> $CKPT/classsr_zero_{edge,supervised,paper}_x4.pth
 # A step whose checkpoint exists is skipped; a training step stopped midway resumes
 # (--auto_resume). `STEPS="branches oracle"` runs only those; delete a checkpoint to redo a step.
 # Wall times go to $RUN/logs/walltimes.txt, each step's output to $RUN/logs/<step>.out.
@@ -36,7 +40,7 @@ TOL=${TOL:-3e-6}                # oracle tolerance: the classifier's mistakes ne
 LR_ROUTER=${LR_ROUTER:-0.003}   # supervised router (fresh, unscaled init): at 2e-4 it stayed on the majority class
 LR_SUPERNET=${LR_SUPERNET:-0.0002} # shared weights from FSRCNN-O: at 1e-3 the widest lost 0.8 dB on held-out photos
 MAX_LOSS=${MAX_LOSS:-0.02}      # edge router: the dB it may lose on training sub-images (the target's allowance)
-STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared}
+STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared zero}
 
 if want photos; then timed photos "$CLASSSR" photos --out "$RUN/photos"; fi
 
@@ -71,12 +75,13 @@ fi
 # the supervised router (separate and shared branches alike): a fresh classifier, unscaled init
 SUPERVISED=(classsr:router=supervised datasets:train:batch_size_per_gpu=64 "train:optim_g:lr=$LR_ROUTER"
             classsr:reset_classifier=true network_g:classifier:init_scale=1.0)
-phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
+phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides (ZERO=true: with the zero class)
   local name=$1 out=$2 n=$3; shift 3
   [ -f "$out" ] && return 0
   train "$name" ClassSR_FSRCNN_x4_2_classifier.yml "$n" "path:pretrain_network_g=$CKPT/classsr_branches_x4.pth" \
-    path:param_key_g=params "$@"
-  "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" -w "$(latest "$name")" -o "$out"
+    path:param_key_g=params "network_g:zero_class=${ZERO:-false}" "$@"
+  "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" -w "$(latest "$name")" -o "$out" \
+    --set "network_g.zero_class=${ZERO:-false}"
 }
 if want supervised; then
   phase2 ClassSR_FSRCNN_x4_2_supervised "$CKPT/classsr_supervised_x4.pth" "$N_ROUTER" "${SUPERVISED[@]}" \
@@ -100,5 +105,18 @@ if want shared && [ ! -f "$CKPT/classsr_shared_x4.pth" ]; then
     "datasets:train:meta_info=$DATA/meta_info_oracle_shared.txt"
   "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" -w "$(latest ClassSR_FSRCNN_x4_2_shared)" \
     -o "$CKPT/classsr_shared_x4.pth" --set network_g.share_weights=true
+fi
+if want zero; then
+  ZERO_BRANCHES=$CKPT/classsr_zero_branches_x4.pth  # the branches, with a fresh four-class classifier
+  [ -f "$ZERO_BRANCHES" ] || "$CLASSSR" export -opt "$CFG/ClassSR_FSRCNN_x4_2_classifier.yml" \
+    -w "$CKPT/classsr_branches_x4.pth" --set network_g.zero_class=true -o "$ZERO_BRANCHES"
+  if [ ! -f "$DATA/meta_info_oracle_zero.txt" ] || [ ! -f "$CKPT/classsr_zero_edge_x4.pth" ]; then
+    timed oracle_zero "$CLASSSR" label --data "$DATA" --by oracle -opt "$ZERO_BRANCHES" --tol "$TOL" \
+      -o "$DATA/meta_info_oracle_zero.txt" --edge-router "$CKPT/classsr_zero_edge_x4.pth" --max-loss "$MAX_LOSS"
+  fi
+  ZERO=true phase2 ClassSR_FSRCNN_x4_2_zero_supervised "$CKPT/classsr_zero_supervised_x4.pth" "$N_ROUTER" \
+    "${SUPERVISED[@]}" "datasets:train:meta_info=$DATA/meta_info_oracle_zero.txt"
+  ZERO=true phase2 ClassSR_FSRCNN_x4_2_zero_paper "$CKPT/classsr_zero_paper_x4.pth" "$N_PAPER" classsr:routing=hard \
+    datasets:train:batch_size_per_gpu=32
 fi
 cat logs/walltimes.txt
