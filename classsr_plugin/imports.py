@@ -8,6 +8,7 @@
   importing anything.
 """
 import importlib
+import shlex
 import sys
 from typing import Iterable, List
 
@@ -55,6 +56,6 @@ def missing_hint(modules: Iterable[str]) -> str:
     missing = [m for m in modules or () if m not in sys.modules]
     if not missing:
         return ""
-    flags = " ".join(f"--import {m}" for m in missing)
+    flags = " ".join(f"--import {shlex.quote(m)}" for m in missing)  # names come from the file
     return (f"; this checkpoint was saved with its arch from {', '.join(missing)}: import it first "
             f"(classsr ... {flags}, or custom_imports in options); checkpoints never import code themselves")
