@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .checks import flag
 from .classifier import build_classifier
 from .cost import BUDGET_MODES, TileCost, count_flops, route_under_budget
 from .derive import BaseSpec, check_widths, derive_widths, measure_widths
@@ -96,14 +97,15 @@ class ClassSR(nn.Module):
         self.config = dict(base={"type": arch.__name__, **base}, num_classes=num_classes,
                            widths=widths, width_key=width_key, classifier=classifier)
         branches = [self._build_branch(w) for w in widths]
-        self.share_weights = bool(share_weights)
+        self.share_weights = flag(share_weights, "share_weights")
         if self.share_weights:
             check_shareable(branches[-1], arch.__name__)
             branches = [SlicedBranch(b, branches[-1]) for b in branches[:-1]] + branches[-1:]
             self.config["share_weights"] = True
         self.branches = nn.ModuleList(branches)
         self.classifier = build_classifier(classifier, num_classes, self.in_ch)
-        self.channels_last = _conv_heavy(self.branches[-1]) if channels_last == "auto" else bool(channels_last)
+        self.channels_last = _conv_heavy(self.branches[-1]) if channels_last == "auto" else \
+            flag(channels_last, "channels_last")
         if self.channels_last:
             self.branches.to(memory_format=torch.channels_last)
         # the widths travel with the weights, so a checkpoint cannot load into other widths

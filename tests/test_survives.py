@@ -46,6 +46,77 @@ def one_line(text):
     return lines[0]
 
 
+# -- 7. booleans are booleans; custom_imports fail in one line, and take mmengine's dict -------
+@pytest.mark.parametrize("key,value", [("share_weights", "false"), ("channels_last", "no")])
+def test_quoted_booleans_are_refused(tmp_path, capsys, key, value):
+    with pytest.raises(ValueError, match=rf"{key}: '{value}' is not true or false"):
+        ClassSR(base=dict(FSRCNN), **{key: value})
+    opt = tmp_path / "o.yml"
+    opt.write_text(f"network_g:\n  type: ClassSR\n  base: {{type: FSRCNN, d: 56, upscale: 4}}\n  {key}: \"{value}\"\n")
+    assert main(["export", "-opt", str(opt), "-o", str(tmp_path / "m.pth")]) == 2
+    assert f"{key}: '{value}' is not true or false" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("key", ["allow_untrained", "reset_classifier", "freeze_widest"])
+def test_quoted_phase_booleans_are_refused(key):
+    from classsr_plugin.phases import PhaseSettings
+    with pytest.raises(ValueError, match=rf"classsr.{key}: 'false' is not true or false"):
+        PhaseSettings.from_options({"phase": "classifier", key: "false"})
+
+
+def test_quoted_dataset_booleans_are_refused(tmp_path):
+    from classsr_plugin.registry.basicsr_data import ClassSRDataset
+    data = _prepared(tmp_path)
+    with pytest.raises(ValueError, match="use_hflip: 'false' is not true or false"):
+        ClassSRDataset({"dataroot": data, "scale": 4, "phase": "train", "use_hflip": "false"})
+
+
+def _module(tmp_path, name, body):
+    (tmp_path / f"{name}.py").write_text(body)
+    return name
+
+
+@pytest.mark.parametrize("body,says", [
+    ("raise RuntimeError('no GPU driver')\n", "RuntimeError: no GPU driver"),
+    ("def broken(:\n    pass\n", "SyntaxError"),
+    ("import no_such_module_here\n", "No module named 'no_such_module_here'"),
+])
+def test_a_custom_import_that_fails_is_one_line(tmp_path, monkeypatch, capsys, body, says):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = _module(tmp_path, f"mod_{abs(hash(body)) % 10 ** 6}", body)
+    opt = tmp_path / "o.yml"
+    opt.write_text(yaml.safe_dump({"custom_imports": [name], "network_g": {"type": "ClassSR", "base": dict(FSRCNN)}}))
+    assert main(["export", "-opt", str(opt), "-o", str(tmp_path / "m.pth")]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert name in line and says in line and "custom_imports" in line
+    assert main(["--import", name, "photos", "--out", str(tmp_path / "p")]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert name in line and says in line and "--import" in line
+
+
+def test_custom_imports_in_mmengines_dict_form(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    marker = tmp_path / "imported"
+    _module(tmp_path, "mm_style_mod", f"open({str(marker)!r}, 'w').close()\n")
+    opt = tmp_path / "o.yml"
+    net = {"type": "ClassSR", "base": dict(FSRCNN)}
+    opt.write_text(yaml.safe_dump({"custom_imports": {"imports": ["mm_style_mod"], "allow_failed_imports": False},
+                                   "network_g": net}))
+    assert main(["export", "-opt", str(opt), "-o", str(tmp_path / "m.pth")]) == 2  # no weights: after the import
+    assert marker.exists() and "pretrain_network_g: no weights" in capsys.readouterr().err
+    # allowed failures are said and passed over, as mmengine does
+    opt.write_text(yaml.safe_dump({"custom_imports": {"imports": ["no_such_mod_x"], "allow_failed_imports": True},
+                                   "network_g": net}))
+    from classsr_plugin.checks import read_options
+    assert read_options(str(opt))["network_g"] == net
+    assert "no_such_mod_x" in capsys.readouterr().err
+    for bad, says in [({"imports": ["x"], "allow_failed_imports": "no"}, "allow_failed_imports: 'no' is not true"),
+                      ({"import": ["x"]}, "custom_imports.import: unknown key; known: allow_failed_imports, imports")]:
+        opt.write_text(yaml.safe_dump({"custom_imports": bad, "network_g": net}))
+        with pytest.raises(ValueError, match=says):
+            read_options(str(opt))
+
+
 # -- 10. names from a checkpoint in a suggested command are quoted ------------------------------
 def test_suggested_import_is_quoted():
     from classsr_plugin.imports import missing_hint
