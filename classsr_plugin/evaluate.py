@@ -2,6 +2,7 @@
 run the same way, and optional FLOPs budgets; Markdown, JSON and a PSNR-vs-FLOPs plot.
 PSNR through basicsr's metrics (RGB and Y, crop_border = scale for SR, 0 at scale 1). At scale 1
 (denoising, deblurring) pass the degraded inputs as --lr."""
+import io
 import json
 import os
 import time
@@ -11,6 +12,7 @@ from typing import List, Optional, Sequence
 import torch
 from tqdm import tqdm
 
+from .atomic import write_bytes, write_text
 from .compat import alias_torchvision_for_basicsr
 from .imageio import list_images, read_picture
 from .execution import Execution
@@ -192,11 +194,9 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
         report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped}
         md += [_table(name, rows), _class_table(classes, model, "bicubic" if s > 1 else "input")]
         md += _monotone_note(rows, budgets, budget_mode)
-    with open(os.path.join(out, "eval.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    with open(os.path.join(out, "eval.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+    print("\n".join(md))  # first: a full disk must not take the results with it
+    write_text(os.path.join(out, "eval.json"), json.dumps(report, indent=2))
+    write_text(os.path.join(out, "eval.md"), "\n".join(md) + "\n")
     if budgets:
         _plot(report, budgets, budget_mode, os.path.join(out, "psnr_vs_flops.png"), reference_name)
     print(f"wrote {out}/eval.md, eval.json" + (", psnr_vs_flops.png" if budgets else ""))
@@ -318,5 +318,7 @@ def _plot(report, budgets, mode, path, reference_name):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    write_bytes(path, buf.getvalue())

@@ -272,9 +272,10 @@ class ClassSR(nn.Module):
 
     def save(self, path: str) -> None:
         """A self-describing checkpoint: the build config (widths included) and the weights, as
-        BasicSR's `params`, so BasicSR can load it as net_g too."""
+        BasicSR's `params`, so BasicSR can load it as net_g too. Written atomically."""
+        from .atomic import save_torch
         from .imports import modules_of
-        torch.save({"classsr": self.config, "params": self.state_dict(),
+        save_torch({"classsr": self.config, "params": self.state_dict(),
                     "imports": modules_of(self.arch, self.classifier)}, path)
 
     @classmethod

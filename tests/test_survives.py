@@ -46,6 +46,108 @@ def one_line(text):
     return lines[0]
 
 
+# -- 5. a full or read-only disk, files where folders should be ------------------------------
+def _fail_writes(monkeypatch, code):
+    def put(path, data):
+        with open(path, "wb") as f:
+            f.write(bytes(data)[:10])  # part of it, then the disk says no
+        raise OSError(code, os.strerror(code), path)
+    monkeypatch.setattr(atomic, "put", put)
+
+
+REASON = {errno.ENOSPC: "no space left on the device", errno.EROFS: "read-only file system"}
+
+
+def _commands(tmp_path, ckpt):
+    """Each command with its output folder or file (`OUT` in its arguments)."""
+    hr = images(tmp_path / "in", {"a.png": (64, 64)})
+    data = _prepared(tmp_path)
+    ref = tmp_path / "ref.yml"
+    torch.save({"params": torch.nn.Conv2d(3, 3, 3).state_dict()}, tmp_path / "w.pth")
+    ref.write_text(yaml.safe_dump({"network_g": {"type": "FSRCNN", "d": 16, "upscale": 4},
+                                   "path": {"pretrain_network_g": str(tmp_path / "w.pth")}}))
+    opt = tmp_path / "cs.yml"
+    opt.write_text(yaml.safe_dump({"network_g": {"type": "ClassSR", "base": dict(FSRCNN)},
+                                   "path": {"pretrain_network_g": ckpt}}))
+    return {"prepare": ["prepare", "--hr", hr, "--out", "OUT", "--scales", "1", "--tile", "8", "--stride", "8"],
+            "eval": ["eval", "-opt", ckpt, "--hr", hr, "-o", "OUT"],
+            "export": ["export", "-opt", str(opt), "-o", "OUT/m.pth"],
+            "label": ["label", "--data", data, "--by", "oracle", "-opt", ckpt, "-o", "OUT/meta.txt"],
+            "photos": ["photos", "--out", "OUT"]}
+
+
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory, ckpt):
+    return _commands(tmp_path_factory.mktemp("cmd"), ckpt)
+
+
+def _run(argv, out):
+    return main([a.replace("OUT", out) for a in argv])
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+@pytest.mark.parametrize("cmd", ["prepare", "eval", "export", "label", "photos"])
+def test_full_or_read_only_disk_is_one_line(commands, tmp_path, monkeypatch, capsys, cmd, code):
+    _fail_writes(monkeypatch, code)
+    out = str(tmp_path / "out")
+    capsys.readouterr()
+    assert _run(commands[cmd], out) == 1
+    err = one_line(capsys.readouterr().err)
+    assert err.startswith(f"classsr {cmd}: error: {out}{os.sep}") and err.endswith(REASON[code]), err
+    assert ".part" not in err and ".stage." not in err
+    left = [n for _, dirs, files in os.walk(out) for n in dirs + files if n.startswith(".")]
+    assert not left  # no temporary file or stage folder stays behind
+
+
+@pytest.mark.parametrize("cmd", ["prepare", "eval", "export", "label", "photos"])
+def test_a_file_where_a_folder_should_be(commands, tmp_path, capsys, cmd):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    capsys.readouterr()
+    assert _run(commands[cmd], str(blocker / "deeper")) == 1
+    assert one_line(capsys.readouterr().err) == f"classsr {cmd}: error: {blocker}: a file where a folder should be"
+
+
+@pytest.mark.parametrize("cmd,name", [("prepare", "settings.json"), ("eval", "eval.md"), ("export", "m.pth"),
+                                      ("label", "meta.txt"), ("photos", "photos.json")])
+def test_a_folder_where_a_file_should_be(commands, tmp_path, capsys, cmd, name):
+    out = tmp_path / "out"
+    (out / name / "inside").mkdir(parents=True)
+    capsys.readouterr()
+    assert _run(commands[cmd], str(out)) == 1
+    line = one_line(capsys.readouterr().err)
+    assert line == f"classsr {cmd}: error: {out / name}: a folder where a file should be"
+
+
+def test_eval_prints_its_table_before_the_disk_fills(ckpt, tmp_path, monkeypatch, capsys):
+    hr = images(tmp_path / "hr", {"a.png": (64, 64)})
+    _fail_writes(monkeypatch, errno.ENOSPC)
+    assert main(["eval", "-opt", ckpt, "--hr", hr, "-o", str(tmp_path / "ev")]) == 1
+    out = capsys.readouterr()
+    assert "| ClassSR |" in out.out and "wrote" not in out.out
+    assert one_line(out.err).endswith("no space left on the device")
+    assert os.listdir(tmp_path / "ev") == []
+
+
+def _limited(argv, cwd, limit):
+    """`classsr ARGV` in a subprocess that may not write files over `limit` bytes (a full disk
+    without root: writes past it fail with EFBIG)."""
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.run([sys.executable, "-m", "classsr_plugin.cli", *argv], cwd=cwd, capture_output=True,
+                          text=True, preexec_fn=cap, timeout=600)
+
+
+def test_export_on_a_full_disk_is_one_line(ckpt, tmp_path):
+    opt = tmp_path / "cs.yml"
+    opt.write_text(yaml.safe_dump({"network_g": {"type": "ClassSR", "base": dict(FSRCNN)},
+                                   "path": {"pretrain_network_g": ckpt}}))
+    res = _limited(["export", "-opt", str(opt), "-o", "out/m.pth"], tmp_path, 20000)
+    assert res.returncode == 1, res.stderr
+    assert one_line(res.stderr) == f"classsr export: error: {os.path.join('out', 'm.pth')}: file too large"
+    assert os.listdir(tmp_path / "out") == []
+
+
 # -- 7. booleans are booleans; custom_imports fail in one line, and take mmengine's dict -------
 @pytest.mark.parametrize("key,value", [("share_weights", "false"), ("channels_last", "no")])
 def test_quoted_booleans_are_refused(tmp_path, capsys, key, value):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..compat import alias_torchvision_for_basicsr
-from ..atomic import write_text
+from ..atomic import DISK, write_text
 from ..checks import describe
 from ..imageio import IMAGE_EXTS, complete, list_images, read_rgb, unique_stems, write_array
 from ..tiling import tile_starts
@@ -149,6 +149,11 @@ def assign_classes(psnrs: Sequence[float], classes: int) -> np.ndarray:
     return labels
 
 
+def _stops(err: Exception) -> bool:
+    """An error of the disk written to (full, read-only), not of one image: the batch stops."""
+    return isinstance(err, OSError) and err.errno in DISK
+
+
 def read_meta(path: str):
     """meta_info.txt -> [(name, psnr, class)]; a malformed line is an error naming it."""
     items = []
@@ -213,7 +218,9 @@ def _score_one(path, stem, out, scorer_name, report, scale, scales, tile, stride
         return
     try:
         pairs = _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation)
-    except Exception as err:  # MemoryError too: one bad image never stops the set
+    except Exception as err:  # MemoryError too: one bad image never stops the set; a full disk does
+        if _stops(err):
+            raise
         reason = describe(err).replace(f"{path}: ", "")
         report.skipped.append((path, reason))
         tqdm.write(f"skipped {path}: {reason}")
@@ -270,7 +277,9 @@ def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[D
             lr = degradation(hr, os.path.splitext(name)[0])
             for sub, img in (("hr", hr), ("lr", lr)):
                 write_array(os.path.join(out, sub, name), (img[:, :, ::-1] * 255).round().astype(np.uint8))
-        except Exception as err:  # MemoryError too: report it and go on
+        except Exception as err:  # MemoryError too: report it and go on; a full disk stops
+            if _stops(err):
+                raise
             skipped.append((path, describe(err).replace(f"{path}: ", "")))
             tqdm.write(f"skipped {path}: {skipped[-1][1]}")
             continue
