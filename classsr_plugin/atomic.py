@@ -2,8 +2,10 @@
 complete, so a crash or kill leaves either the old file or the new one, never a part.
 (No fsync: this guards against killed processes, not against power loss.)
 
-Temporary names start with a dot and carry `.part` (`.photo_x4.1a2b3c4d.part.png`): they keep
-the extension, since OpenCV picks its encoder by it, and image listings skip them.
+Temporary names start with a dot and carry `.part` and the writer's process id
+(`.photo_x4.1a2b3c4d.4242.part.png`): they keep the extension, since OpenCV picks its encoder
+by it, and image listings skip them. What a killed process left (its temporary files, its
+stage folders) is removed by the next write into that folder.
 
 A write that fails says so in one line naming the target and why (`explain`): a full or
 read-only disk, a file where a folder should be, a folder where a file should be."""
@@ -13,28 +15,68 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
+import threading
 from contextlib import contextmanager, redirect_stdout
 
 import torch
 
-_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.part(\.[^.]*)?$")
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}(?:\.(\d+))?\.part(?:\.[^.]*)?$")
+_STAGE = re.compile(r"^\.stage\.(?:(\d+)\.)?[0-9a-f]{8}$")
 _REASONS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
             errno.EFBIG: "file too large", errno.EROFS: "read-only file system",
             errno.EISDIR: "a folder where a file should be", errno.EACCES: "permission denied"}
 # errors of the device written to, not of one item: a batch stops on them
 DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+_cleaned = set()  # folders this process has cleaned
 
 
 def temp_path(path: str) -> str:
     folder, name = os.path.split(os.path.abspath(path))
     stem, ext = os.path.splitext(name)
-    return os.path.join(folder, f".{stem}.{secrets.token_hex(4)}.part{ext}")
+    return os.path.join(folder, f".{stem}.{secrets.token_hex(4)}.{os.getpid()}.part{ext}")
 
 
 def is_temp(name: str) -> bool:
     """A temporary file of an atomic write (a crash may leave one behind)."""
     return bool(_TEMP.match(os.path.basename(name)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's
+    return True
+
+
+def _stale(name: str) -> bool:
+    """A temporary file or stage folder whose process is gone (older ones name none)."""
+    m = _TEMP.match(name) or _STAGE.match(name)
+    return bool(m) and (m.group(1) is None or not _alive(int(m.group(1))))
+
+
+def clean(folder: str) -> None:
+    """Remove what killed runs left in `folder`; a live process's files stay."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in filter(_stale, names):
+        path = os.path.join(folder, name)
+        try:
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        except OSError:
+            pass  # a read-only folder keeps them; writing there fails anyway
+
+
+def _clean_once(folder: str) -> None:
+    if folder not in _cleaned:
+        _cleaned.add(folder)
+        clean(folder)
 
 
 def _in_the_way(path: str):
@@ -77,6 +119,7 @@ def atomic(path: str):
     tmp = temp_path(path)
     try:
         os.makedirs(os.path.dirname(tmp), exist_ok=True)
+        _clean_once(os.path.dirname(tmp))
         yield tmp
         if not os.path.isfile(tmp):
             raise OSError(f"{path}: nothing was written")
@@ -136,7 +179,8 @@ def staged(folder: str):
     success each file is renamed into `folder` (one atomic replace per file). Raise
     `Discard` inside to keep the old files. Errors name `folder`, never the stage."""
     os.makedirs(folder, exist_ok=True)
-    stage = os.path.join(folder, f".stage.{secrets.token_hex(4)}")
+    clean(folder)
+    stage = os.path.join(folder, f".stage.{os.getpid()}.{secrets.token_hex(4)}")
     os.makedirs(stage)
     out = _Renamed(sys.stdout, stage, folder)
     try:
@@ -158,3 +202,26 @@ def staged(folder: str):
 
 class Discard(Exception):
     """Raised inside `staged` to drop what was written there."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C raises KeyboardInterrupt, so that cleanups run."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextmanager
+def stoppable():
+    """Within: SIGTERM raises Terminated (in the main thread, unless SIGTERM is ignored), so a
+    killed command removes its stage folders and temporary files as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -219,6 +219,81 @@ def test_custom_imports_in_mmengines_dict_form(tmp_path, monkeypatch, capsys):
             read_options(str(opt))
 
 
+# -- 9. signals --------------------------------------------------------------------------------
+def _start(argv, cwd):
+    def default_sigint():  # a background shell may start children with SIGINT ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.Popen([sys.executable, "-m", "classsr_plugin.cli", *argv], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_sigint)
+
+
+def _wait_for(proc, ready, timeout=300):
+    end = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < end, "the run never got there"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_in_prepare_is_one_line_and_resumes(tmp_path):
+    hr = images(tmp_path / "hr", {f"{k:02d}.png": (256, 256) for k in range(40)})
+    out = tmp_path / "sub"
+    argv = ["prepare", "--hr", hr, "--out", str(out), "--scales", "1", "--tile", "8", "--stride", "4"]
+    proc = _start(argv, tmp_path)
+    _wait_for(proc, lambda: os.path.isdir(out / "scores") and os.listdir(out / "scores"))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert one_line(err) == "classsr prepare: interrupted; re-run to resume"
+    done = len(os.listdir(out / "scores"))
+    assert 0 < done < 40
+    assert main(argv) == 0
+    assert len(os.listdir(out / "scores")) == 40
+
+
+def test_sigterm_in_eval_leaves_no_stage(ckpt, tmp_path):
+    hr = images(tmp_path / "hr", {f"{k:02d}.png": (256, 256) for k in range(20)})
+    out = tmp_path / "ev"
+    proc = _start(["eval", "-opt", ckpt, "--hr", hr, "-o", str(out)], tmp_path)
+    _wait_for(proc, lambda: os.path.isdir(out) and any(n.startswith(".stage.") for n in os.listdir(out)))
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert one_line(err) == "classsr eval: interrupted; re-run to resume"
+    assert os.listdir(out) == []
+
+
+def _dead_pid():
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_leftovers_of_killed_runs_are_cleaned(ckpt, tmp_path):
+    hr = images(tmp_path / "hr", {"a.png": (64, 64)})
+    out = tmp_path / "ev"
+    out.mkdir()
+    dead = _dead_pid()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        stale = [f".stage.{dead}.0badf00d", ".stage.1a2b3c4d", f".eval.0badf00d.{dead}.part.md",
+                 ".a_x4.0badf00d.part.png"]
+        kept = [f".stage.{live.pid}.0badf00d", f".eval.0badf00d.{live.pid}.part.md"]
+        for name in stale + kept:
+            (out / name).mkdir() if ".stage." in name else (out / name).write_text("left")
+        assert main(["eval", "-opt", ckpt, "--hr", hr, "-o", str(out)]) == 0
+        assert sorted(n for n in os.listdir(out) if n.startswith(".")) == sorted(kept)
+        # infer's output folder, and any folder an atomic write goes to
+        (out / ".b_x4.0badf00d.part.png").write_bytes(b"half")
+        assert main(["infer", "-opt", ckpt, hr, "-o", str(out)]) == 0
+        assert sorted(n for n in os.listdir(out) if n.startswith(".")) == sorted(kept)
+    finally:
+        live.kill()
+        live.wait()
+
+
 # -- 10. names from a checkpoint in a suggested command are quoted ------------------------------
 def test_suggested_import_is_quoted():
     from classsr_plugin.imports import missing_hint
