@@ -8,6 +8,7 @@ Writing is atomic, and PNGs carry a tEXt mark so a run never takes its own outpu
 import io
 import os
 import struct
+import sys
 import warnings
 import zlib
 from contextlib import contextmanager
@@ -47,16 +48,31 @@ def smallest(side: int, why: str):
         MIN_SIDE = saved
 
 
-def list_images(folder: str):
-    """Sorted image paths in a folder (not recursive); a clear error if there are none.
-    Temporary files of interrupted writes are not images."""
+def list_images(folder: str, quiet: bool = False):
+    """Sorted image paths in a folder (not recursive: subfolders are named on stderr unless
+    `quiet`); a clear error if there are none. Temporary files of interrupted writes are not
+    images."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{folder}: not a folder")
-    paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                   if f.lower().endswith(IMAGE_EXTS) and not is_temp(f))
+    with os.scandir(folder) as entries:
+        entries = sorted(entries, key=lambda e: e.name)
+    nested = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+    if nested and not quiet:
+        print(f"{folder}: subfolders are not searched: {', '.join(nested[:5])}{' ...' if len(nested) > 5 else ''}",
+              file=sys.stderr)
+    paths = [os.path.join(folder, e.name) for e in entries
+             if e.name.lower().endswith(IMAGE_EXTS) and not is_temp(e.name) and not e.is_dir()]
     if not paths:
         raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_EXTS)})")
     return paths
+
+
+def crop_note(path: str, width: int, height: int, scale: int) -> Optional[str]:
+    """What to say when an image is cut to a multiple of the scale (None when it is one)."""
+    w, h = width // scale * scale, height // scale * scale
+    if (w, h) == (width, height):
+        return None
+    return f"{path}: {width}x{height} cropped to {w}x{h} (a multiple of the scale {scale})"
 
 
 @dataclass

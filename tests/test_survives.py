@@ -46,6 +46,31 @@ def one_line(text):
     return lines[0]
 
 
+# -- 4. every per-image error is reported by path, and the run goes on ----------------------
+def test_eval_goes_on_past_images_of_4_to_7_px(ckpt, tmp_path, capsys):
+    hr = images(tmp_path / "hr", {"a5.png": (5, 5), "b6x7.png": (6, 7), "c7.png": (7, 40),
+                                  "good.png": (64, 64), "odd.png": (66, 70)})
+    images(tmp_path / "hr" / "nested", {"deep.png": (64, 64)})
+    assert main(["eval", "-opt", ckpt, "--hr", hr, "-o", str(tmp_path / "ev")]) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    for name in ("a5.png", "b6x7.png", "c7.png"):
+        assert os.path.join(hr, name) in text
+    assert "nested" in out.err and "not searched" in out.err
+    assert "odd.png: 70x66 cropped to 68x64" in text
+    assert "**2 of 5 images**" in (tmp_path / "ev" / "eval.md").read_text()
+
+
+def test_prepare_notes_crops_and_nested_folders(tmp_path, capsys):
+    hr = images(tmp_path / "hr", {"odd.png": (66, 70)})
+    images(tmp_path / "hr" / "nested", {"deep.png": (64, 64)})
+    assert main(["prepare", "--hr", hr, "--out", str(tmp_path / "sub"), "--scales", "1", "--tile", "8",
+                 "--stride", "8"]) == 0
+    out = capsys.readouterr()
+    assert "odd.png: 70x66 cropped to 68x64" in out.out + out.err
+    assert "nested" in out.err and "not searched" in out.err
+
+
 # -- 5. a full or read-only disk, files where folders should be ------------------------------
 def _fail_writes(monkeypatch, code):
     def put(path, data):

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..compat import alias_torchvision_for_basicsr
 from ..atomic import DISK, write_text
 from ..checks import describe
-from ..imageio import IMAGE_EXTS, complete, list_images, read_rgb, unique_stems, write_array
+from ..imageio import IMAGE_EXTS, complete, crop_note, list_images, read_rgb, unique_stems, write_array
 from ..tiling import tile_starts
 from .degrade import Degradation
 
@@ -89,6 +89,7 @@ def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr
     hr_full = read_rgb(path)
     if min(hr_full.shape[:2]) < scale:
         raise ValueError(f"{hr_full.shape[1]}x{hr_full.shape[0]} is smaller than the scale {scale}")
+    _note_crop(path, hr_full, scale)
     if lr_dir:
         lr_img = read_rgb(find_lr(lr_dir, os.path.splitext(os.path.basename(path))[0]))
         if hr_full.shape[:2] != (lr_img.shape[0] * scale, lr_img.shape[1] * scale):
@@ -147,6 +148,12 @@ def assign_classes(psnrs: Sequence[float], classes: int) -> np.ndarray:
     labels = np.empty(len(order), dtype=np.int64)
     labels[order] = classes - 1 - (np.arange(len(order)) * classes // len(order))
     return labels
+
+
+def _note_crop(path, hr: np.ndarray, scale: int) -> None:
+    note = crop_note(path, hr.shape[1], hr.shape[0], scale)
+    if note:
+        tqdm.write(note)
 
 
 def _stops(err: Exception) -> bool:
@@ -271,6 +278,7 @@ def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[D
             continue
         try:
             hr = read_rgb(path)
+            _note_crop(path, hr, scale)
             hr = hr[:hr.shape[0] // scale * scale, :hr.shape[1] // scale * scale]
             if min(hr.shape[:2]) == 0:
                 raise ValueError(f"smaller than the scale {scale}")
