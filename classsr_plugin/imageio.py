@@ -7,6 +7,7 @@ fill the missing part with grey), and the EXIF orientation is applied as image v
 Writing is atomic, and PNGs carry a tEXt mark so a run never takes its own outputs as inputs."""
 import io
 import os
+import re
 import struct
 import sys
 import warnings
@@ -286,10 +287,18 @@ def write_array(path: str, img: np.ndarray, quality: Optional[int] = None) -> No
     write_bytes(str(path), data)
 
 
-def unique_stems(paths) -> List[str]:
-    """A distinct name per path: the file's stem, with its extension added where stems clash
-    (photo.png, photo.jpg -> photo_png, photo_jpg) and a number where that still clashes."""
+def safe_name(text: str) -> str:
+    """Letters, digits and . _ + - only (others become _): an id that a list split on
+    whitespace keeps whole, and that no '#' turns into a comment."""
+    return re.sub(r"[^\w.+-]", "_", text)
+
+
+def unique_stems(paths, safe: bool = False) -> List[str]:
+    """A distinct name per path: the file's stem (through `safe_name` if `safe`), with its
+    extension added where stems clash (photo.png, photo.jpg -> photo_png, photo_jpg) and a
+    number where that still clashes."""
     stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    stems = [safe_name(s) for s in stems] if safe else stems
     clash = {s.lower() for s in stems if sum(t.lower() == s.lower() for t in stems) > 1}
     names, seen = [], set()
     for p, s in zip(paths, stems):

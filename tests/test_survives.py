@@ -173,6 +173,31 @@ def test_export_on_a_full_disk_is_one_line(ckpt, tmp_path):
     assert os.listdir(tmp_path / "out") == []
 
 
+# -- 6. any file name -------------------------------------------------------------------------
+def test_prepare_takes_any_file_name_and_training_reads_it(tmp_path, capsys):
+    from classsr_plugin.registry.basicsr_data import ClassSRDataset
+    hr = images(tmp_path / "hr", {"my photo.png": (64, 64), "#1.png": (64, 64), "tab\there.png": (64, 64),
+                                  "my_photo.png": (64, 64)})
+    out = str(tmp_path / "sub")
+    assert main(["prepare", "--hr", hr, "--out", out, "--scales", "1", "--tile", "8", "--stride", "8"]) == 0
+    said = capsys.readouterr()
+    assert os.path.join(hr, "my photo.png") in said.out + said.err
+    data = ClassSRDataset({"dataroot": out, "scale": 4, "phase": "val"})
+    assert len(data) == 4 * 4  # every sub-image of every image, none dropped as a comment
+    names = {n for n, _, _ in data.items}
+    assert len({n.rsplit("_s1.00", 1)[0] for n in names}) == 4  # four distinct ids
+    assert not any(c.isspace() or n.startswith("#") for n in names for c in n)
+    item = data[0]
+    assert item["lq"].shape == (3, 8, 8) and item["gt"].shape == (3, 32, 32)
+
+
+def test_meta_names_with_spaces_are_read(tmp_path):
+    from classsr_plugin.data.prepare import read_meta
+    meta = tmp_path / "meta_info.txt"
+    meta.write_text("# name psnr class\nmy photo_s1.00_0000_0000 31.5000 2\n")
+    assert read_meta(str(meta)) == [("my photo_s1.00_0000_0000", 31.5, 2)]
+
+
 # -- 7. booleans are booleans; custom_imports fail in one line, and take mmengine's dict -------
 @pytest.mark.parametrize("key,value", [("share_weights", "false"), ("channels_last", "no")])
 def test_quoted_booleans_are_refused(tmp_path, capsys, key, value):

@@ -10,10 +10,12 @@ equal-count classes by PSNR quantile; the lowest PSNR goes to class M-1, the wid
 Output folder:  lq/ and gt/ (PNG pairs, same names), scores/<image>.json (one per finished
 image: re-running skips it), meta_info.txt (`name psnr class` per line), skipped.txt,
 settings.json (a re-run with other settings is refused, naming the difference). Every file
-is written atomically; images with the same stem (photo.png, photo.jpg) get distinct ids.
+is written atomically; images with the same stem (photo.png, photo.jpg) get distinct ids, and
+ids hold letters, digits and . _ + - only (`my photo.png` is listed as `my_photo`).
 """
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -162,13 +164,14 @@ def _stops(err: Exception) -> bool:
 
 
 def read_meta(path: str):
-    """meta_info.txt -> [(name, psnr, class)]; a malformed line is an error naming it."""
+    """meta_info.txt -> [(name, psnr, class)]; a name may hold spaces (the last two fields are
+    the numbers); a malformed line is an error naming it."""
     items = []
-    with open(path) as f:
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for n, line in enumerate(f, 1):
             if not line.strip() or line.startswith("#"):
                 continue
-            parts = line.split()
+            parts = line.strip().rsplit(None, 2)
             try:
                 items.append((parts[0], float(parts[1]), int(parts[2])))
             except (IndexError, ValueError):
@@ -201,7 +204,10 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     check_settings(out, {"scale": scale, "tile": tile, "stride": stride, "scales": [float(f) for f in scales],
                          "classes": classes, "task": str(degradation), "scorer": scorer_name, "lr": bool(lr_dir)})
     report = Prepared(scorer=scorer_name)
-    ids = unique_stems(paths)
+    ids = unique_stems(paths, safe=True)  # meta_info.txt splits lines on whitespace
+    for path, stem in zip(paths, ids):
+        if stem != os.path.splitext(os.path.basename(path))[0]:
+            print(f"{path}: listed as {stem}", file=sys.stderr)
     run = dict(scale=scale, scales=scales, tile=tile, stride=stride, scorer=scorer, batch=batch, lr_dir=lr_dir,
                degradation=degradation)
     for path, stem in tqdm(list(zip(paths, ids)), desc="prepare", unit="image", disable=None if progress else True):
