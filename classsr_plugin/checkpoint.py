@@ -109,11 +109,10 @@ def from_options(opt: dict, path: str, weights: Optional[str] = None, need_weigh
 def save_model(net: torch.nn.Module, path: str, network_g: Optional[dict] = None) -> None:
     """A self-describing file, written atomically: ClassSR.save, or a plain network's config
     (network_g), weights and the modules its arch comes from."""
-    from .atomic import atomic
+    from .atomic import save_torch
     from .imports import modules_of
     from .wrapper import ClassSR
-    with atomic(path) as tmp:  # a killed export leaves no half file under the name
-        if isinstance(net, ClassSR):
-            net.save(tmp)
-        else:
-            torch.save({"network_g": network_g, "params": net.state_dict(), "imports": modules_of(net)}, tmp)
+    if isinstance(net, ClassSR):
+        net.save(path)
+    else:
+        save_torch({"network_g": network_g, "params": net.state_dict(), "imports": modules_of(net)}, path)

@@ -71,6 +71,14 @@ def factors(text: str):
     return vals
 
 
+def flag(value, where: str) -> bool:
+    """A boolean option: true or false only (YAML reads a quoted "false" as a string, which
+    Python takes as true)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: {value!r} is not true or false")
+    return value
+
+
 STRIDE = 28  # tile stride when --stride is not given
 
 

@@ -574,11 +574,16 @@ def main(argv=None) -> int:
     if getattr(args, "max_pixels", None) is not None:
         from .imageio import set_max_pixels
         set_max_pixels(args.max_pixels)
+    from .atomic import Terminated, explain, stoppable
     try:
-        return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        print(f"classsr {args.cmd}: error: {err}", file=sys.stderr)
-        return 2
+        with stoppable():  # SIGTERM cleans up as Ctrl-C does
+            return args.func(args)
+    except (ValueError, KeyError, OSError) as err:  # OSError: a full or read-only disk, a file in the way
+        print(f"classsr {args.cmd}: error: {explain(err) if isinstance(err, OSError) else err}", file=sys.stderr)
+        return 2 if isinstance(err, (ValueError, KeyError, FileNotFoundError)) else 1
+    except KeyboardInterrupt as err:
+        print(f"classsr {args.cmd}: interrupted; re-run to resume", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 run the same way, and optional FLOPs budgets; Markdown, JSON and a PSNR-vs-FLOPs plot.
 PSNR through basicsr's metrics (RGB and Y, crop_border = scale for SR, 0 at scale 1). At scale 1
 (denoising, deblurring) pass the degraded inputs as --lr."""
+import io
 import json
 import os
 import time
@@ -11,8 +12,10 @@ from typing import List, Optional, Sequence
 import torch
 from tqdm import tqdm
 
+from .atomic import write_bytes, write_text
+from .checks import describe
 from .compat import alias_torchvision_for_basicsr
-from .imageio import list_images, read_picture
+from .imageio import crop_note, list_images, read_picture
 from .execution import Execution
 from .tiling import TileGrid
 
@@ -192,50 +195,66 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
         report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped}
         md += [_table(name, rows, ex), _class_table(classes, model, "bicubic" if s > 1 else "input")]
         md += _monotone_note(rows, budgets, budget_mode)
-    with open(os.path.join(out, "eval.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    with open(os.path.join(out, "eval.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+    print("\n".join(md))  # first: a full disk must not take the results with it
+    write_text(os.path.join(out, "eval.json"), json.dumps(report, indent=2))
+    write_text(os.path.join(out, "eval.md"), "\n".join(md) + "\n")
     if budgets:
         _plot(report, budgets, budget_mode, os.path.join(out, "psnr_vs_flops.png"), reference_name)
     print(f"wrote {out}/eval.md, eval.json" + (", psnr_vs_flops.png" if budgets else ""))
     return report
 
 
-def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device):
+def _eval_image(model, path, lr_dir, runs, ex: Execution, device):
+    """One HR image through every run -> (its tile statistics, tiles, the base network's FLOPs
+    run as ClassSR runs, {label: (PSNR, PSNR-Y, class counts, FLOPs, seconds)})."""
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     from basicsr.utils.matlab_functions import imresize
     s = model.scale
     crop = s if s > 1 else 0  # SR convention: crop_border = scale; restoration: none
+    hr = read_picture(path).rgb
+    w, h = hr.shape[2], hr.shape[1]
+    hr = hr[:, :h // s * s, :w // s * s]
+    if min(hr.shape[1:]) <= 2 * crop:
+        raise ValueError(f"{path}: {w}x{h} is too small for PSNR, which crops {crop} px at each border "
+                         f"(at least {3 * s} px a side)")
+    note = crop_note(path, w, h, s)
+    if note:
+        tqdm.write(note)
+    lr = _lr_for(path, lr_dir, hr, s)
+    gt = tensor2img(hr)
+    st = tile_stats(model.to(device), lr.to(device), hr.to(device),
+                    (imresize(lr, s).clamp(0, 1) if s > 1 else lr).to(device), ex.tile, ex.stride)
+    st = TileStats(*(t.cpu() for t in (st.mse, st.bicubic, st.logits)))
+    tiles = len(_grid(lr, ex.tile, ex.stride, s))
+    # the base network run as this table runs ClassSR: on the same tiles, or on the whole image
+    base = model.tile_cost(ex.tile).base * (tiles if ex.mode == "tiles" else lr.shape[1] * lr.shape[2] / ex.tile ** 2)
+    results = {}
+    for label, run in runs:
+        img, counts, flops, seconds = run(lr, st)
+        sr = tensor2img(img)
+        results[label] = (calculate_psnr(sr, gt, crop_border=crop),
+                          calculate_psnr(sr, gt, crop_border=crop, test_y_channel=True), counts, flops, seconds)
+    return st, tiles, base, results
+
+
+def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device):
     acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
            for label, _ in runs}
     skipped, stats, base_flops = [], [], 0.0
-    tile, stride = ex.tile, ex.stride
-    cost = model.tile_cost(tile)
     for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image", disable=None):
-        try:
-            hr = read_picture(path).rgb
-            hr = hr[:, :hr.shape[1] // s * s, :hr.shape[2] // s * s]
-            lr = _lr_for(path, lr_dir, hr, s)
-        except ValueError as err:
-            skipped.append(str(err))
-            tqdm.write(f"skipped {err}")
+        try:  # an image counts in no row or in every row
+            st, tiles, base, results = _eval_image(model, path, lr_dir, runs, ex, device)
+        except Exception as err:  # MemoryError too: report the image and go on
+            skipped.append(describe(err) if path in str(err) else f"{path}: {describe(err)}")
+            tqdm.write(f"skipped {skipped[-1]}")
             continue
-        gt = tensor2img(hr)
-        stats.append(tile_stats(model.to(device), lr.to(device), hr.to(device),
-                                (imresize(lr, s).clamp(0, 1) if s > 1 else lr).to(device), tile, stride))
-        stats[-1] = TileStats(*(t.cpu() for t in (stats[-1].mse, stats[-1].bicubic, stats[-1].logits)))
-        tiles = len(_grid(lr, tile, stride, s))
-        # the base network run as this table runs ClassSR: on the same tiles, or on the whole image
-        base_flops += cost.base * (tiles if ex.mode == "tiles" else lr.shape[1] * lr.shape[2] / tile ** 2)
-        for label, run in runs:
-            img, counts, flops, seconds = run(lr, stats[-1])
-            sr = tensor2img(img)
+        stats.append(st)
+        base_flops += base
+        for label, (psnr, psnr_y, counts, flops, seconds) in results.items():
             a = acc[label]
-            a["psnr"].append(calculate_psnr(sr, gt, crop_border=crop))
-            a["psnr_y"].append(calculate_psnr(sr, gt, crop_border=crop, test_y_channel=True))
+            a["psnr"].append(psnr)
+            a["psnr_y"].append(psnr_y)
             if counts is not None:
                 a["counts"] = counts if a["counts"] is None else [x + y for x, y in zip(a["counts"], counts)]
             a["seconds"] += seconds
@@ -322,5 +341,7 @@ def _plot(report, budgets, mode, path, reference_name):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    write_bytes(path, buf.getvalue())

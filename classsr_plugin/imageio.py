@@ -7,7 +7,9 @@ fill the missing part with grey), and the EXIF orientation is applied as image v
 Writing is atomic, and PNGs carry a tEXt mark so a run never takes its own outputs as inputs."""
 import io
 import os
+import re
 import struct
+import sys
 import warnings
 import zlib
 from contextlib import contextmanager
@@ -47,16 +49,31 @@ def smallest(side: int, why: str):
         MIN_SIDE = saved
 
 
-def list_images(folder: str):
-    """Sorted image paths in a folder (not recursive); a clear error if there are none.
-    Temporary files of interrupted writes are not images."""
+def list_images(folder: str, quiet: bool = False):
+    """Sorted image paths in a folder (not recursive: subfolders are named on stderr unless
+    `quiet`); a clear error if there are none. Temporary files of interrupted writes are not
+    images."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{folder}: not a folder")
-    paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                   if f.lower().endswith(IMAGE_EXTS) and not is_temp(f))
+    with os.scandir(folder) as entries:
+        entries = sorted(entries, key=lambda e: e.name)
+    nested = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+    if nested and not quiet:
+        print(f"{folder}: subfolders are not searched: {', '.join(nested[:5])}{' ...' if len(nested) > 5 else ''}",
+              file=sys.stderr)
+    paths = [os.path.join(folder, e.name) for e in entries
+             if e.name.lower().endswith(IMAGE_EXTS) and not is_temp(e.name) and not e.is_dir()]
     if not paths:
         raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_EXTS)})")
     return paths
+
+
+def crop_note(path: str, width: int, height: int, scale: int) -> Optional[str]:
+    """What to say when an image is cut to a multiple of the scale (None when it is one)."""
+    w, h = width // scale * scale, height // scale * scale
+    if (w, h) == (width, height):
+        return None
+    return f"{path}: {width}x{height} cropped to {w}x{h} (a multiple of the scale {scale})"
 
 
 @dataclass
@@ -270,10 +287,18 @@ def write_array(path: str, img: np.ndarray, quality: Optional[int] = None) -> No
     write_bytes(str(path), data)
 
 
-def unique_stems(paths) -> List[str]:
-    """A distinct name per path: the file's stem, with its extension added where stems clash
-    (photo.png, photo.jpg -> photo_png, photo_jpg) and a number where that still clashes."""
+def safe_name(text: str) -> str:
+    """Letters, digits and . _ + - only (others become _): an id that a list split on
+    whitespace keeps whole, and that no '#' turns into a comment."""
+    return re.sub(r"[^\w.+-]", "_", text)
+
+
+def unique_stems(paths, safe: bool = False) -> List[str]:
+    """A distinct name per path: the file's stem (through `safe_name` if `safe`), with its
+    extension added where stems clash (photo.png, photo.jpg -> photo_png, photo_jpg) and a
+    number where that still clashes."""
     stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    stems = [safe_name(s) for s in stems] if safe else stems
     clash = {s.lower() for s in stems if sum(t.lower() == s.lower() for t in stems) > 1}
     names, seen = [], set()
     for p, s in zip(paths, stems):

@@ -49,7 +49,7 @@ def eval_coverage(report: dict, hr_dirs: Sequence[str], folder: str) -> Tuple[in
     done = total = 0
     notes = []
     for (name, entry), hr_dir in zip(report["folders"].items(), hr_dirs):
-        m = len(list_images(hr_dir))
+        m = len(list_images(hr_dir, quiet=True))
         n = max((r["images"] for r in entry["rows"].values()), default=0)
         entry.update(images=m, evaluated=n)
         done, total = done + n, total + m

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from .checks import flag
 from .execution import Execution
 from .wrapper import ClassSR
 
@@ -84,8 +85,8 @@ class PhaseSettings:
         _choice(w, "init_narrow", self.init_narrow, ("scratch", "slice"))
         if self.router == "supervised" and self.phase != "classifier":
             raise ValueError(f"{w}router: 'supervised' trains the classifier alone: use it with phase: classifier")
-        if not isinstance(self.freeze_widest, bool):
-            raise ValueError(f"{w}freeze_widest: {self.freeze_widest!r} is not true or false")
+        for key in ("freeze_widest", "allow_untrained", "reset_classifier"):
+            flag(getattr(self, key), w + key)
         if not (isinstance(self.distill, (int, float)) and self.distill >= 0):
             raise ValueError(f"{w}distill: {self.distill!r} is not a weight >= 0")
         if self.reset_classifier and self.phase != "classifier":

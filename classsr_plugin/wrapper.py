@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .checks import flag
 from .classifier import build_classifier
 from .cost import BUDGET_MODES, TileCost, count_flops, route_under_budget
 from .derive import BaseSpec, check_widths, derive_widths, measure_widths
@@ -112,8 +113,7 @@ class ClassSR(nn.Module):
             raise ValueError(f"widths: {widths!r}: give a list of ints or 'latency'")
         widths = check_widths(widths, base_width, num_classes, multiple)
 
-        if not isinstance(zero_class, bool):
-            raise ValueError(f"zero_class: must be true or false, got {zero_class!r}")
+        zero_class = flag(zero_class, "zero_class")
         self.arch, self.base_cfg, self.width_key, self.widths = arch, base, width_key, widths
         self.zero_class = False  # until the zero class's path exists (after the probe finds the scale)
         self.config = dict(base={"type": arch.__name__, **base}, num_classes=num_classes,
@@ -121,14 +121,15 @@ class ClassSR(nn.Module):
         if zero_class:
             self.config["zero_class"] = True
         branches = [self._build_branch(w) for w in widths]
-        self.share_weights = bool(share_weights)
+        self.share_weights = flag(share_weights, "share_weights")
         if self.share_weights:
             check_shareable(branches[-1], arch.__name__)
             branches = [SlicedBranch(b, branches[-1]) for b in branches[:-1]] + branches[-1:]
             self.config["share_weights"] = True
         self.branches = nn.ModuleList(branches)
         self.classifier = build_classifier(classifier, num_classes + zero_class, self.in_ch)
-        self.channels_last = _conv_heavy(self.branches[-1]) if channels_last == "auto" else bool(channels_last)
+        self.channels_last = _conv_heavy(self.branches[-1]) if channels_last == "auto" else \
+            flag(channels_last, "channels_last")
         if self.channels_last:
             self.branches.to(memory_format=torch.channels_last)
         # the widths travel with the weights, so a checkpoint cannot load into other widths
@@ -336,9 +337,10 @@ class ClassSR(nn.Module):
 
     def save(self, path: str) -> None:
         """A self-describing checkpoint: the build config (widths included) and the weights, as
-        BasicSR's `params`, so BasicSR can load it as net_g too."""
+        BasicSR's `params`, so BasicSR can load it as net_g too. Written atomically."""
+        from .atomic import save_torch
         from .imports import modules_of
-        torch.save({"classsr": self.config, "params": self.state_dict(),
+        save_torch({"classsr": self.config, "params": self.state_dict(),
                     "imports": modules_of(self.arch, self.classifier)}, path)
 
     @classmethod

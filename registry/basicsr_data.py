@@ -11,6 +11,7 @@ from basicsr.utils import FileClient, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
+from ..checks import flag
 from ..data.prepare import META, read_meta
 
 
@@ -31,6 +32,7 @@ class ClassSRDataset(data.Dataset):
             raise ValueError(f"{meta}: no sub-images" + (f" of classes {keep}" if keep else ""))
         self.lq_dir, self.gt_dir = os.path.join(root, "lq"), os.path.join(root, "gt")
         self.scale = opt.get("scale", 4)
+        self.flips = [flag(opt.get(k, True), f"datasets.{opt.get('name', '?')}.{k}") for k in ("use_hflip", "use_rot")]
         self.client = FileClient("disk")
 
     def __len__(self):
@@ -45,6 +47,6 @@ class ClassSRDataset(data.Dataset):
             raise ValueError(f"{gt_path}: {gt.shape[1]}x{gt.shape[0]} is not {self.scale} x its LR "
                              f"{lq.shape[1]}x{lq.shape[0]} ({lq_path})")
         if self.opt.get("phase") == "train":
-            gt, lq = augment([gt, lq], self.opt.get("use_hflip", True), self.opt.get("use_rot", True))
+            gt, lq = augment([gt, lq], *self.flips)
         gt, lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)
         return {"lq": lq, "gt": gt, "label": label, "lq_path": lq_path, "gt_path": gt_path}

@@ -6,6 +6,7 @@ import torch
 from mmengine.dataset import BaseDataset
 from mmengine.registry import DATASETS
 
+from ..checks import flag
 from ..data.prepare import META, find_lr, read_meta
 from ..imageio import list_images, read_rgb
 
@@ -21,7 +22,7 @@ class ClassSRSubImages(BaseDataset):
 
     def __init__(self, data_root: str, classes: Optional[Sequence[int]] = None, augment: bool = True,
                  pipeline: Sequence = (), **kwargs):
-        self.classes, self.augment = classes, augment
+        self.classes, self.augment = classes, flag(augment, "augment")
         super().__init__(data_root=data_root, pipeline=list(pipeline), **kwargs)
 
     def load_data_list(self) -> List[dict]:

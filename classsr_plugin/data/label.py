@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..atomic import write_text
 from .prepare import META, assign_classes, read_meta
 
 
@@ -82,10 +83,7 @@ def routed_stats(errors: np.ndarray, rel: np.ndarray, k: np.ndarray):
 def write_meta(path: str, items, psnr: np.ndarray, classes: np.ndarray, header: str) -> None:
     lines = [f"# name psnr class ({header})\n"]
     lines += [f"{it[0]} {p:.4f} {int(c)}\n" for it, p, c in zip(items, psnr, classes)]
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("".join(lines))
-    os.replace(tmp, path)
+    write_text(path, "".join(lines))
 
 
 def label_by_difficulty(root: str, net: Callable, classes: int, out: str, name: str = "reference", **kw):

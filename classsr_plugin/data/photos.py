@@ -10,9 +10,10 @@ by name wherever they turn up, before anything reads them (RESERVED).
 import glob
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from typing import Dict, Iterable, List, Optional, Sequence
+
+from ..atomic import write_bytes, write_text
 
 # Never trained, tuned or evaluated on by this project.
 RESERVED = frozenset(n.lower() for n in (
@@ -124,8 +125,8 @@ def collect(out: str, sources: Sequence[Source] = SOURCES, held_out: Sequence[st
     for pid, package, path, split in found:
         dst = os.path.join(out, split, pid + os.path.splitext(path)[1].lower())
         if not os.path.exists(dst):
-            shutil.copyfile(path, dst + ".part")
-            os.replace(dst + ".part", dst)
+            with open(path, "rb") as f:
+                write_bytes(dst, f.read())
         h, w = cv2.imread(dst, cv2.IMREAD_UNCHANGED).shape[:2]
         photos.append(Photo(pid, package, path, w, h, split))
     for pid, module, attr in bundled:
@@ -135,12 +136,9 @@ def collect(out: str, sources: Sequence[Source] = SOURCES, held_out: Sequence[st
         split = "heldout" if pid in held_out else "train"
         dst = os.path.join(out, split, pid + ".png")
         if not os.path.exists(dst):
-            cv2.imwrite(dst + ".part.png", img[:, :, ::-1])
-            os.replace(dst + ".part.png", dst)
+            write_bytes(dst, cv2.imencode(".png", img[:, :, ::-1])[1].tobytes())
         photos.append(Photo(pid, module.split(".")[0], f"{module}.{attr}", img.shape[1], img.shape[0], split))
     report = {"photos": [asdict(p) for p in photos], "reserved_skipped": reserved, "missing_packages": missing,
               "counts": {s: sum(p.split == s for p in photos) for s in ("train", "heldout")}}
-    with open(os.path.join(out, "photos.json.part"), "w") as f:
-        json.dump(report, f, indent=1)
-    os.replace(os.path.join(out, "photos.json.part"), os.path.join(out, "photos.json"))
+    write_text(os.path.join(out, "photos.json"), json.dumps(report, indent=1))
     return report

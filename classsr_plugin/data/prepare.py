@@ -10,10 +10,12 @@ equal-count classes by PSNR quantile; the lowest PSNR goes to class M-1, the wid
 Output folder:  lq/ and gt/ (PNG pairs, same names), scores/<image>.json (one per finished
 image: re-running skips it), meta_info.txt (`name psnr class` per line), skipped.txt,
 settings.json (a re-run with other settings is refused, naming the difference). Every file
-is written atomically; images with the same stem (photo.png, photo.jpg) get distinct ids.
+is written atomically; images with the same stem (photo.png, photo.jpg) get distinct ids, and
+ids hold letters, digits and . _ + - only (`my photo.png` is listed as `my_photo`).
 """
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -23,9 +25,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..compat import alias_torchvision_for_basicsr
-from ..atomic import write_text
+from ..atomic import DISK, write_text
 from ..checks import describe
-from ..imageio import IMAGE_EXTS, complete, list_images, read_rgb, unique_stems, write_array
+from ..imageio import IMAGE_EXTS, complete, crop_note, list_images, read_rgb, unique_stems, write_array
 from ..tiling import tile_starts
 from .degrade import Degradation
 
@@ -89,6 +91,7 @@ def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr
     hr_full = read_rgb(path)
     if min(hr_full.shape[:2]) < scale:
         raise ValueError(f"{hr_full.shape[1]}x{hr_full.shape[0]} is smaller than the scale {scale}")
+    _note_crop(path, hr_full, scale)
     if lr_dir:
         lr_img = read_rgb(find_lr(lr_dir, os.path.splitext(os.path.basename(path))[0]))
         if hr_full.shape[:2] != (lr_img.shape[0] * scale, lr_img.shape[1] * scale):
@@ -149,14 +152,26 @@ def assign_classes(psnrs: Sequence[float], classes: int) -> np.ndarray:
     return labels
 
 
+def _note_crop(path, hr: np.ndarray, scale: int) -> None:
+    note = crop_note(path, hr.shape[1], hr.shape[0], scale)
+    if note:
+        tqdm.write(note)
+
+
+def _stops(err: Exception) -> bool:
+    """An error of the disk written to (full, read-only), not of one image: the batch stops."""
+    return isinstance(err, OSError) and err.errno in DISK
+
+
 def read_meta(path: str):
-    """meta_info.txt -> [(name, psnr, class)]; a malformed line is an error naming it."""
+    """meta_info.txt -> [(name, psnr, class)]; a name may hold spaces (the last two fields are
+    the numbers); a malformed line is an error naming it."""
     items = []
-    with open(path) as f:
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for n, line in enumerate(f, 1):
             if not line.strip() or line.startswith("#"):
                 continue
-            parts = line.split()
+            parts = line.strip().rsplit(None, 2)
             try:
                 items.append((parts[0], float(parts[1]), int(parts[2])))
             except (IndexError, ValueError):
@@ -189,7 +204,10 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     check_settings(out, {"scale": scale, "tile": tile, "stride": stride, "scales": [float(f) for f in scales],
                          "classes": classes, "task": str(degradation), "scorer": scorer_name, "lr": bool(lr_dir)})
     report = Prepared(scorer=scorer_name)
-    ids = unique_stems(paths)
+    ids = unique_stems(paths, safe=True)  # meta_info.txt splits lines on whitespace
+    for path, stem in zip(paths, ids):
+        if stem != os.path.splitext(os.path.basename(path))[0]:
+            print(f"{path}: listed as {stem}", file=sys.stderr)
     run = dict(scale=scale, scales=scales, tile=tile, stride=stride, scorer=scorer, batch=batch, lr_dir=lr_dir,
                degradation=degradation)
     for path, stem in tqdm(list(zip(paths, ids)), desc="prepare", unit="image", disable=None if progress else True):
@@ -213,7 +231,9 @@ def _score_one(path, stem, out, scorer_name, report, scale, scales, tile, stride
         return
     try:
         pairs = _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation)
-    except Exception as err:  # MemoryError too: one bad image never stops the set
+    except Exception as err:  # MemoryError too: one bad image never stops the set; a full disk does
+        if _stops(err):
+            raise
         reason = describe(err).replace(f"{path}: ", "")
         report.skipped.append((path, reason))
         tqdm.write(f"skipped {path}: {reason}")
@@ -264,13 +284,16 @@ def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[D
             continue
         try:
             hr = read_rgb(path)
+            _note_crop(path, hr, scale)
             hr = hr[:hr.shape[0] // scale * scale, :hr.shape[1] // scale * scale]
             if min(hr.shape[:2]) == 0:
                 raise ValueError(f"smaller than the scale {scale}")
             lr = degradation(hr, os.path.splitext(name)[0])
             for sub, img in (("hr", hr), ("lr", lr)):
                 write_array(os.path.join(out, sub, name), (img[:, :, ::-1] * 255).round().astype(np.uint8))
-        except Exception as err:  # MemoryError too: report it and go on
+        except Exception as err:  # MemoryError too: report it and go on; a full disk stops
+            if _stops(err):
+                raise
             skipped.append((path, describe(err).replace(f"{path}: ", "")))
             tqdm.write(f"skipped {path}: {skipped[-1][1]}")
             continue
