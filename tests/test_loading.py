@@ -1,0 +1,145 @@
+"""Models come from files through one front door (checkpoint.load)."""
+import ast
+import os
+import struct
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from classsr_plugin import ClassSR
+from classsr_plugin.cli import main
+from classsr_plugin.imageio import write_picture
+
+FSRCNN = {"type": "FSRCNN", "d": 56, "upscale": 4}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return ClassSR(base=dict(FSRCNN)).eval()
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "in.png"
+    cv2.imwrite(str(path), (np.random.default_rng(0).random((24, 30, 3)) * 255).astype(np.uint8))
+    return str(path)
+
+
+def rewrite(src, dst, edit):
+    """The file at src, its dict changed by edit, saved as dst (as an attacker or a bug would)."""
+    ckpt = torch.load(src, weights_only=True)
+    edit(ckpt)
+    torch.save(ckpt, dst)
+    return str(dst)
+
+
+def damage(path):
+    """Overwrite 4 bytes in the middle of the largest tensor's record of a torch zip file; the
+    zip's structure stays readable."""
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(open(path, "rb").read())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
+    data[start:start + 4] = bytes(255 - b for b in data[start:start + 4])
+    open(path, "wb").write(bytes(data))
+
+
+def test_shipped_weights_still_load():
+    from classsr_plugin import checkpoint, weights
+    files = [weights.CLASSSR_FSRCNN_X4, weights.FSRCNN_O_X4]
+    files += sorted(os.path.join(ROOT, "scripts", "checkpoints", f)
+                    for f in os.listdir(os.path.join(ROOT, "scripts", "checkpoints")) if f.endswith(".pth"))
+    for f in files:
+        net = checkpoint.load(f)
+        assert not net.training and net.weights_file == f
+
+
+# -- issue 24: one front door ---------------------------------------------------------------
+def _sources():
+    for folder in ("classsr_plugin", "registry"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
+            for f in files:
+                if f.endswith(".py"):
+                    yield os.path.relpath(os.path.join(dirpath, f), ROOT)
+
+
+def test_torch_load_only_in_the_checkpoint_module():
+    users = [p for p in _sources() if "torch.load(" in open(os.path.join(ROOT, p)).read()]
+    assert users == [os.path.join("classsr_plugin", "checkpoint.py")]
+
+
+def _imports(path):
+    """The plugin modules a core file imports, at any depth (inside functions too)."""
+    pkg = os.path.dirname(path).replace(os.sep, ".")
+    out = set()
+    for node in ast.walk(ast.parse(open(os.path.join(ROOT, path)).read())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = pkg.rsplit(".", node.level - 1)[0] if node.level > 1 else pkg
+            mod = f"{base}.{node.module}" if node.module else base
+            out |= {mod} if node.module else {f"{base}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("classsr_plugin"):
+            out.add(node.module)
+    return out
+
+
+def test_no_import_circle_through_the_loading_modules():
+    core = {p[:-3].replace(os.sep, "."): p for p in _sources() if p.startswith("classsr_plugin")}
+    core = {k[:-9] if k.endswith(".__init__") else k: v for k, v in core.items()}
+    graph = {m: {i for i in _imports(p) if i in core} for m, p in core.items()}
+
+    def reaches(a, b, seen=()):
+        return any(n == b or (n not in seen and reaches(n, b, seen + (n,))) for n in graph[a])
+    for mod in ("classsr_plugin.checkpoint", "classsr_plugin.checks", "classsr_plugin.wrapper"):
+        assert not reaches(mod, mod), mod
+    assert graph["classsr_plugin.checks"] == set()  # argument types only
+
+
+def test_every_kind_through_load(tmp_path):
+    from classsr_plugin import checkpoint
+    import classsr_plugin.registry.mmengine  # noqa: F401  (the mmengine config kind)
+    # as configs/mmengine's generator, so one set of weights fits every kind
+    net = {"type": "ClassSR", "base": dict(FSRCNN, residual=True), "classifier": {"type": "ClassModule", "nf": 32}}
+    torch.manual_seed(1)
+    model = checkpoint.load(net)  # a config alone: untrained, and it says so
+    assert model.weights_file is None
+    saved = str(tmp_path / "m.pth")
+    model.save(saved)
+    sd = model.state_dict()
+    torch.save({"params": sd}, tmp_path / "net_g.pth")
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in sd.items()}}, tmp_path / "iter_1.pth")
+    (tmp_path / "o.yml").write_text(yaml.safe_dump({"network_g": net,
+                                                    "path": {"pretrain_network_g": str(tmp_path / "net_g.pth")}}))
+    config = os.path.join(ROOT, "configs", "mmengine", "classsr_fsrcnn_x4_3_joint.py")
+    got = {"file": checkpoint.load(saved), "options": checkpoint.load(str(tmp_path / "o.yml")),
+           "dict": checkpoint.load(net, str(tmp_path / "net_g.pth")),
+           "mmengine": checkpoint.load(config, str(tmp_path / "iter_1.pth")),
+           "from_checkpoint": ClassSR.from_checkpoint(saved)}
+    for kind, loaded in got.items():
+        assert isinstance(loaded, ClassSR) and not loaded.training, kind
+        assert all(torch.equal(loaded.state_dict()[k], v) for k, v in sd.items()), kind
+    assert got["mmengine"].weights_file == str(tmp_path / "iter_1.pth")
+    assert got["options"].weights_file == str(tmp_path / "net_g.pth")
+    with pytest.raises(KeyError, match="path.pretrain_network_g: no weights"):
+        checkpoint.load({"network_g": {"type": "FSRCNN"}}, need_weights=True)
+    with pytest.raises(KeyError, match="--set is for options"):
+        checkpoint.load(saved, overrides={"network_g.d": 16})
+    with pytest.raises(KeyError, match="holds a plain FSRCNN, not a ClassSR"):
+        checkpoint.load({"type": "FSRCNN"}, expect=ClassSR)
+
+
+def test_classsr_save_is_atomic(model, tmp_path):
+    path = tmp_path / "m.pth"
+    model.save(str(path))
+    before = path.read_bytes()
+    broken = ClassSR(base=dict(FSRCNN))
+    broken.config = dict(broken.config, note=lambda: 0)  # cannot be pickled: the save dies half-way
+    with pytest.raises(Exception):
+        broken.save(str(path))
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.pth"]
