@@ -17,7 +17,7 @@ def load_network(self, net, load_path, strict=True, param_key="params"):
     net = self.get_bare_model(net)
     if not os.path.exists(str(load_path)):  # BasicSR loads only path.pretrain_network_g (and resumed nets)
         raise FileNotFoundError(f"path.pretrain_network_g: {load_path} does not exist")
-    state = checkpoint.weights(load_path, key=param_key)
+    state = checkpoint.weights(load_path, key=param_key)  # CRCs and finite values checked
     get_root_logger().info(f"Loading {net.__class__.__name__} model from {load_path}, with param key: [{param_key}].")
     self._print_different_keys_loading(net, state, strict)
     checkpoint.fill(net, state, strict=strict, where=load_path)

@@ -6,8 +6,8 @@ registered, and fixes scoped to this entry point:
   before BasicSR, whose loader would run them, sees it), and BasicSR's own parse is safe too.
 - --force_yml numbers: BasicSR reads `lr=2e-4` or `-1` as strings (Adam then fails on a str);
   here they are numbers.
-- --auto_resume takes the newest training state that loads (with its networks), saying which
-  ones it passed over: a run killed while saving cannot block resuming.
+- --auto_resume takes the newest training state that loads (with its networks, whole and
+  finite), saying which ones it passed over: a run killed while saving cannot block resuming.
 """
 import os
 import os.path as osp
@@ -87,7 +87,7 @@ def load_resume_state(opt):
             try:
                 state = _load_state(path, device)
                 for net in _nets_of(opt, state["iter"]):
-                    checkpoint.read(net)
+                    checkpoint.weights(net)  # readable, whole and finite
             except Refused as err:
                 print(f"auto_resume: passed over {path}: {err}", file=sys.stderr)
                 continue

@@ -1,4 +1,5 @@
-"""Models come from files through one front door (checkpoint.load)."""
+"""Models come from files through one front door (checkpoint.load), and nothing loads silently
+wrong (issue 22, round 2): NaN / Inf weights, a damaged zip."""
 import ast
 import os
 import struct
@@ -49,6 +50,52 @@ def damage(path):
     start = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
     data[start:start + 4] = bytes(255 - b for b in data[start:start + 4])
     open(path, "wb").write(bytes(data))
+
+
+# -- item 1: NaN or Inf weights -----------------------------------------------------------------
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_naming_the_tensor(model, tmp_path, photo, capsys, bad):
+    path = str(tmp_path / "m.pth")
+    model.save(path)
+    rewrite(path, path, lambda c: c["params"]["branches.0.last.weight"].__setitem__((0, 0, 0, 3), bad))
+    out = tmp_path / "out"
+    assert main(["infer", "-opt", path, photo, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: branches.0.last.weight holds NaN or Inf" in err
+    assert not out.exists() or not os.listdir(out)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_output_is_not_written(tmp_path, bad):
+    img = torch.rand(3, 8, 8)
+    img[1, 2, 3] = bad
+    path = tmp_path / "o.png"
+    with pytest.raises(ValueError, match=f"{path}: .*NaN or Inf"):
+        write_picture(str(path), img)
+    assert not path.exists()
+    alpha = torch.rand(1, 8, 8)
+    alpha[0, 0, 0] = bad
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        write_picture(str(path), torch.rand(3, 8, 8), alpha)
+    write_picture(str(path), torch.rand(3, 8, 8))  # a finite one is written
+    assert path.exists()
+
+
+# -- item 2: a damaged zip --------------------------------------------------------------------
+def test_damaged_checkpoint_is_refused(model, tmp_path, photo, capsys):
+    path = str(tmp_path / "m.pth")
+    model.save(path)
+    damage(path)
+    with pytest.raises(ValueError, match=f"{path}: damaged: .*/data/[0-9]+ fails its CRC check"):
+        ClassSR.from_checkpoint(path)
+    assert main(["infer", "-opt", path, photo, "-o", str(tmp_path / "o")]) == 2
+    assert "fails its CRC check" in capsys.readouterr().err
+    # a plain BasicSR state dict (no digest of ours) is checked the same way
+    plain = str(tmp_path / "net_g.pth")
+    torch.save({"params": model.build_base().state_dict()}, plain)
+    damage(plain)
+    with pytest.raises(ValueError, match="net_g.pth: damaged"):
+        ClassSR(base=dict(FSRCNN)).load_base(plain)
 
 
 def test_shipped_weights_still_load():
