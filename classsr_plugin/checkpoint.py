@@ -14,7 +14,9 @@ checkpoints {'state_dict'} (an editor's under 'generator.'), and the plugin's fi
 
 Nothing loads silently wrong: `read` is the plugin's only torch.load (weights_only=True,
 whatever torch's default or the environment says); zip files have every record's CRC checked
-first (torch's reader does not); every float tensor is finite. `save` writes the plugin's own file atomically.
+first (torch's reader does not); every float tensor is finite; a tensor of another shape names
+the file; a file's network config names an architecture only (options.check_from_file).
+`save` writes the plugin's own file atomically.
 """
 import copy
 import os
@@ -27,8 +29,9 @@ import torch
 from .archs import resolve_arch
 from .atomic import atomic
 from .checks import Refused, check_device, describe
+from .classifier import architecture_only
 from .imports import missing_hint, modules_of
-from .options import check_network, override, read_options
+from .options import check_from_file, override, read_options
 
 WEIGHT_KEYS = ("params", "params_ema", "state_dict")
 
@@ -140,11 +143,23 @@ def weights(source, key: Optional[str] = None, where: Optional[str] = None) -> d
     return state
 
 
+def _problem(err: Exception) -> str:
+    """load_state_dict's error as one line: its first complaint."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    line = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
 def fill(net: torch.nn.Module, source, key: Optional[str] = None, strict: bool = True,
          where: Optional[str] = None) -> torch.nn.Module:
     """Weights from a checkpoint of any kind (a path, or one already read) into `net`; a tensor
-    that does not fit is torch's error."""
-    net.load_state_dict(weights(source, key, where), strict=strict)
+    that does not fit is a ValueError naming the file."""
+    where = where or _name(source) or "weights"
+    state = weights(source, key, where)
+    try:
+        net.load_state_dict(state, strict=strict)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"{where}: {_problem(err)}") from err
     return net
 
 
@@ -197,9 +212,9 @@ def _plan(spec, weights, need_weights: bool, overrides) -> Plan:
 
 
 def _build(plan: Plan) -> torch.nn.Module:
-    """The network a config names, unknown keys named."""
+    """The network a file's config names, checked as a file's config is (architecture only)."""
     try:
-        check_network(plan.network)
+        check_from_file(plan.network)
         cfg = dict(plan.network)
         return resolve_arch(cfg.pop("type"))(**cfg)
     except (KeyError, ValueError) as err:
@@ -226,12 +241,12 @@ def load(spec, weights=None, device: str = "cpu", *, need_weights: bool = False,
 
 
 def save(net: torch.nn.Module, path: str, network_g: Optional[dict] = None) -> None:
-    """The plugin's self-describing file, written atomically: a ClassSR's build config, or a
-    plain network's `network_g` (default: the one it was
+    """The plugin's self-describing file, written atomically: a ClassSR's build config (its
+    classifier's architecture only), or a plain network's `network_g` (default: the one it was
     loaded with); the weights as BasicSR's `params`, so BasicSR loads it as net_g too; and the
     user modules its archs come from."""
     if isinstance(net, resolve_arch("ClassSR")):
-        head = {"classsr": net.config,
+        head = {"classsr": dict(net.config, classifier=architecture_only(net.config["classifier"])),
                 "imports": modules_of(net.arch, net.classifier)}
     else:
         cfg = network_g or getattr(net, "network_g", None)

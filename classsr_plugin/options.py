@@ -1,10 +1,14 @@
 """Options and network configs read from files: YAML read safely (no code runs), unknown keys
-named with the valid ones. checkpoint.load reads through here."""
+named with the valid ones, and what a file may ask of a network it describes (architecture
+only: no model hub, no other file, a bounded probe tile). checkpoint.load reads through here."""
 import inspect
 import os
 
 from .archs import resolve_arch
 from .checks import Refused
+
+PROBE_TILES = (8, 256)  # px: the build-time probe a file may ask for (it runs every branch once)
+
 
 def read_options(path: str) -> dict:
     """A YAML options file -> a dict, parsed safely: no python tags, so no code runs.
@@ -72,3 +76,20 @@ def check_network(opt, where: str = "network_g") -> None:
     if opt["type"] == "ClassSR":
         check_network(opt.get("base"), f"{where}.base")
 
+
+def check_from_file(opt: dict, where: str = "network_g") -> None:
+    """What a network config from a file may not ask: a probe tile outside PROBE_TILES, or a
+    classifier that loads weights of its own (a model hub, another file)."""
+    check_network(opt, where)
+    if opt["type"] != "ClassSR":
+        return
+    tile = opt.get("probe_tile", 32)
+    if type(tile) is not int or not PROBE_TILES[0] <= tile <= PROBE_TILES[1]:
+        raise ValueError(f"{where}.probe_tile: {tile!r}: a file may ask for a probe tile of "
+                         f"{PROBE_TILES[0]} to {PROBE_TILES[1]} px")
+    from .classifier import loading_keys
+    bad = loading_keys(opt.get("classifier"))
+    if bad:
+        raise ValueError(f"{where}.classifier.{bad[0]}: refused when loading a model: it would fetch or open "
+                         f"weights of its own (a model hub, another file); a file's classifier names its "
+                         f"architecture only, its weights are in the checkpoint")

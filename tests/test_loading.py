@@ -1,5 +1,6 @@
 """Models come from files through one front door (checkpoint.load), and nothing loads silently
-wrong (issue 22, round 2): NaN / Inf weights, a damaged zip."""
+wrong (issue 22, round 2): NaN / Inf weights, a damaged zip, a classifier config that would
+reach a model hub or open another file, a huge probe tile, a changed tensor shape."""
 import ast
 import os
 import struct
@@ -106,6 +107,68 @@ def test_shipped_weights_still_load():
     for f in files:
         net = checkpoint.load(f)
         assert not net.training and net.weights_file == f
+
+
+# -- item 3: a classifier config that reaches out ---------------------------------------------
+@pytest.fixture(scope="module")
+def timm_file(tmp_path_factory):
+    import warnings
+    path = str(tmp_path_factory.mktemp("timm") / "t.pth")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the classifier costs more than it saves: not the point here
+        ClassSR(base=dict(FSRCNN), classifier={"type": "timm", "model_name": "resnet10t"}).save(path)
+    return path
+
+
+@pytest.mark.parametrize("key,value", [
+    ("pretrained", True),                                           # a model hub (64 s of retries offline)
+    ("checkpoint_path", "/etc/hostname"),                           # another local file
+    ("pretrained_cfg_overlay", {"hf_hub_id": "someone/else"}),      # any hub repository
+    ("cache_dir", "/tmp"),
+])
+def test_classifier_loading_keys_are_refused_by_name(timm_file, tmp_path, key, value):
+    path = rewrite(timm_file, tmp_path / "bad.pth", lambda c: c["classsr"]["classifier"].update({key: value}))
+    with pytest.raises(ValueError, match=f"{path}: .*classifier.{key}: .*refused"):
+        ClassSR.from_checkpoint(path)
+
+
+def test_saved_classifier_config_is_architecture_only(tmp_path):
+    import warnings
+    cfg = {"type": "timm", "model_name": "resnet10t", "pretrained": False, "drop_rate": 0.1,
+           "pretrained_cfg_overlay": {"mean": (0.5, 0.5, 0.5)}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ClassSR(base=dict(FSRCNN), classifier=cfg).save(str(tmp_path / "t.pth"))
+        again = ClassSR.from_checkpoint(str(tmp_path / "t.pth"))
+    assert torch.load(tmp_path / "t.pth", weights_only=True)["classsr"]["classifier"] == \
+        {"type": "timm", "model_name": "resnet10t", "drop_rate": 0.1}
+    assert again.classifier.drop_rate == 0.1
+
+
+# -- item 10: a probe tile from a file, a changed tensor shape ---------------------------------
+@pytest.mark.parametrize("tile", [10 ** 6, "32", 4])
+def test_probe_tile_from_a_file_is_bounded(model, tmp_path, tile):
+    path = str(tmp_path / "m.pth")
+    model.save(path)
+    rewrite(path, path, lambda c: c["classsr"].update(probe_tile=tile))
+    with pytest.raises(ValueError, match=f"{path}: .*probe_tile: {tile!r}"):
+        ClassSR.from_checkpoint(path)
+
+
+def test_changed_tensor_shape_names_the_file(model, tmp_path, photo, capsys):
+    path = str(tmp_path / "m.pth")
+    model.save(path)
+    rewrite(path, path, lambda c: c["params"].update({"branches.2.last.weight": torch.zeros(16, 3, 9, 9)}))
+    assert main(["infer", "-opt", path, photo, "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: size mismatch for branches.2.last.weight" in err
+    # a plain network's options and weights of another width
+    torch.save({"params": ClassSR(base=dict(FSRCNN, d=16), num_classes=2, widths=[8, 16]).build_base().state_dict()},
+               tmp_path / "w.pth")
+    opt = tmp_path / "o.yml"
+    opt.write_text(yaml.safe_dump({"network_g": dict(FSRCNN), "path": {"pretrain_network_g": str(tmp_path / "w.pth")}}))
+    assert main(["export", "-opt", str(opt), "-o", str(tmp_path / "e.pth")]) == 2
+    assert f"{tmp_path / 'w.pth'}: size mismatch for" in capsys.readouterr().err
 
 
 # -- issue 24: one front door ---------------------------------------------------------------
