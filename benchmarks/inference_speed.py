@@ -33,7 +33,7 @@ import torch
 
 import classsr_plugin.registry.basicsr  # noqa: F401
 from classsr_plugin import ClassSR, weights
-from classsr_plugin.checkpoint import load_model
+from classsr_plugin import checkpoint
 from classsr_plugin.cost import count_flops
 from classsr_plugin.evaluate import bicubic_pair
 from classsr_plugin.imageio import list_images, read_picture
@@ -189,7 +189,7 @@ def main():
           + (f" from {args.photos}" if args.photos else " (the shipped demo photo)"))
     for name in args.models.split(","):
         if name == "fsrcnn":
-            model, routing, label = load_model(weights.CLASSSR_FSRCNN_X4).eval(), "classifier", "ClassSR-FSRCNN (shipped)"
+            model, routing, label = checkpoint.load(weights.CLASSSR_FSRCNN_X4), "classifier", "ClassSR-FSRCNN (shipped)"
         else:
             torch.manual_seed(0)
             widths = [int(w) for w in args.msrresnet_widths.split(",")]

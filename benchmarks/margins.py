@@ -16,7 +16,7 @@ import torch
 
 import classsr_plugin.registry.basicsr  # noqa: F401
 from classsr_plugin import ClassSR, weights
-from classsr_plugin.checkpoint import load_model as load_checkpoint
+from classsr_plugin.checkpoint import load
 from classsr_plugin.weights import demo_photo
 from classsr_plugin.evaluate import bicubic_pair
 
@@ -58,7 +58,7 @@ def main():
     hr, lr = bicubic_pair(demo_photo(), 4)
     print(f"## ClassSR-FSRCNN x4, shipped (widest branch = FSRCNN-O), demo photo, LR 640x400, "
           f"rectangles of at most {args.max_cells} cells a side\n")
-    model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
+    model = load(weights.CLASSSR_FSRCNN_X4)
     print(table(["margin (LR px)", "PSNR vs HR", "dB vs the whole image"], rows_for(model, lr, hr, margins, args.max_cells)))
     for name, (base, size) in CONFIGS.items():
         torch.manual_seed(0)

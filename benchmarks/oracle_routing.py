@@ -28,11 +28,11 @@ def main(argv=None):
     from basicsr.utils import tensor2img
 
     from classsr_plugin import TileGrid, weights
-    from classsr_plugin.checkpoint import load_model as load_checkpoint
+    from classsr_plugin.checkpoint import load
     from classsr_plugin.evaluate import bicubic_pair
     from classsr_plugin.imageio import list_images, read_picture
 
-    model = load_checkpoint(args.opt or weights.CLASSSR_FSRCNN_X4).eval()
+    model = load(args.opt or weights.CLASSSR_FSRCNN_X4)
     s, t, st = model.scale, args.tile, args.stride
     cost = model.tile_cost(t)
     rel = torch.tensor(cost.branches, dtype=torch.float) / cost.base

@@ -1,10 +1,8 @@
-"""Checks at the door: command-line values, option files, checkpoints, network keys and
-devices. Each failure is one sentence naming the argument, file or key at fault."""
+"""Checks at the door: command-line values and devices, each failure one sentence naming the
+argument at fault; and the error a refused file raises (files are checked in options.py and
+checkpoint.py). Imports nothing of the plugin."""
 import argparse
-import inspect
 import math
-import os
-import pickle
 from typing import Optional
 
 import torch
@@ -114,84 +112,7 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-# -- files ------------------------------------------------------------------------------------
-def read_options(path: str) -> dict:
-    """A YAML options file -> a dict, parsed safely: no python tags, so no code runs.
-    Unreadable, empty, broken or non-mapping files are one ValueError naming the file."""
-    import yaml
-    if not os.path.exists(path):
-        raise Refused(f"{path}: no such file")
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except UnicodeDecodeError:
-        raise Refused(f"{path}: not a text file (expected YAML options)")
-    except OSError as err:
-        raise Refused(f"{path}: cannot read ({err.strerror or err})")
-    if not text.strip():
-        raise Refused(f"{path}: empty file (expected YAML options)")
-    try:
-        opt = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as err:
-        where = f"line {err.problem_mark.line + 1}: " if err.problem_mark else ""
-        raise Refused(f"{path}: {where}{err.problem}: options are data; tags that build Python objects "
-                         f"(!!python/...) are refused and nothing was run")
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise Refused(f"{path}: {where}not valid YAML ({getattr(err, 'problem', None) or err})")
-    if not isinstance(opt, dict):
-        raise Refused(f"{path}: expected a mapping of options (key: value), got a {type(opt).__name__}")
-    from .imports import custom_imports
-    custom_imports(opt, path)  # the user's archs, named by the user (mmengine's convention)
-    return opt
-
-
-def check_config(path: str) -> None:
-    """mmengine configs: YAML ones are read safely first (mmengine's YAML loader builds Python
-    objects); .py configs are Python programs by design."""
-    if path.lower().endswith((".yml", ".yaml")):
-        read_options(path)
-    elif not os.path.exists(path):
-        raise Refused(f"{path}: no such file")
-
-
-def load_weights(path: str, map_location="cpu"):
-    """torch.load with weights_only=True, whatever torch's default or environment says; a
-    missing, empty, truncated or refused file is one error naming it."""
-    if not os.path.exists(str(path)):
-        raise Refused(f"{path}: no such file")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = [ln.strip() for ln in str(err).splitlines() if "GLOBAL" in ln]
-        if found:
-            raise Refused(f"{path}: refused: {found[0]} (weights_only loading: a checkpoint holds tensors "
-                             f"and plain data; nothing was run)")
-        raise Refused(f"{path}: not a readable checkpoint (not a torch file)")
-    except Exception as err:
-        msg = "empty file" if os.path.getsize(path) == 0 else describe(err).split(". ")[0]
-        raise Refused(f"{path}: not a readable checkpoint ({msg})")
-
-
-def check_network(opt, where: str = "network_g") -> None:
-    """Unknown keys in a network config (and in a ClassSR base) name the valid ones, before
-    the arch's TypeError would."""
-    from .archs import resolve_arch
-    from .wrapper import ClassSR
-    if not isinstance(opt, dict) or "type" not in opt:
-        raise KeyError(f"{where}: expected a network config with a 'type' key, got {opt!r}")
-    cls = ClassSR if opt["type"] == "ClassSR" else resolve_arch(opt["type"], f"{where}.type")
-    params = inspect.signature(cls.__init__).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        valid = [n for n, p in params.items() if n != "self" and p.kind != p.VAR_POSITIONAL]
-        unknown = sorted(set(opt) - set(valid) - {"type"})
-        if unknown:
-            raise KeyError(f"{where}.{unknown[0]}: unknown key for {cls.__name__}; valid: {', '.join(valid)}")
-    if cls is ClassSR:
-        check_network(opt.get("base"), f"{where}.base")
-
-
+# -- devices ----------------------------------------------------------------------------------
 def check_device(name: Optional[str]) -> str:
     """A device torch can use here, or a ValueError saying why not."""
     try:

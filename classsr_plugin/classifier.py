@@ -90,6 +90,35 @@ def fit_edge(scores: torch.Tensor, errors: torch.Tensor, rel_cost: Sequence[floa
     return t
 
 
+def _timm_loading() -> set:
+    """timm's own arguments of create_model and its model builder: where weights come from
+    (pretrained, checkpoint_path, pretrained_cfg_overlay naming a hub repository, cache_dir, ...)
+    and how the model is scripted, not what it is. Read from timm's signatures, so a new one is
+    covered too."""
+    import inspect
+    import timm
+    from timm.models import build_model_with_cfg
+    names = set(inspect.signature(timm.create_model).parameters)
+    names |= set(inspect.signature(build_model_with_cfg).parameters)
+    return names - {"model_name", "model_cls", "variant", "kwargs"}
+
+
+def loading_keys(cfg) -> list:
+    """The keys of a classifier config that would load weights or reach out (set to anything
+    but None / False): none for the plugin's own classifiers."""
+    if not isinstance(cfg, dict) or cfg.get("type") != "timm":
+        return []
+    return sorted(k for k in set(cfg) & _timm_loading() if cfg[k] not in (None, False))
+
+
+def architecture_only(cfg):
+    """A classifier config as a file keeps it: the architecture, not where weights came from
+    (the checkpoint holds them)."""
+    if not isinstance(cfg, dict) or cfg.get("type") != "timm":
+        return cfg
+    return {k: v for k, v in cfg.items() if k not in _timm_loading()}
+
+
 def build_classifier(cfg, num_classes: int, in_ch: int) -> nn.Module:
     """`None` or `{type: ClassModule, ...}` -> the paper's module; `{type: timm, model_name: ...}`
     -> any timm model with `num_classes` outputs (built offline: pretrained weights are off

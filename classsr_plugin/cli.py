@@ -5,8 +5,8 @@ import sys
 
 import torch
 
-from .checks import (check_device, check_network, check_stride, describe, factors, fraction,
-                     fractions, non_negative, positive, read_options, tile_size, tolerances)
+from .checks import (check_device, check_stride, describe, factors, fraction, fractions, non_negative,
+                     positive, tile_size, tolerances)
 from .cost import BUDGET_MODES
 from .execution import MODES, Execution, flops_basis
 from .imageio import FORMATS
@@ -24,12 +24,17 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def load_reference(path: str):
-    """A BasicSR options file (network_g and path.pretrain_network_g) -> a tile scorer."""
+def _adapters():
+    # checkpoint.load then knows BasicSR's archs and mmengine's .py configs
     _basicsr()
-    from .checkpoint import from_options
-    net, _ = from_options(read_options(path), path, need_weights=True)
-    net.eval()
+    import classsr_plugin.registry.mmengine  # noqa: F401
+
+
+def _scorer(path: str):
+    """A trained plain network to score tiles with: BasicSR options with weights, or an exported file."""
+    _adapters()
+    from .checkpoint import load
+    net = load(path, need_weights=True)
 
     def score(lq):
         out = net(lq)
@@ -62,7 +67,7 @@ def cmd_prepare(args) -> int:
         return 0
     scorer, name = None, None
     if args.ref:
-        scorer, name = load_reference(args.ref), os.path.basename(args.ref)
+        scorer, name = _scorer(args.ref), os.path.basename(args.ref)
     scales = args.scales
     rep = prepare(args.hr, args.out, classes=args.classes, scorer=scorer, scorer_name=name, scales=scales,
                   tile=args.tile, stride=args.stride, lr_dir=args.lr, degradation=degradation)
@@ -74,21 +79,13 @@ def cmd_prepare(args) -> int:
     return 0
 
 
-def _plain_network(path: str):
-    """A plain network to score with: a `classsr export` file or BasicSR options with weights."""
-    if path.endswith((".yml", ".yaml")):
-        return load_reference(path)
-    net = load_checkpoint(path)
-    return lambda lq: net(lq)
-
-
 def cmd_label(args) -> int:
     from .data import label
     out = args.out or os.path.join(args.data, f"meta_info_{args.by}.txt")
     if args.by == "difficulty":
         if not args.ref:
             raise KeyError("--ref: labelling by difficulty needs a trained reference network")
-        counts = label.label_by_difficulty(args.data, _plain_network(args.ref), args.classes, out,
+        counts = label.label_by_difficulty(args.data, _scorer(args.ref), args.classes, out,
                                            name=os.path.basename(args.ref), batch=args.batch)
         print(f"classes by {os.path.basename(args.ref)} PSNR (0 = easiest): {counts}")
     else:
@@ -116,7 +113,7 @@ def _oracle_table(err, model, tol, tols):
 
 
 def _fit_edge_router(model, err, scores, lam, max_loss, out):
-    from .checkpoint import save_model
+    from .checkpoint import save
     from .data.label import edge_router
     routed, rows, chosen = edge_router(model, err, scores, lam, max_loss)
     print("| lam | thresholds | classes (narrow..wide) | FLOPs % | dB |\n|---|---|---|---|---|")
@@ -125,72 +122,40 @@ def _fit_edge_router(model, err, scores, lam, max_loss, out):
               f"{pct:.1f} | {db:+.3f} |")
     lam_k, t, _, _, db = chosen
     print(f"edge-score router: lam {lam_k:.2g}, thresholds {[round(v, 5) for v in t]} ({db:+.3f} dB here)")
-    save_model(routed, out)
+    save(routed, out)
     print(f"wrote {out}")
 
 
 def load_model(spec: str, device: str = "cpu", weights_file: str = None):
-    """-opt: BasicSR options (network_g of type ClassSR, weights in path.pretrain_network_g, or
-    -w), a checkpoint written by ClassSR.save / `classsr export`, or an mmengine/MMagic config
-    with -w. Prints which weights it loaded."""
-    _basicsr()
+    """-opt (any spec checkpoint.load takes: BasicSR options, a `classsr export` / ClassSR.save
+    file, an mmengine/MMagic config with -w; default: the shipped ClassSR-FSRCNN x4) -> the
+    ClassSR model on `device`. Prints which weights it loaded."""
+    _adapters()
     from . import ClassSR, weights
-    from .checkpoint import from_options, load_model as load_file
-    if spec is None:
-        if not weights.shipped():
-            raise FileNotFoundError("-opt: required (no shipped weights in this install)")
-        spec = weights.CLASSSR_FSRCNN_X4
-    if not os.path.exists(spec):
-        raise FileNotFoundError(f"-opt {spec}: no such file")
-    check_device(device)
-    if spec.endswith(".py"):
-        from classsr_plugin.registry.mmengine import load_classsr
-        model, used = load_classsr(spec, weights_file), weights_file
-    elif spec.endswith((".yml", ".yaml")):
-        model, used = from_options(read_options(spec), spec, weights_file)
-    else:
-        model, used = load_file(spec), spec
-    if not isinstance(model, ClassSR):
-        raise KeyError(f"-opt {spec}: holds a plain {type(model).__name__}, not a ClassSR model")
+    from .checkpoint import load
+    if spec is None and not weights.shipped():
+        raise FileNotFoundError("-opt: required (no shipped weights in this install)")
+    model = load(spec or weights.CLASSSR_FSRCNN_X4, weights_file, device, expect=ClassSR)
+    used = model.weights_file
     if used is None:
         print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
     print(f"weights: {used or 'none (UNTRAINED)'} ({model.arch.__name__}, {model.width_key}={model.widths})")
-    return model.to(device).eval()
+    return model
 
 
-def load_checkpoint(path: str):
-    """A file written by `classsr export` (or ClassSR.save), with BasicSR's archs registered."""
-    _basicsr()
-    from .checkpoint import load_model as load_file
-    return load_file(path)
-
-
-def _set(opt: dict, items) -> None:
+def _overrides(items) -> dict:
     """--set KEY=VALUE: dotted keys, values read as YAML."""
     import yaml
-    for item in items or []:
-        key, _, value = item.partition("=")
-        *parents, leaf = key.split(".")
-        node = opt
-        for k in parents:
-            node = node.setdefault(k, {})
-        node[leaf] = yaml.safe_load(value)
+    return {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in items or [])}
 
 
 def cmd_export(args) -> int:
     """Options (or an mmengine config) + trained weights -> one self-describing file."""
-    _basicsr()
-    from .checkpoint import from_options, save_model
-    if args.opt.endswith(".py"):  # an mmengine / MMagic config and its Runner's checkpoint
-        from classsr_plugin.registry.mmengine import load_classsr
-        net, used, network_g = load_classsr(args.opt, args.weights), args.weights, None
-    else:
-        opt = read_options(args.opt)
-        _set(opt, args.set)
-        net, used = from_options(opt, args.opt, args.weights, need_weights=True)  # by param_key_g: EMA too
-        network_g = opt["network_g"]
-    save_model(net, args.out, network_g)
-    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {used}")
+    _adapters()
+    from .checkpoint import load, save
+    net = load(args.opt, args.weights, need_weights=True, overrides=_overrides(args.set))  # param_key_g: EMA too
+    save(net, args.out)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {net.weights_file}")
     return 0
 
 
@@ -272,6 +237,7 @@ def cmd_infer(args) -> int:
 
 def cmd_eval(args) -> int:
     from .atomic import Discard, staged
+    from .checkpoint import load
     from .evaluate import evaluate
     from .imageio import smallest
     from .outputs import eval_coverage
@@ -286,7 +252,7 @@ def cmd_eval(args) -> int:
     budgets = args.budgets or []
     from . import weights
     ref_path = args.reference or (weights.FSRCNN_O_X4 if args.opt is None and weights.shipped() else None)
-    reference = load_checkpoint(ref_path) if ref_path else None
+    reference = load(ref_path, need_weights=True) if ref_path else None
     ref_name = "FSRCNN-O" if ref_path == weights.FSRCNN_O_X4 else os.path.basename(ref_path or "")
     tols = args.oracle or []
     # files land whole (staged, then renamed); HR images smaller than the scale are skipped at the header
@@ -310,6 +276,7 @@ def cmd_widths(args) -> int:
     _basicsr()
     from .cost import count_flops
     from .derive import BaseSpec, measure_widths
+    from .options import check_network, read_options
     check_device(args.device)
     opt = read_options(args.opt)
     net = dict(opt.get("network_g") or {})

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from .checkpoint import load_model
+from .checkpoint import load
 from .evaluate import bicubic_pair
 from .imageio import read_picture, write_picture
 from .execution import Execution, flops_basis
@@ -26,8 +26,8 @@ def _best_of_two(fn):
 def _demo_models(scale):
     from . import ClassSR, weights
     if weights.shipped():
-        model = load_model(weights.CLASSSR_FSRCNN_X4).eval()
-        ref = load_model(weights.FSRCNN_O_X4).eval().to(memory_format=torch.channels_last)
+        model = load(weights.CLASSSR_FSRCNN_X4)
+        ref = load(weights.FSRCNN_O_X4).to(memory_format=torch.channels_last)
         print(f"shipped weights: ClassSR-FSRCNN x4 (d = {model.widths}; its widest branch is FSRCNN-O) and "
               f"FSRCNN-O (d = 56), trained on CPU with this project's pipeline (classsr_plugin/weights/MODEL_CARD.md)")
         return model, ref

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .atomic import is_temp, write_bytes
+from .checkpoint import finite
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Decoded pixels allowed per image (50 megapixels: float RGB of that is 600 MB, its x4 output
@@ -256,10 +257,17 @@ def to_uint(rgb: torch.Tensor, bits: int = 8) -> np.ndarray:
     return arr.astype(np.uint16) if bits == 16 else arr
 
 
+def check_finite(path: str, *images: Optional[torch.Tensor]) -> None:
+    """Before writing: NaN would be written black and Inf white, as if they were pixels."""
+    if not all(img is None or finite(img) for img in images):
+        raise ValueError(f"{path}: the output holds NaN or Inf values: not written")
+
+
 def write_picture(path: str, rgb: torch.Tensor, alpha: Optional[torch.Tensor] = None,
                   bits: int = 8, gray: bool = False, quality: Optional[int] = None) -> None:
     """[3, H, W] float RGB (+ [1, H, W] alpha) -> PNG/JPEG/WebP/any OpenCV format, 8 or 16 bit.
     quality: see FORMATS (None: the format's default)."""
+    check_finite(path, rgb, alpha)
     img = to_uint(rgb, bits)
     if gray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)

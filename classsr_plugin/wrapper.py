@@ -9,6 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import checkpoint
+from .archs import register_arch
 from .checks import flag
 from .classifier import build_classifier
 from .cost import BUDGET_MODES, TileCost, count_flops, route_under_budget
@@ -74,6 +76,7 @@ def _conv_heavy(module: nn.Module) -> bool:
     return conv > linear
 
 
+@register_arch  # so checkpoint builds {'type': 'ClassSR', ...} as any arch, without importing this module
 class ClassSR(nn.Module):
     """Wrap a network config as ClassSR.
 
@@ -329,28 +332,16 @@ class ClassSR(nn.Module):
         """Load a pretrained base network into the widest branch: a state dict or a path to any
         checkpoint kind checkpoint.py reads (BasicSR's, with `key` = its param_key; mmengine's;
         an editor's 'generator.' prefix)."""
-        from . import checkpoint
-        where = str(state) if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__") else "init_base"
-        if where != "init_base":
-            state = checkpoint.read(state)
-        self.branches[-1].load_state_dict(checkpoint.state_dict(state, key=key, where=where), strict=strict)
+        checkpoint.fill(self.branches[-1], state, key=key, strict=strict)
 
     def save(self, path: str) -> None:
-        """A self-describing checkpoint: the build config (widths included) and the weights, as
-        BasicSR's `params`, so BasicSR can load it as net_g too. Written atomically."""
-        from .atomic import save_torch
-        from .imports import modules_of
-        save_torch({"classsr": self.config, "params": self.state_dict(),
-                    "imports": modules_of(self.arch, self.classifier)}, path)
+        """A self-describing checkpoint, written atomically (see checkpoint.save)."""
+        checkpoint.save(self, path)
 
     @classmethod
     def from_checkpoint(cls, path: str) -> "ClassSR":
-        """A ClassSR.save / `classsr export` file -> the model (see checkpoint.load_model)."""
-        from .checkpoint import load_model
-        model = load_model(path)
-        if not isinstance(model, cls):
-            raise KeyError(f"{path}: holds a plain {type(model).__name__}, not a ClassSR model")
-        return model
+        """A ClassSR.save / `classsr export` file (or any spec checkpoint.load takes) -> the model."""
+        return checkpoint.load(path, expect=cls)
 
     # -- whole images --------------------------------------------------------------------------
     @torch.no_grad()

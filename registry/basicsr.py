@@ -26,7 +26,8 @@ def _lookup(name):
 
 
 # BasicSR asserts names are unique, so a second import under another path fails loudly.
-for _cls in (ClassSR, *ARCHS.values()):
+assert ARCHS["ClassSR"] is ClassSR  # registered by the core with its own archs
+for _cls in ARCHS.values():
     ARCH_REGISTRY.register(_cls)
 for _cls in (ClassLoss, AverageLoss):
     LOSS_REGISTRY.register(_cls)

@@ -17,10 +17,10 @@ def load_network(self, net, load_path, strict=True, param_key="params"):
     net = self.get_bare_model(net)
     if not os.path.exists(str(load_path)):  # BasicSR loads only path.pretrain_network_g (and resumed nets)
         raise FileNotFoundError(f"path.pretrain_network_g: {load_path} does not exist")
-    state = checkpoint.state_dict(checkpoint.read(load_path), key=param_key, where=load_path)
+    state = checkpoint.weights(load_path, key=param_key)  # CRCs and finite values checked
     get_root_logger().info(f"Loading {net.__class__.__name__} model from {load_path}, with param key: [{param_key}].")
     self._print_different_keys_loading(net, state, strict)
-    net.load_state_dict(state, strict=strict)
+    checkpoint.fill(net, state, strict=strict, where=load_path)
 
 
 def _save(obj, path):

@@ -6,8 +6,8 @@ registered, and fixes scoped to this entry point:
   before BasicSR, whose loader would run them, sees it), and BasicSR's own parse is safe too.
 - --force_yml numbers: BasicSR reads `lr=2e-4` or `-1` as strings (Adam then fails on a str);
   here they are numbers.
-- --auto_resume takes the newest training state that loads (with its networks), saying which
-  ones it passed over: a run killed while saving cannot block resuming.
+- --auto_resume takes the newest training state that loads (with its networks, whole and
+  finite), saying which ones it passed over: a run killed while saving cannot block resuming.
 """
 import os
 import os.path as osp
@@ -23,7 +23,9 @@ import basicsr.train as bsr_train  # noqa: E402
 import basicsr.utils.options as bsr_options  # noqa: E402
 from basicsr.utils import check_resume  # noqa: E402
 
-from ..checks import Refused, check_network, describe, load_weights, read_options  # noqa: E402
+from .. import checkpoint  # noqa: E402
+from ..checks import Refused, describe  # noqa: E402
+from ..options import check_network, read_options  # noqa: E402
 from ..phases import PhaseSettings  # noqa: E402
 
 _cuda_init_dist = bsr_options.init_dist
@@ -61,8 +63,7 @@ def yml_value(value: str):
 
 def _load_state(path, device):
     # MultiStepRestartLR keeps its milestones in a Counter: allowed for this load only
-    with torch.serialization.safe_globals([Counter]):
-        state = load_weights(path, map_location=device)
+    state = checkpoint.read(path, map_location=device, safe_globals=[Counter])
     if not isinstance(state, dict) or "iter" not in state:
         raise Refused(f"{path}: not a BasicSR training state (no 'iter')")
     return state
@@ -86,7 +87,7 @@ def load_resume_state(opt):
             try:
                 state = _load_state(path, device)
                 for net in _nets_of(opt, state["iter"]):
-                    load_weights(net)
+                    checkpoint.weights(net)  # readable, whole and finite
             except Refused as err:
                 print(f"auto_resume: passed over {path}: {err}", file=sys.stderr)
                 continue

@@ -1,6 +1,7 @@
 """mmengine checkpoints under weights_only: the allowlist mmengine's own state needs
 (HistoryBuffer, numpy), in force during the plugin's loads only; mmengine's local-file loader
-(load_from, resume) routed through it; and a ClassSR model from a config and its checkpoint."""
+(load_from, resume) routed through it; and checkpoint.load's kind for .py configs (a ClassSR
+model from a config and its Runner's checkpoint)."""
 import codecs
 import os
 import pickle
@@ -10,7 +11,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .. import checkpoint
-from ..wrapper import ClassSR
+from ..options import check_config
 
 
 def _history_getattr(obj, name):
@@ -41,21 +42,22 @@ def load_local_checkpoint(filename, map_location=None):
 CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint, force=True)
 
 
-def load_classsr(config: str, weights: str) -> ClassSR:
-    """An mmengine / MMagic config (model.generator of type ClassSR) and a checkpoint of its
-    Runner (weights_only; the generator's weights, 'generator.'-prefixed) -> the ClassSR model."""
+def plan(config: str, weights: str, overrides: dict) -> checkpoint.Plan:
+    """checkpoint.load's kind for an mmengine / MMagic config (model.generator of type ClassSR)
+    with a checkpoint of its Runner (weights_only; the generator's 'generator.'-prefixed weights);
+    overrides as --cfg-options."""
     from mmengine.config import Config
-
-    from ..checks import check_config
     if not weights:
         raise KeyError(f"{config}: an mmengine config needs its checkpoint: -w work_dirs/.../iter_N.pth")
     check_config(config)
     cfg = Config.fromfile(config)
+    cfg.merge_from_dict(overrides)
     gen = cfg.get("model", {}).get("generator")
     if not gen or gen.get("type") != "ClassSR":
         raise KeyError(f"{config}: model.generator: expected type='ClassSR', got {gen and gen.get('type')!r}")
     if cfg.get("default_scope") == "mmagic":  # base.type resolves through MMagic's registry
         import classsr_plugin.registry.mmagic  # noqa: F401
-    model = ClassSR(**{k: v for k, v in gen.to_dict().items() if k != "type"})
-    model.load_state_dict(checkpoint.state_dict(load_local_checkpoint(weights), where=weights))
-    return model
+    return checkpoint.Plan(gen.to_dict(), load_local_checkpoint(weights), None, config, weights)
+
+
+checkpoint.add_kind(".py", plan)

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from ..checks import check_config
+from ..options import check_config
 from ..phases import PhaseSettings
 
 

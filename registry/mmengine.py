@@ -23,7 +23,7 @@ The parts follow MMagic's own layout: mm_models, mm_datasets, mm_evaluation, mm_
 mm_checkpoint (checkpoint safety) and mm_train (`classsr mmtrain`); importing this module
 registers them all.
 """
-from .mm_checkpoint import _history_getattr, load_classsr, load_local_checkpoint  # noqa: F401
+from .mm_checkpoint import _history_getattr, load_local_checkpoint  # noqa: F401
 from .mm_datasets import ClassSRPairs, ClassSRSubImages  # noqa: F401
 from .mm_evaluation import ClassSRMetric  # noqa: F401
 from .mm_hooks import ClassSRHook  # noqa: F401

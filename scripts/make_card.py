@@ -22,9 +22,9 @@ import sys
 
 import torch
 
-import classsr_plugin.registry.basicsr  # noqa: F401  (BasicSR's archs for load_model)
+import classsr_plugin.registry.basicsr  # noqa: F401  (BasicSR's archs for checkpoint.load)
 from classsr_plugin import weights
-from classsr_plugin.checkpoint import load_model as load_checkpoint
+from classsr_plugin.checkpoint import load
 from classsr_plugin.imageio import read_picture, write_picture
 from classsr_plugin.weights import demo_photo
 from classsr_plugin.compat import alias_torchvision_for_basicsr
@@ -92,7 +92,7 @@ def compare(run, ckpt, heldout, budgets):
         path = os.path.join(ckpt, file)
         if not os.path.exists(path):
             continue
-        model = load_checkpoint(path).eval()
+        model = load(path)
         rep = _cached(os.path.join(run, "eval", name), path, budgets)
         if rep is None:
             rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name), budgets=budgets,
@@ -170,7 +170,7 @@ def main(argv=None):
     budgets = [float(b) for b in args.budgets.split(",")]
     candidates = compare(run, CKPT, heldout, budgets)
     best, shipped_shared = ship(candidates)
-    model, ref = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval(), load_checkpoint(weights.FSRCNN_O_X4).eval()
+    model, ref = load(weights.CLASSSR_FSRCNN_X4), load(weights.FSRCNN_O_X4)
     out = os.path.join(run, "eval", "shipped")
     rep = evaluate(model, [heldout], [None], out, budgets=budgets, budget_mode="target", reference=ref,
                    reference_name="FSRCNN-O",

@@ -45,5 +45,5 @@ def test_export_takes_the_options_param_key(tmp_path, nets):
                                                               "param_key_g": "params_ema"}}
     (tmp_path / "o.yml").write_text(yaml.safe_dump(opt))
     assert main(["export", "-opt", str(tmp_path / "o.yml"), "-o", str(tmp_path / "e.pth")]) == 0
-    exported = checkpoint.load_model(str(tmp_path / "e.pth"))
+    exported = checkpoint.load(str(tmp_path / "e.pth"))
     assert torch.equal(exported.last.weight, ema.last.weight)  # an EMA run exports its EMA weights

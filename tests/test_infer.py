@@ -136,17 +136,17 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
 
 def test_export_round_trip(tmp_path, ckpt):
     from basicsr.archs import build_network
-    from classsr_plugin.checkpoint import load_model as load_checkpoint
+    from classsr_plugin.checkpoint import load
     net = build_network({"type": "FSRCNN", "d": 24, "upscale": 4})
     torch.save({"params": net.state_dict()}, tmp_path / "net_g_5.pth")
     opt = {"network_g": {"type": "FSRCNN", "d": 24, "upscale": 4}, "path": {"pretrain_network_g": str(tmp_path / "net_g_5.pth")}}
     (tmp_path / "o.yml").write_text(yaml.safe_dump(opt))
     assert main(["export", "-opt", str(tmp_path / "o.yml"), "-o", str(tmp_path / "plain.pth")]) == 0
-    again = load_checkpoint(str(tmp_path / "plain.pth"))
+    again = load(str(tmp_path / "plain.pth"))
     x = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
         assert torch.equal(again(x), net.eval()(x))
-    assert isinstance(load_checkpoint(ckpt), ClassSR)
+    assert isinstance(load(ckpt), ClassSR)
     assert main(["infer", "-opt", str(tmp_path / "plain.pth"), str(tmp_path), "-o", str(tmp_path / "x")]) == 2
 
 

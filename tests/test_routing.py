@@ -164,14 +164,14 @@ def test_edge_score_router_routes_by_thresholds_and_fits_them():
 
 
 def test_edge_router_from_label_cli(subimages, tmp_path):
-    from classsr_plugin.checkpoint import load_model
+    from classsr_plugin.checkpoint import load
     from classsr_plugin.cli import main
     root, is_tex = subimages
     model = two_branch_model(0.0)
     model.save(str(tmp_path / "two.pth"))
     assert main(["label", "--data", str(root), "--by", "oracle", "-opt", str(tmp_path / "two.pth"), "--tol", "1e-6",
                  "-o", str(tmp_path / "m.txt"), "--edge-router", str(tmp_path / "edge.pth"), "--lam", "1e-3"]) == 0
-    routed = load_model(str(tmp_path / "edge.pth"))
+    routed = load(str(tmp_path / "edge.pth"))
     assert routed.config["classifier"]["type"] == "EdgeScore"
     assert torch.equal(routed.branches[0].sharp, model.branches[0].sharp)  # the same branches
     lq, _, tex = synthetic(100, torch.Generator().manual_seed(3))

@@ -9,7 +9,7 @@ from basicsr.metrics import calculate_psnr
 from basicsr.utils import tensor2img
 
 from classsr_plugin import ClassSR, run_tiled, weights
-from classsr_plugin.checkpoint import load_model as load_checkpoint
+from classsr_plugin.checkpoint import load
 from classsr_plugin.weights import demo_photo
 from classsr_plugin.evaluate import bicubic_pair
 
@@ -38,7 +38,7 @@ def test_weight_shapes_match_their_configs():
 
 
 def test_widest_branch_is_fsrcnn_o_exactly():
-    model, ref = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval(), load_checkpoint(weights.FSRCNN_O_X4).eval()
+    model, ref = load(weights.CLASSSR_FSRCNN_X4), load(weights.FSRCNN_O_X4)
     for k, v in ref.state_dict().items():
         assert torch.equal(model.branches[-1].state_dict()[k], v), k
     lr = bicubic_pair(demo_photo()[:, :400, :600], 4)[1]
@@ -54,7 +54,7 @@ def test_widest_branch_is_fsrcnn_o_exactly():
 def test_documented_psnr_on_the_demo_photo():
     card = json.load(open(CARD))["demo_photo"]
     hr, lr = bicubic_pair(demo_photo(), 4)
-    res = load_checkpoint(weights.CLASSSR_FSRCNN_X4).restore_image(lr)
+    res = load(weights.CLASSSR_FSRCNN_X4).restore_image(lr)
     psnr = calculate_psnr(tensor2img(res.image), tensor2img(hr), crop_border=4)
     assert abs(psnr - card["classsr_psnr"]) < 0.01, (psnr, card)
     assert res.counts == card["classsr_counts"]
@@ -82,8 +82,8 @@ def test_tile_borders_do_not_show_on_a_real_photo():
     averaging, the original code's way, shows (1.5x here)."""
     from classsr_plugin import TileGrid
     from classsr_plugin.tiling import seam_ratio
-    ref = load_checkpoint(weights.FSRCNN_O_X4).eval()
-    model = load_checkpoint(weights.CLASSSR_FSRCNN_X4).eval()
+    ref = load(weights.FSRCNN_O_X4)
+    model = load(weights.CLASSSR_FSRCNN_X4)
     lr = bicubic_pair(demo_photo()[:, :800, :1200], 4)[1]
     borders = TileGrid(lr.shape[1], lr.shape[2], 32, 28, 4).borders()
     ratio = lambda img: seam_ratio(img.clamp(0, 1), *borders, 4)  # noqa: E731

@@ -1,9 +1,9 @@
 """Networks the ClassSR paper uses that BasicSR lacks, and the arch lookup the core uses.
 
 The core resolves ``{'type': name, ...}`` dicts through :func:`resolve_arch`: first the archs
-registered here, then the lookups toolkit adapters add with :func:`add_arch_lookup`
-(``classsr_plugin.registry.basicsr`` adds BasicSR's ARCH_REGISTRY). The core itself never
-imports a toolkit.
+registered here (ClassSR too, by wrapper.py: checkpoint builds it as any arch), then the
+lookups toolkit adapters add with :func:`add_arch_lookup` (``classsr_plugin.registry.basicsr``
+adds BasicSR's ARCH_REGISTRY). The core itself never imports a toolkit.
 """
 from typing import Callable, Dict, List, Optional
 
