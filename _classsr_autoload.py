@@ -2,8 +2,9 @@
 `python -m basicsr.train`) run ClassSR options as written.
 
 `classsr_plugin_autoload.pth` (written to site-packages by setup.py) imports this module at
-interpreter start, unless CLASSSR_DISABLE_AUTOLOAD is set (to anything but 0). At start-up it only
-puts a finder on sys.meta_path; nothing else of the plugin is imported until `basicsr` is:
+interpreter start, unless CLASSSR_DISABLE_AUTOLOAD is set (to anything but empty or 0). At
+start-up it only puts a finder on sys.meta_path; nothing else of the plugin is imported until
+`basicsr` is:
 - before basicsr runs, the torchvision alias basicsr 1.4.2 needs (classsr_plugin.compat);
 - after it has run (its registries filled), the plugin registers once
   (classsr_plugin.registry.basicsr_scripts), and the finder leaves sys.meta_path.
