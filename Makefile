@@ -15,13 +15,13 @@ INPUT ?=
 
 .PHONY: demo test mmagic-env bench weights photo-packages clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install $(TORCH)
 	$(PY) -m pip install -e '.[test]'
 	touch $(STAMP)
 
-$(MMSTAMP): setup.cfg pyproject.toml
+$(MMSTAMP): setup.cfg setup.py pyproject.toml
 	test -x $(MMPY) || python3 -m venv $(MMVENV)
 	$(MMPY) -m pip install $(TORCH)
 	$(MMPY) -m pip install -e '.[test,mmagic]'

@@ -16,9 +16,9 @@ import sys
 from collections import Counter, OrderedDict
 
 import torch
-import torch.distributed as dist
 
 from . import basicsr as _registered  # noqa: F401  (alias + registrations)
+from .basicsr_scripts import init_dist  # noqa: E402  (gloo without CUDA)
 import basicsr.train as bsr_train  # noqa: E402
 import basicsr.utils.options as bsr_options  # noqa: E402
 from basicsr.utils import check_resume  # noqa: E402
@@ -28,18 +28,9 @@ from ..checks import Refused, describe  # noqa: E402
 from ..options import check_network, read_options  # noqa: E402
 from ..phases import PhaseSettings  # noqa: E402
 
-_cuda_init_dist = bsr_options.init_dist
 _bsr_ordered_yaml = bsr_options.ordered_yaml
 _bsr_yml_value = bsr_options._postprocess_yml_value
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def init_dist(launcher, backend="nccl", **kwargs):
-    if torch.cuda.is_available():
-        return _cuda_init_dist(launcher, backend, **kwargs)
-    if launcher != "pytorch":
-        raise ValueError(f"--launcher {launcher}: on CPU only 'pytorch' (torchrun) is supported")
-    dist.init_process_group(backend="gloo", **kwargs)
 
 
 def _safe_ordered_yaml():
