@@ -31,6 +31,9 @@ class Execution:
     margin:    regions only: LR px of context around each rectangle (the smallest within
                0.01 dB of the whole image for FSRCNN-O: benchmarks/margins.py).
     max_cells: regions only: longest rectangle side, in cells.
+    coarsen:   regions only: merge neighbouring rectangles into one at the wider class where a
+               cost model (FLOPs per pixel and a per-window overhead) says that runs faster
+               (regions.coarsen); cells only move to wider classes.
     batch:     tiles per call in tiles mode and classifier windows per call; None = as many as
                fit 65536 LR px. In regions, one call runs at most 4x that many pixels.
     workers:   inter-op workers, each with one intra-op thread; None = torch.get_num_threads()
@@ -41,6 +44,7 @@ class Execution:
     stride: int = 28
     margin: int = 2
     max_cells: int = 8
+    coarsen: bool = True
     batch: Optional[int] = None
     workers: Optional[int] = None
 

@@ -176,12 +176,87 @@ def _keep(win: Window, H: int, W: int, half: int):
     return (ky0, ky1, kx0, kx1), (y0 - ky0, ky1 - y1, x0 - kx0, kx1 - x1)
 
 
-def plan(grid: CellGrid, class_map: torch.Tensor, ex: Execution) -> List[Call]:
-    """The calls a class map makes: cells merged into rectangles (merge_cells), their windows
-    (margin px of context), windows of one class and shape batched up to `4 x ex.batch` tiles'
-    worth of pixels a call; the largest calls first, so the last ones leave no worker idle long."""
+# What one window costs beyond its pixels (a call's share, blending its frame, the margin's
+# poorer use of a small call), in pixels of the widest branch: benchmarks/inference_speed.py
+OVERHEAD_PX = 512
+
+
+def coarsen(rects: Sequence[Rect], grid: CellGrid, margin: int, max_cells: int,
+            cost_px: Sequence[float], overhead: float = OVERHEAD_PX) -> List[Rect]:
+    """Merge neighbouring rectangles whose union is a rectangle (at most max_cells a side) into
+    one that runs at the wider of their classes, wherever that is predicted to cost less:
+    cost = cost_px[class] x window pixels (margins included) + overhead x cost_px[widest].
+    Cells only ever move to wider classes, so quality cannot drop; a small isolated cell of a
+    middle class costs more alone than inside its wider neighbour. Repeated passes, first gain
+    taken, until none is left."""
+    H, W = grid.height, grid.width
+    fixed = overhead * max(cost_px)
+
+    def cost(rect):
+        k, r0, c0, rows, cols = rect
+        y0, y1, x0, x1 = grid.box(r0, c0, rows, cols)
+        return cost_px[k] * (min(y1 + margin, H) - max(y0 - margin, 0)) * (min(x1 + margin, W) - max(x0 - margin, 0)) + fixed
+
+    live = dict(enumerate(rects))
+    owner = [[0] * grid.shape[1] for _ in range(grid.shape[0])]
+    for i, (_, r0, c0, rows, cols) in live.items():
+        for r in range(r0, r0 + rows):
+            owner[r][c0:c0 + cols] = [i] * cols
+    changed = True
+    while changed:
+        changed = False
+        for i in list(live):
+            if i not in live:
+                continue
+            k, r0, c0, rows, cols = live[i]
+            for j, union in _neighbours(live, owner, i, max_cells):
+                if cost(live[i]) + cost(live[j]) > cost(union):
+                    for r in range(union[1], union[1] + union[3]):
+                        owner[r][union[2]:union[2] + union[4]] = [i] * union[4]
+                    live[i] = union
+                    del live[j]
+                    changed = True
+                    break
+    return list(live.values())
+
+
+def _neighbours(live, owner, i, max_cells):
+    """(j, union) for the rectangles right of and below rectangle i that share its whole edge."""
+    k, r0, c0, rows, cols = live[i]
+    ny, nx = len(owner), len(owner[0])
+    if c0 + cols < nx:
+        j = owner[r0][c0 + cols]
+        kj, rj, cj, hj, wj = live[j]
+        if (rj, hj) == (r0, rows) and cols + wj <= max_cells:
+            yield j, (max(k, kj), r0, c0, rows, cols + wj)
+    if r0 + rows < ny:
+        j = owner[r0 + rows][c0]
+        kj, rj, cj, hj, wj = live[j]
+        if (cj, wj) == (c0, cols) and rows + hj <= max_cells:
+            yield j, (max(k, kj), r0, c0, rows + hj, cols)
+
+
+def rectangles(class_map: torch.Tensor, grid: CellGrid, ex: Execution,
+               cost_px: Optional[Sequence[float]] = None) -> List[Rect]:
+    """The rectangles a class map runs as: merge_cells, then coarsen where cost_px is given."""
+    rects = merge_cells(class_map, ex.max_cells)
+    return coarsen(rects, grid, ex.margin, ex.max_cells, cost_px) if cost_px is not None else rects
+
+
+def paint(rects: Sequence[Rect], shape) -> torch.Tensor:
+    """The class map rectangles cover."""
+    out = torch.empty(shape, dtype=torch.long)
+    for k, r0, c0, rows, cols in rects:
+        out[r0:r0 + rows, c0:c0 + cols] = k
+    return out
+
+
+def plan(grid: CellGrid, rects: Sequence[Rect], ex: Execution) -> List[Call]:
+    """The calls rectangles make: their windows (margin px of context), windows of one class and
+    shape batched up to `4 x ex.batch` tiles' worth of pixels a call; the largest calls first,
+    so the last ones leave no worker idle long."""
     groups = defaultdict(list)
-    for win in windows_of(grid, merge_cells(class_map, ex.max_cells), ex.margin):
+    for win in windows_of(grid, rects, ex.margin):
         groups[(win.k, *win.size)].append(win)
     calls = []
     for (k, h, w), wins in groups.items():

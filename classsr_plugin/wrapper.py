@@ -17,7 +17,7 @@ from .cost import BUDGET_MODES, TileCost, count_flops, route_under_budget
 from .derive import BaseSpec, check_widths, derive_widths, measure_widths
 from .shared import SlicedBranch, check_shareable
 from .execution import Execution, Workers
-from .regions import CellGrid, plan, run_regions
+from .regions import CellGrid, paint, plan, rectangles, run_regions
 from .tiling import TileGrid
 
 SKIP_CONTEXT = 4  # LR px of context a band of a hoisted skip needs (bicubic reads 2 each side)
@@ -475,10 +475,15 @@ class ClassSR(nn.Module):
                 run += per_px[0] * sum(w.area for w in c.windows) if zero else c.pixels * per_px[c.k]
             return run + classifier
 
-        def plan_of(idx):
-            return plan(grid, idx.view(grid.shape), ex)
-        idx = self._route(logits, len(grid), routing, cost, lambda i: flops(plan_of(i)) / whole)
-        calls = plan_of(idx)
+        # time per pixel for coarsen: FLOPs, and nothing for zero-class cells the skip covers
+        cost_px = [0.0 if hoist and self.zero_class and k == 0 else f for k, f in enumerate(per_px)]
+
+        def rects_of(idx):
+            return rectangles(idx.view(grid.shape), grid, ex, cost_px if ex.coarsen else None)
+        idx = self._route(logits, len(grid), routing, cost, lambda i: flops(plan(grid, rects_of(i), ex)) / whole)
+        rects = rects_of(idx)
+        idx = paint(rects, grid.shape).view(-1)  # what ran: coarsen may move cells to wider classes
+        calls = plan(grid, rects, ex)
         hoisted = [None] * self.zero_class + [lambda x, b=b: b.forward_residual(self.to_branch_format(x))
                                               for b in self.branches]  # the zero class adds nothing to the skip
         plain = [lambda x, k=k: self.path(k)(self.to_branch_format(x)) for k in range(self.num_classes)]

@@ -39,9 +39,9 @@ def test_regions_reproduce_the_whole_image_where_the_margin_covers_the_receptive
             return _nearest(conv(x))
         whole = net(img[None])[0]
         wide, none = Execution(margin=4, max_cells=3), Execution(margin=0, max_cells=3)
-        calls = plan(grid, class_map, wide)
+        calls = plan(grid, merge_cells(class_map, 3), wide)
         exact = run_regions(img, grid, calls, [net] * 3, 4, 3, wide)
-        cut = run_regions(img, grid, plan(grid, class_map, none), [net] * 3, 4, 3, none)
+        cut = run_regions(img, grid, plan(grid, merge_cells(class_map, 3), none), [net] * 3, 4, 3, none)
     assert exact.shape == (3, 4 * h, 4 * w)
     assert torch.allclose(exact, whole, atol=1e-5)
     if len(merge_cells(class_map, 3)) > 1:
@@ -72,8 +72,10 @@ def test_restore_image_in_regions():
     assert small.flops_percent == pytest.approx(100 * sum(windows) * sum(cols) / (100 * 130))
     cells = CellGrid(100, 130, 32)
     assign = torch.arange(len(cells)) % 3
-    res = model.restore_image(img, execution="regions", force_class=assign)
+    res = model.restore_image(img, execution="regions", force_class=assign, coarsen=False)
     assert res.class_map.view(-1).tolist() == assign.tolist()
+    coarse = model.restore_image(img, execution="regions", force_class=assign)  # cells only move up
+    assert (coarse.class_map.view(-1) >= assign).all()
     with pytest.raises(ValueError, match="execution"):
         model.restore_image(img, execution="tile")
 
@@ -87,7 +89,7 @@ def test_blend_weights_sum_to_one(h, w, margin):
     img = torch.rand(3, h, w)
     grid = CellGrid(h, w, 32)
     ex = Execution(margin=margin, max_cells=2)
-    calls = plan(grid, torch.randint(0, 3, grid.shape), ex)
+    calls = plan(grid, merge_cells(torch.randint(0, 3, grid.shape), 2), ex)
 
     def const(v):
         return lambda x: torch.full((x.shape[0], 3, x.shape[2] * 2, x.shape[3] * 2), v)
@@ -161,3 +163,48 @@ def test_execution_settings_are_checked():
     with pytest.raises(TypeError, match="unknown execution settings: strides"):
         Execution.of("tiles", strides=3)
     assert Execution.of(Execution(tile=16), margin=4) == Execution(tile=16, margin=4)
+
+
+def test_coarsen_moves_cells_only_to_wider_classes_and_saves_predicted_cost():
+    from classsr_plugin.regions import coarsen, paint
+    torch.manual_seed(3)
+    grid = CellGrid(200, 300, 32)
+    cm = torch.randint(0, 3, grid.shape)
+    cost_px = [0.45, 0.75, 1.0]  # FSRCNN d=16 / 36 / 56 per pixel, relative
+    rects = merge_cells(cm, 8)
+    merged = coarsen(rects, grid, 2, 8, cost_px)
+    after = paint(merged, grid.shape)
+    assert (after >= cm).all() and len(merged) < len(rects)
+    seen = torch.zeros(grid.shape, dtype=torch.long)
+    for k, r0, c0, rows, cols in merged:
+        assert rows <= 8 and cols <= 8
+        seen[r0:r0 + rows, c0:c0 + cols] += 1
+    assert (seen == 1).all()
+
+    def total(rs):
+        out = 0.0
+        for k, r0, c0, rows, cols in rs:
+            y0, y1, x0, x1 = grid.box(r0, c0, rows, cols)
+            out += cost_px[k] * (min(y1 + 2, 200) - max(y0 - 2, 0)) * (min(x1 + 2, 300) - max(x0 - 2, 0)) + 512
+        return out
+    assert total(merged) < total(rects)
+    # a lone middle-class cell inside the widest class joins it; a 3x3 block of the narrowest
+    # stays (run at the widest it would cost more than its own call)
+    cm = torch.full((7, 7), 2)
+    cm[1, 5] = 1
+    cm[2:5, 1:4] = 0
+    out = paint(coarsen(merge_cells(cm, 8), CellGrid(224, 224, 32), 2, 8, cost_px), (7, 7))
+    assert out[1, 5] == 2 and (out[2:5, 1:4] == 0).all()
+
+
+def test_restore_image_reports_the_classes_that_ran():
+    torch.manual_seed(0)
+    model = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4)).eval()
+    img = torch.rand(3, 160, 160)
+    assign = torch.full((5, 5), 2)
+    assign[2, 2] = 1  # a lone d=36 cell inside d=56
+    res = model.restore_image(img, force_class=assign.view(-1))
+    assert res.class_map[2, 2] == 2 and res.counts == [0, 0, 25]  # it ran inside its neighbour
+    plain = model.restore_image(img, force_class=assign.view(-1), coarsen=False)
+    assert plain.class_map[2, 2] == 1 and plain.counts == [0, 1, 24]
+    assert res.flops_percent < plain.flops_percent  # one window fewer: less margin to run
