@@ -30,7 +30,7 @@ TOL=${TOL:-3e-6}
 LR_ROUTER=${LR_ROUTER:-0.003}
 MAX_LOSS=${MAX_LOSS:-0.02}
 WIDTH_SETS=${WIDTH_SETS:-"36,52,64 32,48,64"}
-SAVE_EVERY=${SAVE_EVERY:-500}      # the base run spans sessions: lose at most 500 iterations
+SAVE_EVERY=${SAVE_EVERY:-100}      # the base run spans sessions: lose at most 100 iterations (6 min idle)
 STEPS=${STEPS:-base difficulty branches oracle supervised paper}
 BASE=MSRResNet_x4_O
 
