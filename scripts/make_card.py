@@ -53,7 +53,7 @@ def demo_numbers(model, ref):
         ref_img = run_tiled(lr, ref, 4, 32, 28)
     psnr = lambda img: calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=4)  # noqa: E731
     return {"name": "By the Water (Maciej Wiklo, KDE Plasma wallpapers, LGPL-3; held out)",
-            "size": list(hr.shape[1:]), "classsr_psnr": psnr(res.image), "classsr_counts": res.counts,
+            "size": list(hr.shape[1:]), "coarsen": True, "classsr_psnr": psnr(res.image), "classsr_counts": res.counts,
             "classsr_flops_percent": res.flops_percent, "fsrcnn_o_psnr": psnr(ref_img),
             "bicubic_psnr": psnr(imresize(lr, 4).clamp(0, 1))}
 
