@@ -205,7 +205,7 @@ def test_quoted_booleans_are_refused(tmp_path, capsys, key, value):
         ClassSR(base=dict(FSRCNN), **{key: value})
     opt = tmp_path / "o.yml"
     opt.write_text(f"network_g:\n  type: ClassSR\n  base: {{type: FSRCNN, d: 56, upscale: 4}}\n  {key}: \"{value}\"\n")
-    assert main(["export", "-opt", str(opt), "-o", str(tmp_path / "m.pth")]) == 2
+    assert main(["infer", "-opt", str(opt), str(tmp_path / "x.png"), "-o", str(tmp_path / "o")]) == 2
     assert f"{key}: '{value}' is not true or false" in one_line(capsys.readouterr().err)
 
 
@@ -259,7 +259,7 @@ def test_custom_imports_in_mmengines_dict_form(tmp_path, monkeypatch, capsys):
     # allowed failures are said and passed over, as mmengine does
     opt.write_text(yaml.safe_dump({"custom_imports": {"imports": ["no_such_mod_x"], "allow_failed_imports": True},
                                    "network_g": net}))
-    from classsr_plugin.checks import read_options
+    from classsr_plugin.options import read_options
     assert read_options(str(opt))["network_g"] == net
     assert "no_such_mod_x" in capsys.readouterr().err
     for bad, says in [({"imports": ["x"], "allow_failed_imports": "no"}, "allow_failed_imports: 'no' is not true"),
