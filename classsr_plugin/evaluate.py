@@ -110,7 +110,7 @@ def _classsr_run(model, ex: Execution, device, oracle_tol=None, **kw):
 
 
 def _plain_run(net, scale, channels, ex: Execution, device, whole=False):
-    """A plain network (e.g. FSRCNN-O) on the same tiles, merged the same way, or on the whole
+    """A plain network (e.g. the base network trained alone) on the same tiles, merged the same way, or on the whole
     image (FLOPs counted on the whole image)."""
     from .cost import count_flops
     from .tiling import run_tiled

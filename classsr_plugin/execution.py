@@ -29,7 +29,7 @@ class Execution:
     tile:      classifier window and cell size, LR px (the method's granularity).
     stride:    tiles only: distance between tile starts (overlap = tile - stride).
     margin:    regions only: LR px of context around each rectangle (the smallest within
-               0.01 dB of the whole image for FSRCNN-O: benchmarks/margins.py).
+               0.01 dB of the whole image for the shipped base network: benchmarks/margins.py).
     max_cells: regions only: longest rectangle side, in cells.
     batch:     tiles per call in tiles mode and classifier windows per call; None = as many as
                fit 65536 LR px. In regions, one call runs at most 4x that many pixels.

@@ -16,9 +16,11 @@ per rectangle, not once per tile.
   beyond its edge; across that band two neighbours blend with complementary smoothstep
   weights, so neither a cut receptive field nor a change of branch leaves a seam. The weights
   sum to 1, so a rectangle's inside is added as is and only its frame is weighted.
-- A fixed skip shared by all branches (FSRCNN's bicubic) is computed once on the whole image by
-  the caller and passed as `out`; the rectangles add their learned residuals to it.
+- A fixed skip shared by all branches (an arch's declared skip, wrapper.skip_context) is
+  computed once on the whole image by the caller and passed as `out`; the rectangles add their
+  learned residuals to it.
 """
+import itertools
 from collections import defaultdict
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
