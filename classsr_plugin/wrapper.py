@@ -32,11 +32,11 @@ def skip_context(net: nn.Module) -> Optional[int]:
 
 
 class _Routing(NamedTuple):
-    """How restore_image picks each tile's class."""
-    force_class: object
-    logit_bias: Optional[torch.Tensor]
-    budget: Optional[float]
-    budget_mode: str
+    """How each sub-image's class is picked (see ClassSR._route)."""
+    force_class: object = None
+    logit_bias: Optional[torch.Tensor] = None
+    budget: Optional[float] = None
+    budget_mode: str = "ceiling"
 
 
 class Routed(NamedTuple):
@@ -279,14 +279,6 @@ class ClassSR(nn.Module):
         return self._costs[hw]
 
     # -- forward -------------------------------------------------------------------------------
-    def route(self, x: torch.Tensor, logit_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Class index of every sub-image: argmax of the classifier's logits (+ an optional
-        per-class bias, the hook for cost/quality trade-offs)."""
-        logits = self.classifier(x)
-        if logit_bias is not None:
-            logits = logits + logit_bias.to(logits)
-        return logits.argmax(1)
-
     def run_branches(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Each sub-image through its class's branch: one batched call per class present."""
         s = self.scale
@@ -308,10 +300,10 @@ class ClassSR(nn.Module):
         run_branches=False: the classifier alone (out None), e.g. for a supervised router."""
         self._check_input(x, 4)
         if force_class is not None:
-            idx = self._check_class(force_class, x.shape[0]).to(x.device)
+            idx = self._route(None, x.shape[0], _Routing(force_class)).to(x.device)
             return Routed(self.run_branches(x, idx), None, idx)
         logits = self.classifier(x)
-        idx = logits.detach().argmax(1)
+        idx = self._route(logits.detach(), x.shape[0], _Routing())
         if not run_branches:
             return Routed(None, logits, idx)
         if self.training:
@@ -409,10 +401,11 @@ class ClassSR(nn.Module):
             out[:, y0 * s:y1 * s] = self.branches[-1].skip(img[None, :, a:b])[0][:, (y0 - a) * s:(y1 - a) * s]
         return [lambda y0=y0: band(y0) for y0 in range(0, height, rows)]
 
-    def _route(self, logits: Optional[torch.Tensor], n: int, routing: "_Routing", cost: TileCost,
-               cost_of) -> torch.Tensor:
-        """Class per tile: forced, or the classifier's argmax (+ bias), or that under a budget;
-        cost_of(idx) is the FLOPs fraction a routing reports."""
+    def _route(self, logits: Optional[torch.Tensor], n: int, routing: _Routing,
+               cost: Optional[TileCost] = None, cost_of=None) -> torch.Tensor:
+        """The one place a class is picked (forward, restore_image): forced, or the classifier's
+        argmax (+ bias), or that under a budget; cost_of(idx) is the FLOPs fraction a routing
+        reports."""
         if routing.force_class is not None:
             fc = torch.as_tensor(routing.force_class)
             return self._check_class(fc.view(-1)[0] if fc.numel() == 1 else fc.cpu(), n)
