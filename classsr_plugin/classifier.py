@@ -45,8 +45,8 @@ class EdgeScore(nn.Module):
     difference between neighbouring pixels, against M-1 ascending thresholds. The thresholds
     are fitted to the trained branches (`classsr label --by oracle --edge-router`, fit_edge).
     Logits are piecewise linear in the score, l_k = sum_{j<k} (score - t_j) / spread, so the
-    argmax is the number of thresholds below the score and the budget knob's per-class offsets
-    move tiles monotonically."""
+    argmax is the number of thresholds below the score (edge_classes) and the budget knob's
+    per-class offsets move tiles monotonically."""
 
     def __init__(self, num_classes=3, in_ch=3, thresholds: Sequence[float] = ()):
         super().__init__()
@@ -66,6 +66,11 @@ class EdgeScore(nn.Module):
         return torch.cat([torch.zeros_like(steps[:, :1]), steps.cumsum(1)], 1)
 
 
+def edge_classes(scores: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:
+    """The class of each edge score: how many thresholds lie below it (EdgeScore's argmax)."""
+    return (scores[:, None] > torch.as_tensor(thresholds, dtype=scores.dtype)[None]).sum(1)
+
+
 def fit_edge(scores: torch.Tensor, errors: torch.Tensor, rel_cost: Sequence[float], lam: float, grid: int = 61):
     """Thresholds (M = 3: both, by a grid over score quantiles; else one by one) minimising the
     pooled added error + lam x relative FLOPs over the sub-images: errors [N, M] is each
@@ -77,7 +82,7 @@ def fit_edge(scores: torch.Tensor, errors: torch.Tensor, rel_cost: Sequence[floa
     rows = torch.arange(len(scores))
 
     def cost(t):
-        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1)
+        k = edge_classes(scores, t)
         return float((delta[rows, k] + lam * rel[k]).mean())
     if m == 3:
         return list(min(((a, b) for i, a in enumerate(qs) for b in qs[i:]), key=lambda t: cost(list(t))))

@@ -188,3 +188,11 @@ def test_reset_classifier_starts_the_classifier_afresh():
     assert all(p.abs().sum() > 0 for n, p in model.classifier.named_parameters() if n.endswith("weight"))
     with pytest.raises(ValueError, match="reset_classifier: for phase: classifier"):
         PhaseSettings(phase="joint", reset_classifier=True)
+
+
+def test_edge_classes_is_the_edge_routers_argmax():
+    from classsr_plugin.classifier import EdgeScore, edge_classes
+    router = EdgeScore(num_classes=4, thresholds=[0.02, 0.05, 0.1])
+    x = torch.rand(64, 3, 16, 16) * torch.linspace(0, 0.3, 64)[:, None, None, None]  # scores 0 .. 0.2
+    k = edge_classes(EdgeScore.score(x), router.thresholds)
+    assert torch.equal(router(x).argmax(1), k) and k.unique().tolist() == [0, 1, 2, 3]

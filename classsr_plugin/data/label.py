@@ -110,14 +110,14 @@ def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_l
     sub-images -> (the new ClassSR, rows (lam, thresholds, shares, FLOPs %, dB) per lam tried,
     the chosen row). lam None: the largest of a grid whose router loses at most max_loss dB
     here (the allowed loss is spent on training data, never on test photos)."""
-    from ..classifier import fit_edge
+    from ..classifier import edge_classes, fit_edge
     from ..wrapper import ClassSR
     cost = model.tile_cost(32).branches
     rel = np.array([c / cost[-1] for c in cost])
     rows = []
     for lam_k in ([lam] if lam is not None else np.logspace(-6, -4, 9)):
         t = fit_edge(scores, torch.from_numpy(errors), rel.tolist(), float(lam_k))
-        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1).numpy()
+        k = edge_classes(scores, t).numpy()
         rows.append((float(lam_k), t, *routed_stats(errors, rel, k)))
     chosen = rows[0] if lam is not None else max((r for r in rows if r[4] >= -max_loss), key=lambda r: r[0])
     routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in chosen[1]]}})
