@@ -77,7 +77,8 @@ def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor,
 
 
 def _psnr(mse: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / mse.mean().clamp_min(1e-12))) if mse.numel() else float("nan")
+    from .data.prepare import psnr
+    return float(psnr(mse.mean()))  # nan for no tiles
 
 
 def branch_table(stats: Sequence[TileStats], model) -> List[dict]:

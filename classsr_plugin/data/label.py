@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import write_text
-from .prepare import META, assign_classes, read_meta
+from .prepare import META, assign_classes, psnr, read_meta
 
 
 def _read(path: str) -> np.ndarray:
@@ -53,8 +53,8 @@ def sub_image_errors(root: str, nets: Sequence[Callable], batch: int = 128, prog
     return items, torch.cat(errors).numpy().astype(np.float64), torch.cat(feats).double() if feats else None
 
 
-def psnr_of(mse: np.ndarray) -> np.ndarray:
-    return 10 * np.log10(1 / np.maximum(mse, 1e-10))
+def psnr_of(mse) -> np.ndarray:
+    return psnr(torch.as_tensor(mse)).numpy()
 
 
 def oracle_classes(errors: np.ndarray, tol: float) -> np.ndarray:
@@ -77,7 +77,7 @@ def routed_stats(errors: np.ndarray, rel: np.ndarray, k: np.ndarray):
     given their relative costs, PSNR change of the mean MSE against the widest everywhere)."""
     share = np.bincount(k, minlength=errors.shape[1]) / len(k)
     mse = errors[np.arange(len(k)), k].mean()
-    return share.tolist(), 100 * float(rel[k].mean()), float(10 * np.log10(errors[:, -1].mean() / mse))
+    return share.tolist(), 100 * float(rel[k].mean()), float(psnr_of(mse) - psnr_of(errors[:, -1].mean()))
 
 
 def write_meta(path: str, items, psnr: np.ndarray, classes: np.ndarray, header: str) -> None:
