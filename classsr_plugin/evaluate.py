@@ -64,14 +64,13 @@ def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor,
     # the HR tile of every LR tile: the same layout at scale 1 on the HR image
     hr_grid = TileGrid(hr.shape[1], hr.shape[2], tile * s, stride * s, 1)
     # images smaller than a tile are padded alike at both scales
-    flat = grid.pad(lr).reshape(lr.shape[0], -1)
-    hr_flat, bic_flat = (hr_grid.pad(t).reshape(t.shape[0], -1) for t in (hr, bicubic))
+    lr, hr, bicubic = grid.pad(lr), hr_grid.pad(hr), hr_grid.pad(bicubic)
     mse, bic, logits = [], [], []
     for ids in torch.arange(len(grid)).split(batch):
-        x, y = grid.extract(flat, ids), hr_grid.extract(hr_flat, ids)
+        x, y = grid.windows(lr, ids), hr_grid.windows(hr, ids)
         mse.append(torch.stack([(model.path(k)(model.to_branch_format(x)).clamp(0, 1) - y).pow(2).mean((1, 2, 3))
                                 for k in range(model.num_classes)], 1))
-        bic.append((hr_grid.extract(bic_flat, ids) - y).pow(2).mean((1, 2, 3)))
+        bic.append((hr_grid.windows(bicubic, ids) - y).pow(2).mean((1, 2, 3)))
         logits.append(model.classifier(x))
     return TileStats(torch.cat(mse), torch.cat(bic), torch.cat(logits))
 

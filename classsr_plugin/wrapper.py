@@ -422,14 +422,12 @@ class ClassSR(nn.Module):
 
     def _restore_tiles(self, img, ex: Execution, workers: Workers, routing, tick):
         grid = TileGrid(img.shape[-2], img.shape[-1], ex.tile, ex.stride, self.scale)
-        flat = grid.pad(img).reshape(img.shape[0], -1)
+        padded = grid.pad(img)
         all_ids = torch.arange(len(grid))
         cost = self.tile_cost(ex.tile)
         logits = None
         if routing.force_class is None:
-            batches = all_ids.split(ex.tile_batch * 4)
-            logits = torch.cat(workers.map(lambda ids: self.classifier(grid.extract(flat, ids)).float().cpu(),
-                                           batches))
+            logits = torch.cat(workers.map(lambda job: job(), self._classify(grid.windows(padded, all_ids), ex)))
 
         def flops(idx):  # against the base network on the same tiles; the classifier when it ran
             counts = torch.bincount(idx, minlength=self.num_classes).tolist()
@@ -439,7 +437,7 @@ class ClassSR(nn.Module):
 
         def job(k_ids):
             k, ids = k_ids
-            y = self.path(k)(self.to_branch_format(grid.extract(flat, ids)))
+            y = self.path(k)(self.to_branch_format(grid.windows(padded, ids)))
             with workers.lock:
                 grid.add(out, y, ids)
             tick(1)

@@ -118,9 +118,9 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
         hr_img, lr = bicubic_pair(read_picture(str(hr / name)).rgb, 4)
         grid = TileGrid(lr.shape[1], lr.shape[2], 32, 28, 4)
         ids = torch.arange(len(grid))
-        tiles = grid.extract(grid.pad(lr).reshape(3, -1), ids)
+        tiles = grid.windows(grid.pad(lr), ids)
         hr_grid = TileGrid(hr_img.shape[1], hr_img.shape[2], 128, 112, 1)
-        hr_tiles = hr_grid.extract(hr_grid.pad(hr_img).reshape(3, -1), ids)
+        hr_tiles = hr_grid.windows(hr_grid.pad(hr_img), ids)
         with torch.no_grad():
             mse.append((model.branches[2](tiles).clamp(0, 1) - hr_tiles).pow(2).mean((1, 2, 3)))
             routed.append(model.classifier(tiles).argmax(1))
