@@ -238,9 +238,8 @@ def cmd_infer(args) -> int:
 def cmd_eval(args) -> int:
     from .atomic import Discard, staged
     from .checkpoint import load
-    from .evaluate import evaluate
+    from .evaluate import coverage, evaluate
     from .imageio import smallest
-    from .outputs import eval_coverage
     model = load_model(args.opt, args.device, args.weights)
     if args.scale != model.scale:
         raise ValueError(f"--scale {args.scale}: the model is x{model.scale}")
@@ -260,7 +259,7 @@ def cmd_eval(args) -> int:
         report = evaluate(model, args.hr, lrs, stage, budgets=budgets, ex=args.execution, device=args.device,
                           reference=reference, reference_name=ref_name, oracle_tols=tols,
                           budget_mode=args.budget_mode)
-        done, total, notes = eval_coverage(report, args.hr, stage)
+        done, total, notes = coverage(report)
         for note in notes:
             print(f"classsr eval: {note}", file=sys.stderr)
         if not done:

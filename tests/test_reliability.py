@@ -260,7 +260,9 @@ def test_eval_says_n_of_m_and_fails_when_nothing_was_evaluated(ckpt, tmp_path, c
     # one good pair, one missing LR: the table says on how many images it stands
     cv2.imwrite(str(lr / "a.png"), noise(32, 32))
     assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--lr", str(lr), "-o", str(out)]) == 0
-    assert "**1 of 2 images**" in (out / "eval.md").read_text()
+    md = (out / "eval.md").read_text()
+    assert "### hr\n\n**1 of 2 images** (skipped ones and why: eval.json)\n\nFLOPs:" in md
+    assert md in capsys.readouterr().out  # written as printed: the table is made whole, then written once
     assert json.load(open(out / "eval.json"))["folders"]["hr"]["evaluated"] == 1
     assert [n for n in os.listdir(out) if n.startswith(".")] == []
 
