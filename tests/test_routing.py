@@ -90,7 +90,7 @@ def test_supervised_router_learns_oracle_classes_and_leaves_branches():
     model.branches[0].register_forward_hook(lambda *a: calls.append(1))
     for _ in range(120):
         lq, gt, is_tex = synthetic(32, gen)
-        terms, idx, out = settings.terms(model, lq, gt, is_tex.long(), pixel)
+        terms, idx, out = settings.forward_losses(model, lq, gt, is_tex.long(), pixel)
         assert set(terms) == {"l_route"} and out is None
         opt.zero_grad()
         terms["l_route"].backward()
@@ -131,7 +131,7 @@ def test_distillation_targets_the_widest_branch():
     lq, gt = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 128, 128)
     label = torch.tensor([0, 0, 1, 1])
     pixel = build_loss({"type": "L1Loss"})
-    terms, idx, out = settings.terms(model.train(), lq, gt, label, pixel)
+    terms, idx, out = settings.forward_losses(model.train(), lq, gt, label, pixel)
     with torch.no_grad():
         teacher = model.branches[2](lq)
     assert torch.allclose(terms["l_distill"], 0.5 * (out - teacher).abs().mean())

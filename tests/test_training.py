@@ -269,7 +269,7 @@ def test_classifier_phase_learns_difficulty():
     model.train()
     for _ in range(150):
         lq, gt, _ = synthetic(32, gen)
-        terms, _, _ = settings.terms(model, lq, gt, None, pixel, cls, avg)
+        terms, _, _ = settings.forward_losses(model, lq, gt, None, pixel, cls, avg)
         loss = sum(terms.values())
         opt.zero_grad()
         loss.backward()
@@ -315,7 +315,7 @@ def test_frozen_branches_keep_their_batchnorm_statistics():
     before = {k: v.clone() for k, v in model.branches.state_dict().items()}
     pixel = build_loss({"type": "L1Loss"})
     lq = torch.rand(8, 3, 32, 32)
-    terms, _, _ = PhaseSettings(phase="classifier").terms(model, lq, lq, None, pixel)
+    terms, _, _ = PhaseSettings(phase="classifier").forward_losses(model, lq, lq, None, pixel)
     sum(terms.values()).backward()
     assert all(torch.equal(before[k], v) for k, v in model.branches.state_dict().items())
     assert model.classifier.training
