@@ -4,6 +4,8 @@ weights_only checkpoint loading."""
 import glob
 import os
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -99,7 +101,12 @@ def test_three_phases_validate_and_resume(data, tmp_path):
     assert torch.equal(exported.branches[0].last.weight, state["generator.branches.0.last.weight"])
     photo = data / "val" / "lr"
     assert main(["infer", "-opt", cfg, "-w", str(p3 / "iter_4.pth"), str(photo), "-o", str(tmp_path / "inf")]) == 0
-    assert os.listdir(tmp_path / "inf")
+    (lr_path,) = glob.glob(str(photo / "*.png"))
+    stem = os.path.splitext(os.path.basename(lr_path))[0]
+    assert os.listdir(tmp_path / "inf") == [f"{stem}_x4.png"]
+    from classsr_plugin.imageio import to_uint
+    want = to_uint(exported.restore_image(read_picture(lr_path).rgb).image)  # the same weights, as infer runs
+    assert np.array_equal(cv2.imread(str(tmp_path / "inf" / f"{stem}_x4.png")), want)
 
 
 def test_bad_data_root_names_the_file(tmp_path):
