@@ -22,7 +22,15 @@ from classsr_plugin.evaluate import bicubic_pair
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from core_speed import table  # noqa: E402
-from inference_speed import MSRRESNET, psnr  # noqa: E402
+from inference_speed import MSRRESNET  # noqa: E402
+
+
+def psnr(img, ref, s):
+    """basicsr's PSNR of two [C, H, W] images in [0, 1], `s` px cropped at each border."""
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import tensor2img
+    return calculate_psnr(tensor2img(img.clamp(0, 1)), tensor2img(ref), crop_border=s)
+
 
 CONFIGS = {  # name: (base config, LR crop size); untrained configs run on a crop to keep it short
     "MSRResNet x4 (16 blocks)": (MSRRESNET, 96),

@@ -42,9 +42,10 @@ def main(argv=None):
             hr, lr = bicubic_pair(read_picture(path).rgb, s)
             grid = TileGrid(lr.shape[1], lr.shape[2], t, st, s)
             ids = torch.arange(len(grid))
-            tiles = grid.extract(grid.pad(lr).reshape(3, -1), ids)
+            tiles = grid.windows(grid.pad(lr), ids)
             # the HR tile of every LR tile: the same layout at scale 1 on the HR image
-            hr_tiles = TileGrid(hr.shape[1], hr.shape[2], t * s, st * s, 1).extract(hr.reshape(3, -1), ids)
+            hr_grid = TileGrid(hr.shape[1], hr.shape[2], t * s, st * s, 1)
+            hr_tiles = hr_grid.windows(hr_grid.pad(hr), ids)
             sse = torch.stack([((b(tiles).clamp(0, 1) - hr_tiles) ** 2).sum((1, 2, 3)) for b in model.branches], 1)
             images.append((os.path.basename(path), lr, hr, sse))
 

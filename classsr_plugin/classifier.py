@@ -1,10 +1,26 @@
-"""Class-Modules: map an LR sub-image to logits over M difficulty classes."""
-from typing import Sequence
+"""Class-Modules: map an LR sub-image to logits over M difficulty classes. A config's `type`
+names one in CLASSIFIERS; `register_classifier` adds yours."""
+from typing import Callable, Dict, Sequence
 
 import torch
 import torch.nn as nn
 
 
+CLASSIFIERS: Dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_classifier(name: str):
+    """Decorator: `builder(num_classes=, in_ch=, **config)` -> a module returning [B, M] logits,
+    built for `classifier: {type: name, ...}`."""
+    def add(builder):
+        if name in CLASSIFIERS:
+            raise KeyError(f"classifier {name!r} is already registered")
+        CLASSIFIERS[name] = builder
+        return builder
+    return add
+
+
+@register_classifier("ClassModule")
 class ClassModule(nn.Module):
     """The ClassSR paper's classifier, as its code builds it: a 4x4 stride-4 conv, three 1x1
     convs (LeakyReLU 0.1 after each of these four), a 1x1 conv to `nf_out` without activation,
@@ -40,13 +56,14 @@ class ClassModule(nn.Module):
         return self.fc(self.features(x))
 
 
+@register_classifier("EdgeScore")
 class EdgeScore(nn.Module):
     """A router without weights (as ARM routes by an edge score): a sub-image's mean absolute
     difference between neighbouring pixels, against M-1 ascending thresholds. The thresholds
     are fitted to the trained branches (`classsr label --by oracle --edge-router`, fit_edge).
     Logits are piecewise linear in the score, l_k = sum_{j<k} (score - t_j) / spread, so the
-    argmax is the number of thresholds below the score and the budget knob's per-class offsets
-    move tiles monotonically."""
+    argmax is the number of thresholds below the score (edge_classes) and the budget knob's
+    per-class offsets move tiles monotonically."""
 
     def __init__(self, num_classes=3, in_ch=3, thresholds: Sequence[float] = ()):
         super().__init__()
@@ -66,6 +83,11 @@ class EdgeScore(nn.Module):
         return torch.cat([torch.zeros_like(steps[:, :1]), steps.cumsum(1)], 1)
 
 
+def edge_classes(scores: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:
+    """The class of each edge score: how many thresholds lie below it (EdgeScore's argmax)."""
+    return (scores[:, None] > torch.as_tensor(thresholds, dtype=scores.dtype)[None]).sum(1)
+
+
 def fit_edge(scores: torch.Tensor, errors: torch.Tensor, rel_cost: Sequence[float], lam: float, grid: int = 61):
     """Thresholds (M = 3: both, by a grid over score quantiles; else one by one) minimising the
     pooled added error + lam x relative FLOPs over the sub-images: errors [N, M] is each
@@ -77,7 +99,7 @@ def fit_edge(scores: torch.Tensor, errors: torch.Tensor, rel_cost: Sequence[floa
     rows = torch.arange(len(scores))
 
     def cost(t):
-        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1)
+        k = edge_classes(scores, t)
         return float((delta[rows, k] + lam * rel[k]).mean())
     if m == 3:
         return list(min(((a, b) for i, a in enumerate(qs) for b in qs[i:]), key=lambda t: cost(list(t))))
@@ -119,26 +141,29 @@ def architecture_only(cfg):
     return {k: v for k, v in cfg.items() if k not in _timm_loading()}
 
 
-def build_classifier(cfg, num_classes: int, in_ch: int) -> nn.Module:
-    """`None` or `{type: ClassModule, ...}` -> the paper's module; `{type: timm, model_name: ...}`
-    -> any timm model with `num_classes` outputs (built offline: pretrained weights are off
+@register_classifier("timm")
+def timm_classifier(num_classes: int, in_ch: int, **cfg) -> nn.Module:
+    """Any timm model with `num_classes` outputs (built offline: pretrained weights are off
     unless asked for)."""
+    import timm
+    if "model_name" not in cfg:
+        raise KeyError("classifier.model_name: required for a timm classifier")
+    cfg.setdefault("pretrained", False)
+    name = cfg["model_name"]
+    if name not in timm.list_models(name):
+        import difflib
+        close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+        raise KeyError(f"classifier.model_name: timm has no model {name!r}"
+                       + (f"; close: {', '.join(close)}" if close else "; see timm.list_models()"))
+    return timm.create_model(num_classes=num_classes, in_chans=in_ch, **cfg)
+
+
+def build_classifier(cfg, num_classes: int, in_ch: int) -> nn.Module:
+    """`None` -> the paper's ClassModule; `{type: NAME, ...}` -> CLASSIFIERS[NAME] built with
+    the other keys."""
     cfg = dict(cfg or {})
     kind = cfg.pop("type", "ClassModule")
-    if kind == "ClassModule":
-        return ClassModule(num_classes=num_classes, in_ch=in_ch, **cfg)
-    if kind == "EdgeScore":
-        return EdgeScore(num_classes=num_classes, in_ch=in_ch, **cfg)
-    if kind == "timm":
-        import timm
-        if "model_name" not in cfg:
-            raise KeyError("classifier.model_name: required for a timm classifier")
-        cfg.setdefault("pretrained", False)
-        name = cfg["model_name"]
-        if name not in timm.list_models(name):
-            import difflib
-            close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
-            raise KeyError(f"classifier.model_name: timm has no model {name!r}"
-                           + (f"; close: {', '.join(close)}" if close else "; see timm.list_models()"))
-        return timm.create_model(num_classes=num_classes, in_chans=in_ch, **cfg)
-    raise KeyError(f"classifier.type: unknown classifier {kind!r}; use 'ClassModule', 'EdgeScore' or 'timm'")
+    if kind not in CLASSIFIERS:
+        raise KeyError(f"classifier.type: unknown classifier {kind!r}; registered: "
+                       f"{', '.join(sorted(CLASSIFIERS))} (register_classifier adds one)")
+    return CLASSIFIERS[kind](num_classes=num_classes, in_ch=in_ch, **cfg)

@@ -128,14 +128,14 @@ def _fit_edge_router(model, err, scores, lam, max_loss, out):
 
 def load_model(spec: str, device: str = "cpu", weights_file: str = None):
     """-opt (any spec checkpoint.load takes: BasicSR options, a `classsr export` / ClassSR.save
-    file, an mmengine/MMagic config with -w; default: the shipped ClassSR-FSRCNN x4) -> the
+    file, an mmengine/MMagic config with -w; default: the shipped model, weights/MODEL_CARD.md) -> the
     ClassSR model on `device`. Prints which weights it loaded."""
     _adapters()
     from . import ClassSR, weights
     from .checkpoint import load
     if spec is None and not weights.shipped():
         raise FileNotFoundError("-opt: required (no shipped weights in this install)")
-    model = load(spec or weights.CLASSSR_FSRCNN_X4, weights_file, device, expect=ClassSR)
+    model = load(spec or weights.MODEL, weights_file, device, expect=ClassSR)
     used = model.weights_file
     if used is None:
         print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
@@ -238,9 +238,8 @@ def cmd_infer(args) -> int:
 def cmd_eval(args) -> int:
     from .atomic import Discard, staged
     from .checkpoint import load
-    from .evaluate import evaluate
+    from .evaluate import coverage, evaluate
     from .imageio import smallest
-    from .outputs import eval_coverage
     model = load_model(args.opt, args.device, args.weights)
     if args.scale != model.scale:
         raise ValueError(f"--scale {args.scale}: the model is x{model.scale}")
@@ -251,16 +250,16 @@ def cmd_eval(args) -> int:
         raise ValueError(f"--lr: {len(lrs)} folders for {len(args.hr)} --hr folders")
     budgets = args.budgets or []
     from . import weights
-    ref_path = args.reference or (weights.FSRCNN_O_X4 if args.opt is None and weights.shipped() else None)
+    ref_path = args.reference or (weights.REFERENCE if args.opt is None and weights.shipped() else None)
     reference = load(ref_path, need_weights=True) if ref_path else None
-    ref_name = "FSRCNN-O" if ref_path == weights.FSRCNN_O_X4 else os.path.basename(ref_path or "")
+    ref_name = weights.label(ref_path)
     tols = args.oracle or []
     # files land whole (staged, then renamed); HR images smaller than the scale are skipped at the header
     with staged(args.out) as stage, smallest(1 if args.lr else model.scale, f"the scale x{model.scale}"):
         report = evaluate(model, args.hr, lrs, stage, budgets=budgets, ex=args.execution, device=args.device,
                           reference=reference, reference_name=ref_name, oracle_tols=tols,
                           budget_mode=args.budget_mode)
-        done, total, notes = eval_coverage(report, args.hr, stage)
+        done, total, notes = coverage(report)
         for note in notes:
             print(f"classsr eval: {note}", file=sys.stderr)
         if not done:
@@ -314,7 +313,7 @@ def cmd_mmtrain(args) -> int:
 # -- the parser: arguments several commands share, then one small function per command ------
 def _model_args(p, what="ClassSR"):
     p.add_argument("-opt", help=f"BasicSR options ({what} network_g + weights), a `classsr export` file, or an "
-                               "mmengine/MMagic config .py with -w (default: the shipped ClassSR-FSRCNN x4)")
+                               "mmengine/MMagic config .py with -w (default: the shipped model)")
     p.add_argument("-w", "--weights", help="weights for -opt: instead of path.pretrain_network_g, or an "
                                            "mmengine/MMagic Runner checkpoint for a config .py")
 
@@ -359,7 +358,7 @@ def _max_pixels(p):
 
 
 def _add_demo(sub):
-    p = sub.add_parser("demo", help="upscale the shipped 2K photo (or --input) with ClassSR-FSRCNN x4")
+    p = sub.add_parser("demo", help="upscale the shipped 2K photo (or --input) with the shipped model")
     p.add_argument("--input", help="your own LR image instead of the shipped photo")
     p.add_argument("--out", default="results/demo", help="output folder")
     _tiling_args(p)
@@ -443,7 +442,7 @@ def _add_eval(sub):
     p.add_argument("--lr", nargs="+", help="matching LR folders (default: basicsr bicubic of HR)")
     p.add_argument("--scale", type=positive, default=4)
     p.add_argument("--reference", help="a plain network to compare with, from `classsr export` "
-                                       "(default with the shipped model: FSRCNN-O)")
+                                       "(default with the shipped model: its base network trained alone)")
     p.add_argument("--budgets", type=fractions, help="comma-separated FLOPs budgets, e.g. 0.4,0.5,0.6,0.8,1.0")
     _budget_args(p)
     p.add_argument("--oracle", type=tolerances,

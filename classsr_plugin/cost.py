@@ -9,8 +9,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def _bicubic_flops(*args, out_shape=None, **kwargs) -> int:
-    """Bicubic upsampling: 4 x 4 taps, a multiply and an add each, per output value (the FSRCNN
-    residual and other archs' skips; flop_counter has no formula of its own for it)."""
+    """Bicubic upsampling: 4 x 4 taps, a multiply and an add each, per output value (archs' fixed
+    skips; flop_counter has no formula of its own for it)."""
     n = 1
     for d in out_shape:
         n *= d

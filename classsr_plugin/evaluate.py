@@ -64,20 +64,20 @@ def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor,
     # the HR tile of every LR tile: the same layout at scale 1 on the HR image
     hr_grid = TileGrid(hr.shape[1], hr.shape[2], tile * s, stride * s, 1)
     # images smaller than a tile are padded alike at both scales
-    flat = grid.pad(lr).reshape(lr.shape[0], -1)
-    hr_flat, bic_flat = (hr_grid.pad(t).reshape(t.shape[0], -1) for t in (hr, bicubic))
+    lr, hr, bicubic = grid.pad(lr), hr_grid.pad(hr), hr_grid.pad(bicubic)
     mse, bic, logits = [], [], []
     for ids in torch.arange(len(grid)).split(batch):
-        x, y = grid.extract(flat, ids), hr_grid.extract(hr_flat, ids)
+        x, y = grid.windows(lr, ids), hr_grid.windows(hr, ids)
         mse.append(torch.stack([(model.path(k)(model.to_branch_format(x)).clamp(0, 1) - y).pow(2).mean((1, 2, 3))
                                 for k in range(model.num_classes)], 1))
-        bic.append((hr_grid.extract(bic_flat, ids) - y).pow(2).mean((1, 2, 3)))
+        bic.append((hr_grid.windows(bicubic, ids) - y).pow(2).mean((1, 2, 3)))
         logits.append(model.classifier(x))
     return TileStats(torch.cat(mse), torch.cat(bic), torch.cat(logits))
 
 
 def _psnr(mse: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / mse.mean().clamp_min(1e-12))) if mse.numel() else float("nan")
+    from .data.prepare import psnr
+    return float(psnr(mse.mean()))  # nan for no tiles
 
 
 def branch_table(stats: Sequence[TileStats], model) -> List[dict]:
@@ -110,7 +110,7 @@ def _classsr_run(model, ex: Execution, device, oracle_tol=None, **kw):
 
 
 def _plain_run(net, scale, channels, ex: Execution, device, whole=False):
-    """A plain network (e.g. FSRCNN-O) on the same tiles, merged the same way, or on the whole
+    """A plain network (e.g. the base network trained alone) on the same tiles, merged the same way, or on the whole
     image (FLOPs counted on the whole image)."""
     from .cost import count_flops
     from .tiling import run_tiled
@@ -191,9 +191,11 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     os.makedirs(out, exist_ok=True)
     md = []
     for name, hr_dir, lr_dir in zip(_folder_names(hr_dirs), hr_dirs, lr_dirs):
-        rows, classes, skipped = _eval_folder(model, name, hr_dir, lr_dir, runs, ex, device)
-        report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped}
-        md += [_table(name, rows, ex), _class_table(classes, model, "bicubic" if s > 1 else "input")]
+        rows, classes, skipped, listed = _eval_folder(model, name, hr_dir, lr_dir, runs, ex, device)
+        done = max((r["images"] for r in rows.values()), default=0)
+        report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped, "images": listed,
+                                   "evaluated": done}
+        md += [_table(name, rows, ex, done, listed), _class_table(classes, model, "bicubic" if s > 1 else "input")]
         md += _monotone_note(rows, budgets, budget_mode)
     print("\n".join(md))  # first: a full disk must not take the results with it
     write_text(os.path.join(out, "eval.json"), json.dumps(report, indent=2))
@@ -242,7 +244,8 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device):
     acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
            for label, _ in runs}
     skipped, stats, base_flops = [], [], 0.0
-    for path in tqdm(list_images(hr_dir), desc=f"eval {name}", unit="image", disable=None):
+    paths = list_images(hr_dir)
+    for path in tqdm(paths, desc=f"eval {name}", unit="image", disable=None):
         try:  # an image counts in no row or in every row
             st, tiles, base, results = _eval_image(model, path, lr_dir, runs, ex, device)
         except Exception as err:  # MemoryError too: report the image and go on
@@ -267,11 +270,25 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device):
                            "flops_per_tile": a["flops"] / a["tiles"], "flops_percent": 100 * a["flops"] / base_flops,
                            "seconds": a["seconds"], "images": len(a["psnr"]),
                            "class_share": None if a["counts"] is None else [c / sum(a["counts"]) for c in a["counts"]]}
-    return rows, branch_table(stats, model) if stats else [], skipped
+    return rows, branch_table(stats, model) if stats else [], skipped, len(paths)
 
 
-def _table(name, rows, ex: Execution) -> str:
-    lines = [f"### {name}", "", f"FLOPs: per {ex.tile}x{ex.tile} LR tile of the {ex.tile}/{ex.stride} grid on average, "
+def coverage(report: dict):
+    """How many images the tables stand on -> (evaluated, listed, a note per folder that lost some)."""
+    folders = report["folders"]
+    notes = []
+    for name, f in folders.items():
+        if f["evaluated"] < f["images"]:
+            why = "; ".join(f["skipped"][:3]) + (" ..." if len(f["skipped"]) > 3 else "")
+            notes.append(f"{name}: {f['evaluated']} of {f['images']} images evaluated" + (f"; skipped: {why}" if why else ""))
+    return sum(f["evaluated"] for f in folders.values()), sum(f["images"] for f in folders.values()), notes
+
+
+def _table(name, rows, ex: Execution, done: int, listed: int) -> str:
+    lines = [f"### {name}", ""]
+    if done < listed:
+        lines += [f"**{done} of {listed} images** (skipped ones and why: eval.json)", ""]
+    lines += [f"FLOPs: per {ex.tile}x{ex.tile} LR tile of the {ex.tile}/{ex.stride} grid on average, "
              "classifier included where a "
              "classifier routes; % of the base network (the widest branch) run as ClassSR runs here: on the same "
              "tiles (execution tiles) or on the whole image (execution regions).", "",

@@ -29,7 +29,7 @@ class Execution:
     tile:      classifier window and cell size, LR px (the method's granularity).
     stride:    tiles only: distance between tile starts (overlap = tile - stride).
     margin:    regions only: LR px of context around each rectangle (the smallest within
-               0.01 dB of the whole image for FSRCNN-O: benchmarks/margins.py).
+               0.01 dB of the whole image for the shipped base network: benchmarks/margins.py).
     max_cells: regions only: longest rectangle side, in cells.
     coarsen:   regions only: merge neighbouring rectangles into one at the wider class where a
                cost model (FLOPs per pixel and a per-window overhead) says that runs faster

@@ -1,14 +1,12 @@
 """Where batch commands write, so that outputs never collide with inputs or with each other,
-and what they report about images they could not use."""
+and the writer that writes them while the next image computes."""
 import itertools
-import json
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Sequence, Tuple
 
-from .atomic import write_text
-from .imageio import list_images, unique_stems, written_here
+from .imageio import unique_stems, written_here
 
 
 def _key(path: str) -> str:
@@ -39,29 +37,6 @@ def plan_outputs(paths: Sequence[str], out: str, scale: int, ext: str = "png") -
         taken |= {_key(img), _key(cmap)}
         jobs.append((path, img, cmap))
     return jobs, earlier
-
-
-def eval_coverage(report: dict, hr_dirs: Sequence[str], folder: str) -> Tuple[int, int, List[str]]:
-    """How many images each test folder's table stands on: `n of m images` goes into eval.md
-    (under the folder's heading) and eval.json in `folder`. -> (evaluated, listed, notes)."""
-    md_path, json_path = os.path.join(folder, "eval.md"), os.path.join(folder, "eval.json")
-    md = open(md_path).read() if os.path.exists(md_path) else ""
-    done = total = 0
-    notes = []
-    for (name, entry), hr_dir in zip(report["folders"].items(), hr_dirs):
-        m = len(list_images(hr_dir, quiet=True))
-        n = max((r["images"] for r in entry["rows"].values()), default=0)
-        entry.update(images=m, evaluated=n)
-        done, total = done + n, total + m
-        if n < m:
-            why = "; ".join(entry["skipped"][:3]) + (" ..." if len(entry["skipped"]) > 3 else "")
-            notes.append(f"{name}: {n} of {m} images evaluated" + (f"; skipped: {why}" if why else ""))
-            head = f"### {name}\n"
-            line = f"{head}\n**{n} of {m} images** (skipped ones and why: eval.json)\n"
-            md = md.replace(head, line, 1) if head in md else md + f"\n{line}"
-    write_text(md_path, md)
-    write_text(json_path, json.dumps(report, indent=2))
-    return done, total, notes
 
 
 class Writer:

@@ -172,10 +172,10 @@ class PhaseSettings:
         self.init_weights(model, log)
         self.freeze(model, log)
 
-    def terms(self, net: torch.nn.Module, lq: torch.Tensor, gt: torch.Tensor, label: Optional[torch.Tensor],
+    def forward_losses(self, net: torch.nn.Module, lq: torch.Tensor, gt: torch.Tensor, label: Optional[torch.Tensor],
               pixel: Callable, class_: Optional[Callable] = None, average: Optional[Callable] = None):
-        """One training forward and its weighted loss terms: (terms, class index per sub-image,
-        output or None). `net` may be the ClassSR module or a DDP/DataParallel wrapper of it."""
+        """Runs one training forward and computes its weighted loss terms: (terms, class index
+        per sub-image, output or None). `net` may be the ClassSR module or a DDP/DataParallel wrapper of it."""
         bare = getattr(net, "module", net)
         if self.phase == "branches" or self.supervised:
             if label is None:

@@ -16,9 +16,11 @@ per rectangle, not once per tile.
   beyond its edge; across that band two neighbours blend with complementary smoothstep
   weights, so neither a cut receptive field nor a change of branch leaves a seam. The weights
   sum to 1, so a rectangle's inside is added as is and only its frame is weighted.
-- A fixed skip shared by all branches (FSRCNN's bicubic) is computed once on the whole image by
-  the caller and passed as `out`; the rectangles add their learned residuals to it.
+- A fixed skip shared by all branches (an arch's declared skip, wrapper.skip_context) is
+  computed once on the whole image by the caller and passed as `out`; the rectangles add their
+  learned residuals to it.
 """
+import itertools
 from collections import defaultdict
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -28,6 +30,7 @@ import torch.nn.functional as F
 Rect = Tuple[int, int, int, int, int]  # class, first row, first col, rows, cols (in cells)
 
 from .execution import Execution, Workers
+from .tiling import crops, ramp
 
 MARGIN = Execution.margin  # the default, chosen by benchmarks/margins.py
 
@@ -57,8 +60,7 @@ class CellGrid:
             img = F.pad(img[None], (0, pw, 0, ph), mode="replicate")[0]
         ys = (self.ys.clamp(max=img.shape[1] - t)).tolist()
         xs = (self.xs.clamp(max=img.shape[2] - t)).tolist()
-        # slices, not advanced indexing over an unfold view (that gathers ~10x slower)
-        return torch.stack([img[:, y:y + t, x:x + t] for y in ys for x in xs])
+        return crops(img, itertools.product(ys, xs), t)
 
     def box(self, r0: int, c0: int, rows: int, cols: int) -> Tuple[int, int, int, int]:
         """Pixel bounds (y0, y1, x0, x1) of a block of cells."""
@@ -90,21 +92,6 @@ def merge_cells(class_map: torch.Tensor, max_cells: int = 8) -> List[Rect]:
                     used[r + i][c + j] = True
             rects.append((k, r, c, h, w))
     return rects
-
-
-def _ramp(n_out: int, lead: int, trail: int, band: int) -> torch.Tensor:
-    """Weights along one axis of a kept output of n_out px whose first `lead` and last `trail`
-    px lie beyond the rectangle's edge: a smoothstep from ~0 (band px outside the edge) through
-    1/2 (at the edge) to 1 (band px inside). A neighbour's ramp across the same edge is its
-    mirror image, so the two sum to exactly 1 (smoothstep(t) + smoothstep(1 - t) = 1)."""
-    i = torch.arange(n_out, dtype=torch.float32) + 0.5
-    w = torch.ones(n_out)
-    if band > 0:
-        for d in (i - lead if lead else None, n_out - trail - i if trail else None):
-            if d is not None:
-                t = ((d + band) / (2 * band)).clamp(0.0, 1.0)
-                w = torch.minimum(w, t * t * (3 - 2 * t))
-    return w
 
 
 def _blend_into(out: torch.Tensor, piece: torch.Tensor, wy: torch.Tensor, wx: torch.Tensor,
@@ -287,9 +274,12 @@ def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branch
     def blend(win: Window, o: Optional[torch.Tensor]) -> None:
         """Add a window's output (None: zero, a class that adds nothing to `out`) with its weights."""
         (ky0, ky1, kx0, kx1), (ly, ty, lx, tx) = _keep(win, H, W, half)
-        n, m = (ky1 - ky0) * s, (kx1 - kx0) * s
-        wy = _ramp(n, ly * s, ty * s, half * s).to(img)
-        wx = _ramp(m, lx * s, tx * s, half * s).to(img)
+        n, m, band = (ky1 - ky0) * s, (kx1 - kx0) * s, half * s
+        # past an edge with a neighbour (ly ... px kept beyond it): a smoothstep from ~0 (band px
+        # outside) through 1/2 (at the edge) to 1 (band px inside); the neighbour's is its mirror
+        # image, so the two sum to exactly 1 (smoothstep(t) + smoothstep(1 - t) = 1)
+        wy = ramp(n, ly * s or None, ty * s or None, -band, 2 * band).to(img)
+        wx = ramp(m, lx * s or None, tx * s or None, -band, 2 * band).to(img)
         if o is None:  # adds nothing; where weights are summed, its weight still counts
             if wsum is not None:
                 with workers.lock:
@@ -299,7 +289,7 @@ def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branch
         piece = o[:, (ky0 - wy0) * s:(ky1 - wy0) * s, (kx0 - wx0) * s:(kx1 - wx0) * s]
         y0, y1, x0, x1 = win.box
         if wsum is None:
-            band = half * s  # where the ramps reach 1, on the sides that have a neighbour
+            # where the ramps reach 1, on the sides that have a neighbour
             inner = (ly * s + band if y0 else 0, piece.shape[1] - (ty * s + band if y1 < H else 0),
                      lx * s + band if x0 else 0, piece.shape[2] - (tx * s + band if x1 < W else 0))
             _blend_into(out, piece, wy, wx, ky0 * s, kx0 * s, inner, workers.lock)

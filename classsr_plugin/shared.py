@@ -62,10 +62,3 @@ class SlicedBranch(nn.Module):
 
     def forward(self, x):
         return functional_call(self._skeleton, self.sliced_state(), (x,))
-
-    def materialise(self) -> nn.Module:
-        """A plain network of this width carrying the slices (a copy), e.g. to export it."""
-        import copy
-        net = copy.deepcopy(self._skeleton)
-        net.load_state_dict({n: t.detach().clone() for n, t in self.sliced_state().items()})
-        return net.requires_grad_(True)

@@ -20,15 +20,23 @@ from .execution import Execution, Workers
 from .regions import CellGrid, paint, plan, rectangles, run_regions
 from .tiling import TileGrid
 
-SKIP_CONTEXT = 4  # LR px of context a band of a hoisted skip needs (bicubic reads 2 each side)
+
+def skip_context(net: nn.Module) -> Optional[int]:
+    """The fixed-skip protocol: a network whose output is `forward_residual(x) + skip(x)`, the
+    skip a fixed local function of the input (bicubic upsampling, say), declares how many LR px
+    each side its skip reads as `skip_context`; None, or no such attribute: no fixed skip.
+    Returns that context, or None."""
+    ctx = getattr(net, "skip_context", None)
+    methods = all(callable(getattr(net, m, None)) for m in ("skip", "forward_residual"))
+    return ctx if ctx is not None and methods else None
 
 
 class _Routing(NamedTuple):
-    """How restore_image picks each tile's class."""
-    force_class: object
-    logit_bias: Optional[torch.Tensor]
-    budget: Optional[float]
-    budget_mode: str
+    """How each sub-image's class is picked (see ClassSR._route)."""
+    force_class: object = None
+    logit_bias: Optional[torch.Tensor] = None
+    budget: Optional[float] = None
+    budget_mode: str = "ceiling"
 
 
 class Routed(NamedTuple):
@@ -52,8 +60,8 @@ class Restored:
 
 
 class ZeroPath(nn.Module):
-    """The zero class: no network call. Its output is the arch's fixed skip where it has one
-    (`skip(x)`, FSRCNN's bicubic), else bicubic upsampling, or the input itself at scale 1."""
+    """The zero class: no network call. Its output is the arch's fixed skip where it declares
+    one (`skip(x)`, see skip_context), else bicubic upsampling, or the input itself at scale 1."""
 
     def __init__(self, scale: int, skip=None):
         super().__init__()
@@ -61,9 +69,8 @@ class ZeroPath(nn.Module):
         self.name = "skip" if skip is not None else ("input" if scale == 1 else "bicubic")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._skip(x) if self._skip is not None else None
-        if out is not None:
-            return out
+        if self._skip is not None:
+            return self._skip(x)
         return x if self.scale == 1 else F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
 
 
@@ -80,7 +87,7 @@ def _conv_heavy(module: nn.Module) -> bool:
 class ClassSR(nn.Module):
     """Wrap a network config as ClassSR.
 
-    base:        the unchanged config of the original network, e.g. {'type': 'MSRResNet', ...};
+    base:        the unchanged config of the original network, e.g. {'type': 'MyNet', 'nf': 64};
                  `type` may be a name (plugin archs, or a toolkit registry once its adapter is
                  imported) or a class.
     num_classes: M >= 2 branches.
@@ -93,7 +100,7 @@ class ClassSR(nn.Module):
     share_weights: narrow branches use the leading slices of the widest branch's tensors (one
                  network's parameters; see shared.py) instead of weights of their own.
     zero_class:  a first class that costs no network call: its output is the arch's fixed skip
-                 where it has one (FSRCNN's bicubic), else bicubic upsampling (the identity at
+                 where it declares one (skip_context), else bicubic upsampling (the identity at
                  scale 1). The classifier then chooses among num_classes + 1 classes; class k + 1
                  is branch k. The branches and their widths are unchanged.
     """
@@ -135,6 +142,9 @@ class ClassSR(nn.Module):
             flag(channels_last, "channels_last")
         if self.channels_last:
             self.branches.to(memory_format=torch.channels_last)
+        # a fixed skip every branch shares is computed once per image in regions (skip_context)
+        contexts = [skip_context(b) for b in self.branches]
+        self.skip_context = None if None in contexts else max(contexts)
         # the widths travel with the weights, so a checkpoint cannot load into other widths
         self.register_buffer("widths_record", torch.tensor(widths), persistent=True)
         self._register_load_state_dict_pre_hook(self._check_widths_record)
@@ -145,7 +155,7 @@ class ClassSR(nn.Module):
             if self.out_ch != self.in_ch:
                 raise ValueError(f"zero_class: needs as many output as input channels ({self.out_ch} vs "
                                  f"{self.in_ch}): its output is the input upsampled")
-            self.zero = ZeroPath(self.scale, self.branches[-1].skip if self._hoisted_skip() else None)
+            self.zero = ZeroPath(self.scale, self.branches[-1].skip if self.skip_context is not None else None)
             self.zero_class = True
             self._costs.clear()
         cost = self.tile_cost(probe_tile)
@@ -269,14 +279,6 @@ class ClassSR(nn.Module):
         return self._costs[hw]
 
     # -- forward -------------------------------------------------------------------------------
-    def route(self, x: torch.Tensor, logit_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Class index of every sub-image: argmax of the classifier's logits (+ an optional
-        per-class bias, the hook for cost/quality trade-offs)."""
-        logits = self.classifier(x)
-        if logit_bias is not None:
-            logits = logits + logit_bias.to(logits)
-        return logits.argmax(1)
-
     def run_branches(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Each sub-image through its class's branch: one batched call per class present."""
         s = self.scale
@@ -298,10 +300,10 @@ class ClassSR(nn.Module):
         run_branches=False: the classifier alone (out None), e.g. for a supervised router."""
         self._check_input(x, 4)
         if force_class is not None:
-            idx = self._check_class(force_class, x.shape[0]).to(x.device)
+            idx = self._route(None, x.shape[0], _Routing(force_class)).to(x.device)
             return Routed(self.run_branches(x, idx), None, idx)
         logits = self.classifier(x)
-        idx = logits.detach().argmax(1)
+        idx = self._route(logits.detach(), x.shape[0], _Routing())
         if not run_branches:
             return Routed(None, logits, idx)
         if self.training:
@@ -387,19 +389,11 @@ class ClassSR(nn.Module):
                         flops_per_tile=flops[0] / len(idx), flops_percent=100.0 * flops[0] / flops[1],
                         seconds=time.perf_counter() - start, layout=layout)
 
-    def _hoisted_skip(self) -> bool:
-        """Whether every branch's output is forward_residual(x) + skip(x), the skip a fixed
-        function of the input (FSRCNN's bicubic): regions then pay it once per image, not per rectangle."""
-        if not all(callable(getattr(b, "forward_residual", None)) and callable(getattr(b, "skip", None))
-                   for b in self.branches):
-            return False
-        return self.branches[-1].skip(torch.zeros(1, self.in_ch, 8, 8)) is not None
-
     def _skip_jobs(self, img: torch.Tensor, out: torch.Tensor, rows: int = 64) -> List:
         """Jobs that write the branches' shared skip of img [C, H, W] into `out`, a band of rows
         each (no second output-sized tensor: ~400 MB at 8K); each band is computed with
-        SKIP_CONTEXT rows of context, so it equals the whole-image skip."""
-        s, height, c = self.scale, img.shape[-2], SKIP_CONTEXT
+        skip_context rows of context, so it equals the whole-image skip."""
+        s, height, c = self.scale, img.shape[-2], self.skip_context
 
         def band(y0):
             y1 = min(y0 + rows, height)
@@ -407,10 +401,11 @@ class ClassSR(nn.Module):
             out[:, y0 * s:y1 * s] = self.branches[-1].skip(img[None, :, a:b])[0][:, (y0 - a) * s:(y1 - a) * s]
         return [lambda y0=y0: band(y0) for y0 in range(0, height, rows)]
 
-    def _route(self, logits: Optional[torch.Tensor], n: int, routing: "_Routing", cost: TileCost,
-               cost_of) -> torch.Tensor:
-        """Class per tile: forced, or the classifier's argmax (+ bias), or that under a budget;
-        cost_of(idx) is the FLOPs fraction a routing reports."""
+    def _route(self, logits: Optional[torch.Tensor], n: int, routing: _Routing,
+               cost: Optional[TileCost] = None, cost_of=None) -> torch.Tensor:
+        """The one place a class is picked (forward, restore_image): forced, or the classifier's
+        argmax (+ bias), or that under a budget; cost_of(idx) is the FLOPs fraction a routing
+        reports."""
         if routing.force_class is not None:
             fc = torch.as_tensor(routing.force_class)
             return self._check_class(fc.view(-1)[0] if fc.numel() == 1 else fc.cpu(), n)
@@ -427,14 +422,12 @@ class ClassSR(nn.Module):
 
     def _restore_tiles(self, img, ex: Execution, workers: Workers, routing, tick):
         grid = TileGrid(img.shape[-2], img.shape[-1], ex.tile, ex.stride, self.scale)
-        flat = grid.pad(img).reshape(img.shape[0], -1)
+        padded = grid.pad(img)
         all_ids = torch.arange(len(grid))
         cost = self.tile_cost(ex.tile)
         logits = None
         if routing.force_class is None:
-            batches = all_ids.split(ex.tile_batch * 4)
-            logits = torch.cat(workers.map(lambda ids: self.classifier(grid.extract(flat, ids)).float().cpu(),
-                                           batches))
+            logits = torch.cat(workers.map(lambda job: job(), self._classify(grid.windows(padded, all_ids), ex)))
 
         def flops(idx):  # against the base network on the same tiles; the classifier when it ran
             counts = torch.bincount(idx, minlength=self.num_classes).tolist()
@@ -444,7 +437,7 @@ class ClassSR(nn.Module):
 
         def job(k_ids):
             k, ids = k_ids
-            y = self.path(k)(self.to_branch_format(grid.extract(flat, ids)))
+            y = self.path(k)(self.to_branch_format(grid.windows(padded, ids)))
             with workers.lock:
                 grid.add(out, y, ids)
             tick(1)
@@ -454,7 +447,7 @@ class ClassSR(nn.Module):
 
     def _restore_regions(self, img, ex: Execution, workers: Workers, routing, tick):
         grid = CellGrid(img.shape[-2], img.shape[-1], ex.tile)
-        hoist = self._hoisted_skip()
+        hoist = self.skip_context is not None
         skip = img.new_empty(self.out_ch, img.shape[-2] * self.scale, img.shape[-1] * self.scale) if hoist else None
         jobs = self._skip_jobs(img, skip) if hoist else []
         n_skip = len(jobs)

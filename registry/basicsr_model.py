@@ -86,8 +86,8 @@ class ClassSRModel(SRModel):
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad()
-        losses, idx, out = self.settings.terms(self.net_g, self.lq, self.gt, self.label, self.cri_pix,
-                                               self.cri_class, self.cri_average)
+        losses, idx, out = self.settings.forward_losses(self.net_g, self.lq, self.gt, self.label, self.cri_pix,
+                                                        self.cri_class, self.cri_average)
         if out is not None:
             self.output = out
         sum(losses.values()).backward()

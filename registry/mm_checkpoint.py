@@ -1,14 +1,14 @@
 """mmengine checkpoints under weights_only: the allowlist mmengine's own state needs
-(HistoryBuffer, numpy), in force during the plugin's loads only; mmengine's local-file loader
-(load_from, resume) routed through it; and checkpoint.load's kind for .py configs (a ClassSR
-model from a config and its Runner's checkpoint)."""
+(HistoryBuffer, numpy), in force during the plugin's loads only; the plugin's loader for a
+Runner's local files (load_from, resume) while ClassSRHook's Runner runs; and checkpoint.load's
+kind for .py configs (a ClassSR model from a config and its Runner's checkpoint)."""
 import codecs
 import os
 import pickle
 
 import numpy as np
 from mmengine.logging import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
 from .. import checkpoint
 from ..options import check_config
@@ -39,7 +39,10 @@ def load_local_checkpoint(filename, map_location=None):
     return checkpoint.read(filename, map_location=map_location, safe_globals=_mmengine_globals())
 
 
-CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint, force=True)
+def use_plugin_loader(on: bool) -> None:
+    """mmengine's loader for local files: the plugin's (on), or mmengine's own again. ClassSRHook
+    turns it on for its Runner's run only; importing the adapter changes nothing."""
+    CheckpointLoader.register_scheme(prefixes="", loader=load_local_checkpoint if on else load_from_local, force=True)
 
 
 def plan(config: str, weights: str, overrides: dict) -> checkpoint.Plan:

@@ -58,8 +58,8 @@ class ClassSRTraining:
 
     def classsr_losses(self, lq, gt, label=None) -> Dict[str, torch.Tensor]:
         """Loss terms (keys with 'loss' are summed by mmengine) and class shares (logged)."""
-        terms, idx, _ = self.settings.terms(self.generator, lq, gt, label, self.pixel_loss, self.class_loss,
-                                            self.average_loss)
+        terms, idx, _ = self.settings.forward_losses(self.generator, lq, gt, label, self.pixel_loss,
+                                                     self.class_loss, self.average_loss)
         log = {k.replace("l_", "loss_", 1): v for k, v in terms.items()}
         counts = torch.bincount(idx, minlength=self.generator.num_classes).float()
         for k, share in enumerate(counts / counts.sum()):

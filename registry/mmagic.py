@@ -10,7 +10,7 @@ allow_failed_imports=False)``. Registers in MMagic's registries:
 - DATASETS: ClassSRSubImages (`classsr prepare` output; use MMagic's loading pipeline with
             ``PackInputs(meta_keys=['classsr_label'])``)
 - METRICS:  ClassSRMetric (class shares and FLOPs %, beside MMagic's PSNR / SSIM)
-- HOOKS:    ClassSRHook (phase summary, class-collapse warning)
+- HOOKS:    ClassSRHook (checkpoint loads, reset_classifier, phase summary, class-collapse warning)
 
 Everything ClassSR-specific lives in the core and in registry/mmengine.py; this file only
 connects MMagic's data samples and registries to it.

@@ -104,7 +104,6 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
     assert rows["bicubic"]["psnr"] > 20 and rows["bicubic"]["flops_percent"] == 0
     # beside the reference on the whole image: ClassSR in regions, its shares over its own cells
     regions = rows[f"ClassSR, regions (margin {MARGIN})"]
-    assert sum(regions["class_share"]) == pytest.approx(1) and 0 < regions["flops_percent"] < 100
     assert cv2.imread(str(out / "psnr_vs_flops.png")) is not None
     # the per-class table, cross-checked on one image by hand: the widest branch's pooled PSNR
     # over the tiles the classifier routes to each class
@@ -114,17 +113,25 @@ def test_eval_table_budgets_and_plot(ckpt, tmp_path, capsys):
     from classsr_plugin.imageio import read_picture
     model = ClassSR.from_checkpoint(ckpt).eval()
     mse, routed = [], []
+    flops = base = 0.0
+    cells = torch.zeros(3)
     for name in ("chelsea.png", "coffee.png"):  # eval's order: sorted file names
         hr_img, lr = bicubic_pair(read_picture(str(hr / name)).rgb, 4)
         grid = TileGrid(lr.shape[1], lr.shape[2], 32, 28, 4)
+        res = model.restore_image(lr)  # the regions row, against the base on the table's tiles
+        flops += res.flops_per_tile * sum(res.counts)
+        base += model.tile_cost(32).base * len(grid)
+        cells += torch.tensor(res.counts)
         ids = torch.arange(len(grid))
-        tiles = grid.extract(grid.pad(lr).reshape(3, -1), ids)
+        tiles = grid.windows(grid.pad(lr), ids)
         hr_grid = TileGrid(hr_img.shape[1], hr_img.shape[2], 128, 112, 1)
-        hr_tiles = hr_grid.extract(hr_grid.pad(hr_img).reshape(3, -1), ids)
+        hr_tiles = hr_grid.windows(hr_grid.pad(hr_img), ids)
         with torch.no_grad():
             mse.append((model.branches[2](tiles).clamp(0, 1) - hr_tiles).pow(2).mean((1, 2, 3)))
             routed.append(model.classifier(tiles).argmax(1))
     mse, routed = torch.cat(mse), torch.cat(routed)
+    assert regions["flops_percent"] == pytest.approx(100 * flops / base, rel=1e-9)
+    assert regions["class_share"] == pytest.approx((cells / cells.sum()).tolist())
     assert [r["tiles"] for r in per_class] == torch.bincount(routed, minlength=3).tolist()
     for r in per_class:
         if r["tiles"]:

@@ -50,3 +50,14 @@ def test_registered_in_basicsr_with_weights():
         0.5 * class_loss(p).item(), rel=1e-6)
     assert build_loss({"type": "AverageLoss", "loss_weight": 3})(p).item() == pytest.approx(
         3 * average_loss(p).item(), rel=1e-6)
+
+
+def test_psnr_of_an_mse_is_basicsrs_psnr():
+    """The one PSNR formula of the plugin (of an MSE: pooled over tiles too) agrees with basicsr's
+    PSNR of the images, which measures every whole image."""
+    from basicsr.metrics.psnr_ssim import calculate_psnr_pt
+    from classsr_plugin.data.prepare import psnr
+    a, b = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    mse = (a - b).pow(2).mean((1, 2, 3))
+    assert torch.allclose(psnr(mse).double(), calculate_psnr_pt(a, b, 0), atol=1e-5)
+    assert psnr(torch.tensor([1e-2, 0.0])).tolist() == [20.0, 100.0]  # 100 dB: a perfect match's floor

@@ -4,6 +4,8 @@ weights_only checkpoint loading."""
 import glob
 import os
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -61,6 +63,20 @@ def test_three_phases_validate_and_resume(data, tmp_path):
     changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"classifier"}
     assert any("loss_average" in r and "loss_class" in r for r in scalars(p2))
+    assert load_local_checkpoint(str(p2 / "iter_2.pth"))["meta"]["classsr_phase"] == "classifier"
+
+    # reset_classifier, at mmengine's after_load_checkpoint: phase 1's classifier (never trained)
+    # is replaced as it loads; a checkpoint of this phase (a resume) keeps its own
+    runner = Runner.from_cfg(config("classsr_fsrcnn_x4_2_classifier.py", data, tmp_path / "r", 2,
+                                    **{"model.reset_classifier": True}))
+    runner.call_hook("before_run")
+    classifier = runner.model.generator.classifier
+    runner.load_checkpoint(str(p1 / "iter_4.pth"))
+    assert not any(torch.equal(v, before[f"generator.classifier.{k}"])
+                   for k, v in classifier.state_dict().items() if k.endswith("weight"))
+    runner.load_checkpoint(str(p2 / "iter_2.pth"))
+    assert all(torch.equal(v, after[f"generator.classifier.{k}"]) for k, v in classifier.state_dict().items())
+    runner.call_hook("after_run")
 
     # phase 3, stopped at iteration 2 of 4 and resumed: it goes on at 3 (weights_only loading)
     p3 = tmp_path / "p3"
@@ -85,7 +101,12 @@ def test_three_phases_validate_and_resume(data, tmp_path):
     assert torch.equal(exported.branches[0].last.weight, state["generator.branches.0.last.weight"])
     photo = data / "val" / "lr"
     assert main(["infer", "-opt", cfg, "-w", str(p3 / "iter_4.pth"), str(photo), "-o", str(tmp_path / "inf")]) == 0
-    assert os.listdir(tmp_path / "inf")
+    (lr_path,) = glob.glob(str(photo / "*.png"))
+    stem = os.path.splitext(os.path.basename(lr_path))[0]
+    assert os.listdir(tmp_path / "inf") == [f"{stem}_x4.png"]
+    from classsr_plugin.imageio import to_uint
+    want = to_uint(exported.restore_image(read_picture(lr_path).rgb).image)  # the same weights, as infer runs
+    assert np.array_equal(cv2.imread(str(tmp_path / "inf" / f"{stem}_x4.png")), want)
 
 
 def test_bad_data_root_names_the_file(tmp_path):
@@ -94,16 +115,20 @@ def test_bad_data_root_names_the_file(tmp_path):
         ClassSRSubImages(data_root=str(tmp_path))
 
 
-def test_collapse_warning_names_the_weight(data, tmp_path, caplog):
+@pytest.mark.parametrize("share", [0.9, 1.0])
+def test_collapse_warning_names_the_weight(data, tmp_path, share):
     cfg = config("classsr_fsrcnn_x4_2_classifier.py", data, tmp_path / "c", 2,
                  **{"model.average_loss.loss_weight": 0.0, "optim_wrapper.optimizer.lr": 0.0, "load_from": None,
-                    "model.allow_untrained": True})
+                    "model.allow_untrained": True, "model.collapse_share": share})
     runner = Runner.from_cfg(cfg)
     # every logit bias towards the widest branch: a collapsed classifier
     with torch.no_grad():
         runner.model.generator.classifier.fc.bias.copy_(torch.tensor([-50.0, -50.0, 50.0]))
     runner.train()
     log = open(glob.glob(str(tmp_path / "c" / "*" / "*.log"))[0]).read()
+    if share == 1.0:  # the model's option is the hook's limit: 100% of the sub-images is not above it
+        assert "class collapse" not in log
+        return
     assert "class collapse" in log and "average_loss.loss_weight (now 0.0)" in log
     assert "pixel_loss.loss_weight (now 1000.0)" in log
 

@@ -8,7 +8,10 @@ import sys
 
 import cv2
 
+from test_readme import BLOCKS
 from test_training import photos
+
+README_TRAIN_PY = next(b for b in BLOCKS if "train_pipeline" in b)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "own_arch")
@@ -64,12 +67,7 @@ def test_own_train_script_resumes_on_cpu(tmp_path):
     """A user's own train.py calling the adapter's train_pipeline: --auto_resume works on CPU."""
     work = tmp_path / "work"
     shutil.copytree(EXAMPLE, work)
-    (work / "train.py").write_text(
-        "import os.path as osp\n"
-        "import classsr_plugin.registry.basicsr_train as classsr_train\n"
-        "import sixconv  # noqa: F401\n"
-        "if __name__ == '__main__':\n"
-        "    classsr_train.train_pipeline(osp.abspath(osp.join(__file__, osp.pardir)))\n")
+    (work / "train.py").write_text(README_TRAIN_PY)  # README's own train.py, as written
     env = {**os.environ, "PYTHONPATH": str(work)}
     hr = photos(str(tmp_path / "hr"), names=("astronaut", "coffee"), size=128)  # enough for a batch of 8
     classsr(work, "prepare", "--hr", hr, "--out", "datasets/sub_x2", "--scale", "2", "--scales", "1", env=env)

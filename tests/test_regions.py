@@ -2,9 +2,10 @@
 output equals the whole-image run wherever the margin covers the receptive field."""
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
-from classsr_plugin import ClassSR
+from classsr_plugin import ClassSR, register_arch
 from classsr_plugin.execution import Execution
 from classsr_plugin.regions import CellGrid, merge_cells, plan, run_regions
 
@@ -107,7 +108,7 @@ def test_regions_pay_fsrcnn_bicubic_skip_once_on_the_whole_image():
         for b in model.branches:  # trained-like: the learned part is not ~0
             torch.nn.init.normal_(b.last.weight, std=0.05)
     img = torch.rand(3, 150, 100)  # more rows than one band of the skip
-    assert model._hoisted_skip()
+    assert model.skip_context == 4  # as FSRCNN declares it
     band_wise = torch.empty(3, 600, 400)
     for job in model._skip_jobs(img, band_wise):
         job()
@@ -118,12 +119,50 @@ def test_regions_pay_fsrcnn_bicubic_skip_once_on_the_whole_image():
         b.skip = lambda x, f=b.skip: widths.append(x.shape[-1]) or f(x)
     # a margin whose kept half covers FSRCNN's receptive field (8 LR px): exact everywhere
     widest = model.restore_image(img, execution="regions", force_class=2, margin=16, max_cells=2)
-    assert widths and set(widths) <= {100, 8}  # bands of the whole image (and the 8 px probe), no rectangle
+    assert widths and set(widths) == {100}  # bands of the whole image: no rectangle, no probe
     with torch.no_grad():
         whole = model.branches[2](img[None])[0]
     assert torch.allclose(widest.image, whole, atol=1e-5)  # skip and residual as on the whole image
     plain = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4)).eval()
-    assert not plain._hoisted_skip()  # no skip: nothing to hoist
+    assert plain.skip_context is None  # no skip: nothing to hoist
+
+
+@register_arch
+class NearestPlus(nn.Module):
+    """A toy arch with the fixed-skip protocol: nearest x2 plus a learned residual of `nf` features."""
+
+    def __init__(self, nf=8, context=1):
+        super().__init__()
+        self.skip_context = context  # nearest reads no neighbour; None: not declared
+        self.body = nn.Sequential(nn.Conv2d(3, nf, 3, padding=1), nn.ReLU(), nn.Conv2d(nf, 12, 3, padding=1),
+                                  nn.PixelShuffle(2))
+
+    def forward_residual(self, x):
+        return self.body(x)
+
+    def skip(self, x):
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    def forward(self, x):
+        return self.forward_residual(x) + self.skip(x)
+
+
+def test_any_arch_declares_a_fixed_skip():
+    torch.manual_seed(0)
+    img = torch.rand(3, 90, 70)
+    outs = {}
+    for context in (1, None):
+        torch.manual_seed(1)  # the same weights, declared or not
+        model = ClassSR(base=dict(type="NearestPlus", context=context), widths=[4, 6, 8],
+                        classifier={"type": "EdgeScore"}).eval()
+        assert model.skip_context == context
+        calls = []
+        for b in model.branches:  # record the inputs the skip runs on
+            b.skip = lambda x, f=b.skip: calls.append(tuple(x.shape[-2:])) or f(x)
+        outs[context] = model.restore_image(img, force_class=torch.arange(9) % 3, margin=4, max_cells=2).image
+        # declared: bands of the whole image (64 rows and their context); else once per rectangle
+        assert (set(calls) == {(65, 70), (27, 70)}) == (context is not None)
+    assert torch.allclose(outs[1], outs[None], atol=1e-6)  # hoisting changes where, not what
 
 
 def test_workers_give_the_one_thread_result_in_any_grad_mode():

@@ -260,7 +260,9 @@ def test_eval_says_n_of_m_and_fails_when_nothing_was_evaluated(ckpt, tmp_path, c
     # one good pair, one missing LR: the table says on how many images it stands
     cv2.imwrite(str(lr / "a.png"), noise(32, 32))
     assert main(["eval", "-opt", ckpt, "--hr", str(hr), "--lr", str(lr), "-o", str(out)]) == 0
-    assert "**1 of 2 images**" in (out / "eval.md").read_text()
+    md = (out / "eval.md").read_text()
+    assert "### hr\n\n**1 of 2 images** (skipped ones and why: eval.json)\n\nFLOPs:" in md
+    assert md in capsys.readouterr().out  # written as printed: the table is made whole, then written once
     assert json.load(open(out / "eval.json"))["folders"]["hr"]["evaluated"] == 1
     assert [n for n in os.listdir(out) if n.startswith(".")] == []
 
@@ -382,26 +384,35 @@ def test_payload_in_pretrain_network_g_does_not_run(tmp_path, monkeypatch):
     assert not marker.exists()
 
 
-def test_mmengine_loads_are_weights_only_and_the_allowlist_is_scoped(tmp_path, monkeypatch):
+def test_mmengine_loads_through_the_plugin_only_while_a_classsr_runner_runs(tmp_path, monkeypatch):
     from mmengine.logging import HistoryBuffer
     from mmengine.runner.checkpoint import _load_checkpoint
-    import classsr_plugin.registry.mmengine  # noqa: F401
-    assert HistoryBuffer not in torch.serialization.get_safe_globals()
+    from classsr_plugin.registry.mmengine import ClassSRHook
     hub = HistoryBuffer()
     hub.update(2.0)
     torch.save({"state_dict": {"w": torch.ones(1)}, "message_hub": {"log_scalars": {"loss": hub}}}, tmp_path / "c.pth")
-    with pytest.raises(pickle.UnpicklingError):  # torch's own list was not widened
-        torch.load(tmp_path / "c.pth", weights_only=True)
-    loaded = _load_checkpoint(str(tmp_path / "c.pth"), map_location="cpu")  # mmengine's load_from / resume path
-    assert loaded["message_hub"]["log_scalars"]["loss"].mean() == 2
-    assert HistoryBuffer not in torch.serialization.get_safe_globals()
-    # load_from with a payload, under TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD
-    marker = tmp_path / "ran"
-    torch.save({"state_dict": Payload(marker)}, tmp_path / "p.pth")
-    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-    with pytest.raises(ValueError, match="p.pth: refused"):
-        _load_checkpoint(str(tmp_path / "p.pth"), map_location="cpu")
-    assert not marker.exists()
+    with pytest.raises(pickle.UnpicklingError):  # importing the adapter changed nothing: mmengine's own loader
+        _load_checkpoint(str(tmp_path / "c.pth"), map_location="cpu")
+    hook = ClassSRHook()
+    hook.before_run(runner=None)  # as the Runner starts: its load_from / resume go through the plugin
+    try:
+        loaded = _load_checkpoint(str(tmp_path / "c.pth"), map_location="cpu")
+        assert loaded["message_hub"]["log_scalars"]["loss"].mean() == 2
+        assert HistoryBuffer not in torch.serialization.get_safe_globals()  # allowed for that load only
+        with pytest.raises(pickle.UnpicklingError):  # torch's own list was not widened
+            torch.load(tmp_path / "c.pth", weights_only=True)
+        # load_from with a payload, under TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD
+        marker = tmp_path / "ran"
+        torch.save({"state_dict": Payload(marker)}, tmp_path / "p.pth")
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+        with pytest.raises(ValueError, match="p.pth: refused"):
+            _load_checkpoint(str(tmp_path / "p.pth"), map_location="cpu")
+        assert not marker.exists()
+        monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    finally:
+        hook.after_run(runner=None)
+    with pytest.raises(pickle.UnpicklingError):  # the run over: mmengine's own loader again
+        _load_checkpoint(str(tmp_path / "c.pth"), map_location="cpu")
 
 
 def test_force_yml_numbers_are_numbers():

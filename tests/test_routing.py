@@ -90,7 +90,7 @@ def test_supervised_router_learns_oracle_classes_and_leaves_branches():
     model.branches[0].register_forward_hook(lambda *a: calls.append(1))
     for _ in range(120):
         lq, gt, is_tex = synthetic(32, gen)
-        terms, idx, out = settings.terms(model, lq, gt, is_tex.long(), pixel)
+        terms, idx, out = settings.forward_losses(model, lq, gt, is_tex.long(), pixel)
         assert set(terms) == {"l_route"} and out is None
         opt.zero_grad()
         terms["l_route"].backward()
@@ -99,7 +99,7 @@ def test_supervised_router_learns_oracle_classes_and_leaves_branches():
     assert all(torch.equal(before[k], v) for k, v in model.branches.state_dict().items())
     lq, _, is_tex = synthetic(200, torch.Generator().manual_seed(1))
     with torch.no_grad():
-        idx = model.eval().route(lq)
+        idx = model.eval()(lq, run_branches=False).idx
     assert (idx == is_tex.long()).float().mean() > 0.9
 
 
@@ -131,7 +131,7 @@ def test_distillation_targets_the_widest_branch():
     lq, gt = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 128, 128)
     label = torch.tensor([0, 0, 1, 1])
     pixel = build_loss({"type": "L1Loss"})
-    terms, idx, out = settings.terms(model.train(), lq, gt, label, pixel)
+    terms, idx, out = settings.forward_losses(model.train(), lq, gt, label, pixel)
     with torch.no_grad():
         teacher = model.branches[2](lq)
     assert torch.allclose(terms["l_distill"], 0.5 * (out - teacher).abs().mean())
@@ -176,7 +176,7 @@ def test_edge_router_from_label_cli(subimages, tmp_path):
     assert torch.equal(routed.branches[0].sharp, model.branches[0].sharp)  # the same branches
     lq, _, tex = synthetic(100, torch.Generator().manual_seed(3))
     with torch.no_grad():
-        assert torch.equal(routed.route(lq), tex.long())  # flat -> narrow, texture -> widest
+        assert torch.equal(routed(lq, run_branches=False).idx, tex.long())  # flat -> narrow, texture -> widest
 
 
 def test_reset_classifier_starts_the_classifier_afresh():
@@ -188,3 +188,11 @@ def test_reset_classifier_starts_the_classifier_afresh():
     assert all(p.abs().sum() > 0 for n, p in model.classifier.named_parameters() if n.endswith("weight"))
     with pytest.raises(ValueError, match="reset_classifier: for phase: classifier"):
         PhaseSettings(phase="joint", reset_classifier=True)
+
+
+def test_edge_classes_is_the_edge_routers_argmax():
+    from classsr_plugin.classifier import EdgeScore, edge_classes
+    router = EdgeScore(num_classes=4, thresholds=[0.02, 0.05, 0.1])
+    x = torch.rand(64, 3, 16, 16) * torch.linspace(0, 0.3, 64)[:, None, None, None]  # scores 0 .. 0.2
+    k = edge_classes(EdgeScore.score(x), router.thresholds)
+    assert torch.equal(router(x).argmax(1), k) and k.unique().tolist() == [0, 1, 2, 3]

@@ -83,7 +83,7 @@ def test_supernet_phase_trains_every_width_by_the_sandwich_rule():
         b.register_forward_pre_hook(lambda m, i: widths_seen.append(i[0].shape[0]))
     lq = torch.rand(4, 3, 16, 16)
     gt = torch.nn.functional.interpolate(lq, scale_factor=2, mode="bicubic")
-    terms, idx, out = settings.terms(model.train(), lq, gt, None, build_loss({"type": "L1Loss"}))
+    terms, idx, out = settings.forward_losses(model.train(), lq, gt, None, build_loss({"type": "L1Loss"}))
     assert set(terms) == {"l_pix", "l_distill"} and out.shape == (4, 3, 32, 32)
     assert sorted(idx.tolist()) == sorted([2] * 4 + [0] * 4 + [1] * 4)  # widest, narrowest, the middle
     assert widths_seen == [4, 4]  # one batched call per narrow width

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,7 +24,9 @@ def fsrcnn():
 @pytest.mark.parametrize("h,w", [(1, 1), (31, 33), (123, 77)])
 def test_output_is_exactly_input_times_scale(fsrcnn, h, w):
     img = torch.rand(3, h, w)
+    start = time.perf_counter()
     out = fsrcnn.restore_image(img, execution="tiles")
+    elapsed = time.perf_counter() - start
     assert out.image.shape == (3, h * 4, w * 4)
     # a tiny image is one padded tile: its output is the branch's on the padded tile, cropped
     if h < 32 and w < 32:
@@ -32,7 +36,10 @@ def test_output_is_exactly_input_times_scale(fsrcnn, h, w):
             ref = fsrcnn.branches[k](padded)[0, :, :h * 4, :w * 4]
         assert torch.allclose(out.image, ref, atol=1e-5)
     assert sum(out.counts) == out.class_map.numel() == len(TileGrid(h, w, 32, 28))
-    assert out.seconds > 0 and out.flops_per_tile > 0
+    assert 0 < out.seconds <= elapsed  # the call's own wall time
+    cost = fsrcnn.tile_cost(32)
+    assert out.flops_per_tile == pytest.approx(cost.per_tile(out.counts))  # classifier included
+    assert out.flops_percent == pytest.approx(100 * cost.per_tile(out.counts) / cost.base)
 
 
 def test_batched_input_keeps_batch_dim(fsrcnn):

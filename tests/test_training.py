@@ -85,7 +85,8 @@ def test_prepare_bad_inputs(tmp_path):
 
 
 def train(cwd, config, *overrides, launcher=None, flags=()):
-    """Run `classsr train` in a fresh process (BasicSR's logger is process-global)."""
+    """Run `classsr train` in a fresh process (BasicSR's logger is process-global); `config`: a
+    file in configs/basicsr or a path. The tests folder is importable there (custom_imports)."""
     cmd = CLASSSR + ["train", "-opt", os.path.join(CONFIGS, config)]
     if launcher:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
@@ -94,7 +95,8 @@ def train(cwd, config, *overrides, launcher=None, flags=()):
     cmd += [*flags, "--force_yml", "num_gpu=0", "datasets:train:num_worker_per_gpu=0",
             "datasets:train:batch_size_per_gpu=8", "logger:print_freq=2", "logger:use_tb_logger=false",
             *overrides]
-    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     return log
@@ -170,11 +172,23 @@ def test_supernet_phase_in_basicsr(workdir):
 
 
 def test_ddp_two_processes_on_cpu(workdir):
-    log = train(workdir, "ClassSR_FSRCNN_x4_1_branches.yml", "name=ddp_branches", "train:total_iter=4",
-                f"classsr:init_base={workdir / 'base.pth'}",
-                "datasets:train:dataset_enlarge_ratio=4",
-                "val:val_freq=4", "logger:save_checkpoint_freq=4", launcher="pytorch")
-    assert "World size (gpu number): 2" in log and "iter:       4" in log, "\n".join(l for l in log.splitlines() if "iter" in l or "World" in l)
+    """Two processes, each on its own sub-images, hold the same weights after every step: DDP
+    averaged their gradients (ddp_ranks.py writes each process's weights when BasicSR saves)."""
+    import yaml
+    with open(os.path.join(CONFIGS, "ClassSR_FSRCNN_x4_1_branches.yml")) as f:
+        opt = yaml.safe_load(f)
+    opt.update(model_type="RankWeightsModel", custom_imports=["ddp_ranks"])
+    (workdir / "ddp.yml").write_text(yaml.safe_dump(opt))
+    log = train(workdir, str(workdir / "ddp.yml"), "name=ddp_branches", "train:total_iter=4",
+                f"classsr:init_base={workdir / 'base.pth'}", "datasets:train:dataset_enlarge_ratio=4",
+                "val:val_freq=4", "logger:save_checkpoint_freq=2", launcher="pytorch")
+    assert "World size (gpu number): 2" in log and "iter:       4" in log
+    ranks = workdir / "experiments" / "ddp_branches" / "ranks"
+    state = {(it, r): torch.load(ranks / f"{it}_rank{r}.pth", weights_only=True) for it in (2, 4) for r in (0, 1)}
+    for it in (2, 4):
+        assert all(torch.equal(v, state[it, 1][k]) for k, v in state[it, 0].items()), f"iteration {it}"
+    moved = [k for k, v in state[2, 0].items() if not torch.equal(v, state[4, 0][k])]
+    assert moved and {k.split(".")[1] for k in moved} == {"0", "1"}  # the narrow branches trained; widest frozen
 
 
 def test_collapse_warning(workdir, caplog):
@@ -269,7 +283,7 @@ def test_classifier_phase_learns_difficulty():
     model.train()
     for _ in range(150):
         lq, gt, _ = synthetic(32, gen)
-        terms, _, _ = settings.terms(model, lq, gt, None, pixel, cls, avg)
+        terms, _, _ = settings.forward_losses(model, lq, gt, None, pixel, cls, avg)
         loss = sum(terms.values())
         opt.zero_grad()
         loss.backward()
@@ -277,7 +291,7 @@ def test_classifier_phase_learns_difficulty():
     model.eval()
     lq, _, is_tex = synthetic(200, torch.Generator().manual_seed(1))
     with torch.no_grad():
-        idx = model.route(lq)
+        idx = model(lq, run_branches=False).idx
     assert (idx[~is_tex] == 0).float().mean() > 0.8, idx[~is_tex].bincount(minlength=2)
     assert (idx[is_tex] == 1).float().mean() > 0.8, idx[is_tex].bincount(minlength=2)
 
@@ -315,7 +329,7 @@ def test_frozen_branches_keep_their_batchnorm_statistics():
     before = {k: v.clone() for k, v in model.branches.state_dict().items()}
     pixel = build_loss({"type": "L1Loss"})
     lq = torch.rand(8, 3, 32, 32)
-    terms, _, _ = PhaseSettings(phase="classifier").terms(model, lq, lq, None, pixel)
+    terms, _, _ = PhaseSettings(phase="classifier").forward_losses(model, lq, lq, None, pixel)
     sum(terms.values()).backward()
     assert all(torch.equal(before[k], v) for k, v in model.branches.state_dict().items())
     assert model.classifier.training

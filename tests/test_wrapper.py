@@ -4,7 +4,7 @@ import torch.nn as nn
 from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from classsr_plugin import ClassSR, run_tiled
+from classsr_plugin import ClassSR, register_classifier, run_tiled
 
 # Small but real configs of every arch the plugin promises to wrap.
 ARCHS = {
@@ -172,3 +172,27 @@ def test_classifier_mistakes_name_the_option():
     paper = ClassSR(base=ARCHS["FSRCNN"])
     with pytest.raises(ValueError, match=r"network_g.classifier: the checkpoint's classifier .* same classifier in every phase"):
         paper.load_state_dict(small.state_dict())
+
+
+@register_classifier("Brightness")
+class Brightness(nn.Module):
+    """A user's router: bright sub-images to the wider of two branches."""
+
+    def __init__(self, num_classes=2, in_ch=3, level=0.5):
+        super().__init__()
+        self.level = level
+
+    def forward(self, x):
+        m = x.mean((1, 2, 3)) - self.level
+        return torch.stack([-m, m], 1)
+
+
+def test_a_registered_classifier_routes_and_saves(tmp_path):
+    model = ClassSR(base=dict(type="FSRCNN", d=16, upscale=2), num_classes=2, widths=[8, 16],
+                    classifier={"type": "Brightness", "level": 0.4})
+    x = torch.cat([torch.full((1, 3, 16, 16), 0.3), torch.full((1, 3, 16, 16), 0.5)])
+    assert model(x, run_branches=False).idx.tolist() == [0, 1]
+    model.save(str(tmp_path / "m.pth"))  # the config names the type; the test module is where it lives
+    assert ClassSR.from_checkpoint(str(tmp_path / "m.pth")).classifier.level == 0.4
+    with pytest.raises(KeyError, match="unknown classifier 'Nope'; registered: Brightness, ClassModule, EdgeScore"):
+        ClassSR(base=dict(type="FSRCNN", d=16, upscale=2), classifier={"type": "Nope"})

@@ -19,6 +19,8 @@ class FSRCNN(nn.Module):
     def __init__(self, num_in_ch=3, num_out_ch=3, d=56, s=12, m=4, upscale=4, residual=False):
         super().__init__()
         self.upscale, self.residual = upscale, residual
+        # the fixed-skip protocol (README, "Your own network"): bicubic reads 2 LR px each side
+        self.skip_context = 4 if residual else None
         if residual and num_in_ch != num_out_ch:
             raise ValueError(f"FSRCNN residual=True needs num_in_ch == num_out_ch, got {num_in_ch}, {num_out_ch}")
         if upscale not in (1, 2, 3, 4):
@@ -45,8 +47,8 @@ class FSRCNN(nn.Module):
         out = self.forward_residual(x)
         return out + self.skip(x) if self.residual else out
 
-    # ClassSR in regions computes the skip once on the whole image instead of once per
-    # rectangle: archs with a fixed, local skip may expose these two methods.
+    # With skip_context set, ClassSR in regions computes the skip once on the whole image and
+    # runs only forward_residual per rectangle.
     def forward_residual(self, x):
         """The learned part of the output (all of it when residual=False)."""
         return self.last(self.body(x))

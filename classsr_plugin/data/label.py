@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import write_text
-from .prepare import META, assign_classes, read_meta
+from .prepare import META, assign_classes, psnr, read_meta
 
 
 def _read(path: str) -> np.ndarray:
@@ -53,8 +53,8 @@ def sub_image_errors(root: str, nets: Sequence[Callable], batch: int = 128, prog
     return items, torch.cat(errors).numpy().astype(np.float64), torch.cat(feats).double() if feats else None
 
 
-def psnr_of(mse: np.ndarray) -> np.ndarray:
-    return 10 * np.log10(1 / np.maximum(mse, 1e-10))
+def psnr_of(mse) -> np.ndarray:
+    return psnr(torch.as_tensor(mse)).numpy()
 
 
 def oracle_classes(errors: np.ndarray, tol: float) -> np.ndarray:
@@ -77,7 +77,7 @@ def routed_stats(errors: np.ndarray, rel: np.ndarray, k: np.ndarray):
     given their relative costs, PSNR change of the mean MSE against the widest everywhere)."""
     share = np.bincount(k, minlength=errors.shape[1]) / len(k)
     mse = errors[np.arange(len(k)), k].mean()
-    return share.tolist(), 100 * float(rel[k].mean()), float(10 * np.log10(errors[:, -1].mean() / mse))
+    return share.tolist(), 100 * float(rel[k].mean()), float(psnr_of(mse) - psnr_of(errors[:, -1].mean()))
 
 
 def write_meta(path: str, items, psnr: np.ndarray, classes: np.ndarray, header: str) -> None:
@@ -110,14 +110,14 @@ def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_l
     sub-images -> (the new ClassSR, rows (lam, thresholds, shares, FLOPs %, dB) per lam tried,
     the chosen row). lam None: the largest of a grid whose router loses at most max_loss dB
     here (the allowed loss is spent on training data, never on test photos)."""
-    from ..classifier import fit_edge
+    from ..classifier import edge_classes, fit_edge
     from ..wrapper import ClassSR
     cost = model.tile_cost(32).branches
     rel = np.array([c / cost[-1] for c in cost])
     rows = []
     for lam_k in ([lam] if lam is not None else np.logspace(-6, -4, 9)):
         t = fit_edge(scores, torch.from_numpy(errors), rel.tolist(), float(lam_k))
-        k = (scores[:, None] > torch.tensor(t, dtype=scores.dtype)[None]).sum(1).numpy()
+        k = edge_classes(scores, t).numpy()
         rows.append((float(lam_k), t, *routed_stats(errors, rel, k)))
     chosen = rows[0] if lam is not None else max((r for r in rows if r[4] >= -max_loss), key=lambda r: r[0])
     routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in chosen[1]]}})

@@ -64,9 +64,10 @@ def _crops(img: np.ndarray, ys, xs, size: int) -> np.ndarray:
     return img[rows, cols].reshape(-1, size, size, img.shape[2])
 
 
-def _psnr(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    mse = (sr - hr).pow(2).mean((1, 2, 3)).clamp_min(1e-10)
-    return 10 * torch.log10(1 / mse)
+def psnr(mse: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB) of mean squared errors on [0, 1] pixels, a sub-image's or pooled over tiles: the
+    plugin's one formula (basicsr's calculate_psnr, used for every whole image, takes images)."""
+    return 10 * torch.log10(1 / mse.clamp_min(1e-10))
 
 
 def bicubic_scorer(scale: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -115,7 +116,7 @@ def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr
         with torch.no_grad():
             for i in range(0, len(names), batch):
                 sr = _quantise(scorer(lq_t[i:i + batch]).float().clamp(0, 1))
-                psnrs += _psnr(sr, gt_t[i:i + batch]).tolist()
+                psnrs += psnr((sr - gt_t[i:i + batch]).pow(2).mean((1, 2, 3))).tolist()
         for name, lq_tile, gt_tile in zip(names, lq_tiles, gt_tiles):
             for sub, img in (("lq", lq_tile), ("gt", gt_tile)):
                 write_array(os.path.join(out, sub, name + ".png"), (img[:, :, ::-1] * 255).round().astype(np.uint8))
