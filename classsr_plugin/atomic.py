@@ -132,12 +132,14 @@ def atomic(path: str):
 
 
 def put(path: str, data) -> None:
-    """The one place where the plugin's bytes reach a disk."""
+    """The one place where the plugin's bytes reach a disk. data: bytes-like, or a list of
+    them written one after the other (no joined copy of a large file in memory)."""
     with open(path, "wb") as f:
-        f.write(data)
+        for part in data if isinstance(data, list) else [data]:
+            f.write(part)
 
 
-def write_bytes(path: str, data: bytes) -> None:
+def write_bytes(path: str, data) -> None:
     with atomic(path) as tmp:
         put(tmp, data)
 

@@ -194,7 +194,10 @@ def cmd_infer(args) -> int:
         """In the writer's thread, while the next image computes."""
         write_picture(out_path, image, alpha, pic.bits, pic.gray, quality=args.quality)
         if args.class_map or args.class_map_lr:  # over the output, or over the LR input
-            on, scale = (pic.rgb, 1) if args.class_map_lr else (image.cpu(), s)
+            if args.class_map_lr:
+                on, scale = pic.rgb, 1
+            else:
+                on, scale = image.cpu().float() / (255 if image.dtype == torch.uint8 else 1), s
             tinted = class_overlay(on, class_map, model.num_classes, layout, scale, zero=model.zero_class)
             write_picture(map_path, add_legend(tinted, legend))
 
@@ -216,6 +219,7 @@ def cmd_infer(args) -> int:
                     tqdm.write(f"{path}: {note}")
                 res = model.restore_image(pic.rgb.to(args.device), Execution.of(ex, tile=tile, stride=stride),
                                           budget=args.budget, budget_mode=args.budget_mode,
+                                          dtype=torch.uint8 if pic.bits == 8 else torch.float32,  # 1/4 of the memory
                                           progress=len(jobs) < 2 and pic.rgb[0].numel() > 2 ** 18)  # one bar at a time
                 alpha = None
                 if pic.alpha is not None:  # alpha is not the network's business: bicubic

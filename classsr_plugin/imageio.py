@@ -248,13 +248,35 @@ FORMATS = {"png": (cv2.IMWRITE_PNG_COMPRESSION, None, "PNG compression level 0-9
 
 
 def to_uint(rgb: torch.Tensor, bits: int = 8) -> np.ndarray:
-    """[C, H, W] float in [0, 1] -> HWC uint8/uint16 array, channels reversed (OpenCV's BGR),
+    """[C, H, W] float in [0, 1] (or uint8) -> HWC uint8/uint16 array, channels reversed (OpenCV's BGR),
     converted by torch (at 8K a float64 numpy round trip took seconds)."""
     top = 65535.0 if bits == 16 else 255.0
-    q = rgb.detach().float().clamp(0, 1).mul(top).round_()
-    q = q.to(torch.int32 if bits == 16 else torch.uint8).cpu()
+    if rgb.dtype == torch.uint8 and bits == 8:  # already stored (restore_image(dtype=torch.uint8))
+        q = rgb.detach().cpu()
+    else:
+        q = rgb.detach().float().clamp(0, 1).mul(top).round_()
+        q = q.to(torch.int32 if bits == 16 else torch.uint8).cpu()
     arr = q.flip(0).permute(1, 2, 0).contiguous().numpy()
     return arr.astype(np.uint16) if bits == 16 else arr
+
+
+def _hwc(rgb: torch.Tensor) -> bool:
+    """A [3, H, W] uint8 CPU tensor over HWC memory (what restore_image(dtype=uint8) returns)."""
+    return (rgb.dtype == torch.uint8 and rgb.device.type == "cpu" and rgb.dim() == 3 and rgb.shape[0] == 3
+            and rgb.permute(1, 2, 0).is_contiguous())
+
+
+@contextmanager
+def _bgr(rgb: torch.Tensor):
+    """The OpenCV array of an HWC-backed uint8 tensor (_hwc) without a copy: its own memory,
+    channels swapped to BGR in place for the while and back after (a copy of a 16000x12000
+    output is 576 MB more at the peak)."""
+    arr = rgb.permute(1, 2, 0).numpy()
+    cv2.cvtColor(arr, cv2.COLOR_RGB2BGR, dst=arr)
+    try:
+        yield arr
+    finally:
+        cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
 
 
 def check_finite(path: str, *images: Optional[torch.Tensor]) -> None:
@@ -268,6 +290,9 @@ def write_picture(path: str, rgb: torch.Tensor, alpha: Optional[torch.Tensor] = 
     """[3, H, W] float RGB (+ [1, H, W] alpha) -> PNG/JPEG/WebP/any OpenCV format, 8 or 16 bit.
     quality: see FORMATS (None: the format's default)."""
     check_finite(path, rgb, alpha)
+    if alpha is None and not gray and bits == 8 and _hwc(rgb):
+        with _bgr(rgb) as img:
+            return write_array(path, img, quality)
     img = to_uint(rgb, bits)
     if gray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
@@ -288,11 +313,12 @@ def write_array(path: str, img: np.ndarray, quality: Optional[int] = None) -> No
         raise ValueError(f"{path}: could not encode the image ({str(err).strip().splitlines()[-1]})")
     if not ok:
         raise ValueError(f"{path}: could not encode the image")
-    data = buf.tobytes()
+    data = memoryview(buf).cast("B")  # no copy: a PNG of a 16000x12000 output is hundreds of MB
     if data[:8] == b"\x89PNG\r\n\x1a\n":  # the tEXt chunk right after IHDR (8 + 25 bytes)
         chunk = struct.pack(">I", len(_MARK)) + b"tEXt" + _MARK
-        data = data[:33] + chunk + struct.pack(">I", zlib.crc32(b"tEXt" + _MARK)) + data[33:]
-    write_bytes(str(path), data)
+        write_bytes(str(path), [data[:33], chunk + struct.pack(">I", zlib.crc32(b"tEXt" + _MARK)), data[33:]])
+    else:
+        write_bytes(str(path), data)
 
 
 def safe_name(text: str) -> str:

@@ -17,8 +17,10 @@ per rectangle, not once per tile.
   weights, so neither a cut receptive field nor a change of branch leaves a seam. The weights
   sum to 1, so a rectangle's inside is added as is and only its frame is weighted.
 - A fixed skip shared by all branches (an arch's declared skip, wrapper.skip_context) is
-  computed once on the whole image by the caller and passed as `out`; the rectangles add their
+  computed once for every row of the image (the caller's `skip` jobs); the rectangles add their
   learned residuals to it.
+- The output is blended a block of rows at a time in float and each finished block is stored in
+  the output's dtype, so a uint8 output needs 3 bytes a pixel plus a few float blocks.
 """
 import itertools
 from collections import defaultdict
@@ -30,7 +32,7 @@ import torch.nn.functional as F
 Rect = Tuple[int, int, int, int, int]  # class, first row, first col, rows, cols (in cells)
 
 from .execution import Execution, Workers
-from .tiling import crops, ramp
+from .tiling import crops, ramp, stored
 
 MARGIN = Execution.margin  # the default, chosen by benchmarks/margins.py
 
@@ -238,66 +240,120 @@ def paint(rects: Sequence[Rect], shape) -> torch.Tensor:
     return out
 
 
-def plan(grid: CellGrid, rects: Sequence[Rect], ex: Execution) -> List[Call]:
+# The output is blended in blocks of rows held in float (about this many bytes, at least a cell
+# high); a finished block goes to the output in its final dtype (uint8: 1/4 of float's memory).
+BLOCK_BYTES = 64 * 2 ** 20
+
+
+def block_rows(grid: CellGrid, scale: int, out_channels: int) -> int:
+    """LR rows of one float block of the output (a whole number of cells)."""
+    row = grid.width * scale * scale * out_channels * 4 * grid.tile  # one cell row, in bytes
+    return max(1, BLOCK_BYTES // row) * grid.tile
+
+
+def plan(grid: CellGrid, rects: Sequence[Rect], ex: Execution, block: Optional[int] = None) -> List[Call]:
     """The calls rectangles make: their windows (margin px of context), windows of one class and
     shape batched up to `4 x ex.batch` tiles' worth of pixels a call; the largest calls first,
-    so the last ones leave no worker idle long."""
+    so the last ones leave no worker idle long. block: LR rows of run_regions' blocks; windows
+    starting in different blocks then go to different calls (so that only a few blocks of the
+    output are in float at once), the top block's calls first."""
     groups = defaultdict(list)
     for win in windows_of(grid, rects, ex.margin):
-        groups[(win.k, *win.size)].append(win)
+        groups[(win.box[0] // block if block else 0, win.k, *win.size)].append(win)
     calls = []
-    for (k, h, w), wins in groups.items():
+    for (band, k, h, w), wins in groups.items():
         per = max(1, 4 * ex.tile_batch * ex.tile * ex.tile // (h * w))
-        calls += [Call(k, h, w, wins[i:i + per]) for i in range(0, len(wins), per)]
-    return sorted(calls, key=lambda c: -c.pixels)
+        calls += [(band, Call(k, h, w, wins[i:i + per])) for i in range(0, len(wins), per)]
+    return [c for _, c in sorted(calls, key=lambda bc: (bc[0], -bc[1].pixels))]
 
 
 def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branches: Sequence[Callable],
                 scale: int, out_channels: int, ex: Execution, workers: Optional[Workers] = None,
-                out: Optional[torch.Tensor] = None, progress: Callable = lambda n: None) -> torch.Tensor:
+                skip: Optional[Callable] = None, dtype: torch.dtype = torch.float32,
+                progress: Callable = lambda n: None) -> torch.Tensor:
     """Run every call (plan) through its class's branch and blend each window's output into a
-    [out_channels, H*scale, W*scale] image, added to `out` if given (e.g. a skip computed once
-    on the whole image). A class whose branch is None adds nothing (its output is `out`). ex: the Execution the plan was made with (its margin); workers: an
-    entered execution.Workers (default: this thread); a worker blends its call's outputs as
-    soon as they are computed."""
+    [out_channels, H*scale, W*scale] image of `dtype` (float, or uint8: [0, 1] -> 0..255).
+    skip(dst, y0, y1): jobs that write a fixed skip of LR rows y0:y1 into dst, to which the
+    windows add their outputs; a class whose branch is None adds nothing. ex: the Execution the
+    plan was made with (its margin); workers: an entered execution.Workers (default: this
+    thread); a worker blends its call's outputs as soon as they are computed.
+    The output is blended block by block (block_rows): the calls of the windows that start in
+    a block run, then every block no later window reaches is finished (divided by its weight
+    sum where needed, converted to dtype) and freed; with a plan made for these blocks, peak
+    memory is the output in dtype plus about three float blocks."""
     workers = workers or Workers(1)
     half, s, H, W = ex.margin // 2, scale, grid.height, grid.width
-    wins = [win for c in calls for win in c.windows]
+    block = block_rows(grid, s, out_channels)
     # the rectangles tile the image and each one's weights are its indicator smoothed by one
     # separable kernel, so the weights sum to 1 everywhere as long as no rectangle is narrower
     # than the two ramps across it; only then does a weight sum need to be kept and divided by
-    exact = all(min(y1 - y0, x1 - x0) >= 2 * half for _, (y0, y1, x0, x1), _ in wins)
-    base = out
-    out = img.new_zeros(out_channels, H * s, W * s) if base is None or not exact else base
-    wsum = None if exact else img.new_zeros(1, H * s, W * s)
+    exact = all(min(y1 - y0, x1 - x0) >= 2 * half for c in calls for y0, y1, x0, x1 in (w.box for w in c.windows))
+    if dtype == torch.float32:
+        out = torch.empty(out_channels, H * s, W * s, device=img.device)
+    else:  # HWC memory, as an image file's pixels are (imageio writes it as it is)
+        out = torch.empty(H * s, W * s, out_channels, dtype=dtype, device=img.device).permute(2, 0, 1)
+    blocks, done = {}, set()  # j -> (float rows of block j, their weight sum or None); finished js
+
+    def rows_of(j):
+        return j * block, min((j + 1) * block, H)
+
+    def open_blocks(js) -> None:
+        """New float blocks, holding the skip (where weights sum to 1) or zeros."""
+        jobs = []
+        for j in sorted(set(js) - set(blocks) - done):
+            y0, y1 = rows_of(j)
+            dst = (out[:, y0 * s:y1 * s] if dtype == torch.float32 else
+                   img.new_empty(out_channels, (y1 - y0) * s, W * s))
+            blocks[j] = (dst, None if exact else img.new_zeros(1, (y1 - y0) * s, W * s))
+            if skip is not None and exact:
+                jobs += skip(dst, y0, y1)
+            else:
+                dst.zero_()
+        workers.map(lambda job: job(), jobs)
+
+    def finish(j) -> None:
+        rows, wsum = blocks.pop(j)
+        done.add(j)
+        y0, y1 = rows_of(j)
+        if wsum is not None:
+            rows.div_(wsum)
+            if skip is not None:
+                base = torch.empty_like(rows)
+                workers.map(lambda job: job(), skip(base, y0, y1))
+                rows.add_(base)
+        if dtype != torch.float32:
+            out[:, y0 * s:y1 * s] = stored(rows, dtype, f" (output rows {y0 * s}-{y1 * s})")
 
     def blend(win: Window, o: Optional[torch.Tensor]) -> None:
-        """Add a window's output (None: zero, a class that adds nothing to `out`) with its weights."""
+        """Add a window's output (None: zero, a class that adds nothing) with its weights."""
         (ky0, ky1, kx0, kx1), (ly, ty, lx, tx) = _keep(win, H, W, half)
-        n, m, band = (ky1 - ky0) * s, (kx1 - kx0) * s, half * s
+        band = half * s
         # past an edge with a neighbour (ly ... px kept beyond it): a smoothstep from ~0 (band px
         # outside) through 1/2 (at the edge) to 1 (band px inside); the neighbour's is its mirror
         # image, so the two sum to exactly 1 (smoothstep(t) + smoothstep(1 - t) = 1)
-        wy = ramp(n, ly * s or None, ty * s or None, -band, 2 * band).to(img)
-        wx = ramp(m, lx * s or None, tx * s or None, -band, 2 * band).to(img)
-        if o is None:  # adds nothing; where weights are summed, its weight still counts
-            if wsum is not None:
-                with workers.lock:
-                    wsum[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s] += wy[:, None] * wx[None, :]
-            return
-        wy0, _, wx0, _ = win.win
-        piece = o[:, (ky0 - wy0) * s:(ky1 - wy0) * s, (kx0 - wx0) * s:(kx1 - wx0) * s]
+        wy = ramp((ky1 - ky0) * s, ly * s or None, ty * s or None, -band, 2 * band).to(img)
+        wx = ramp((kx1 - kx0) * s, lx * s or None, tx * s or None, -band, 2 * band).to(img)
+        piece = None
+        if o is not None:
+            wy0, _, wx0, _ = win.win
+            piece = o[:, (ky0 - wy0) * s:(ky1 - wy0) * s, (kx0 - wx0) * s:(kx1 - wx0) * s]
         y0, y1, x0, x1 = win.box
-        if wsum is None:
-            # where the ramps reach 1, on the sides that have a neighbour
-            inner = (ly * s + band if y0 else 0, piece.shape[1] - (ty * s + band if y1 < H else 0),
-                     lx * s + band if x0 else 0, piece.shape[2] - (tx * s + band if x1 < W else 0))
-            _blend_into(out, piece, wy, wx, ky0 * s, kx0 * s, inner, workers.lock)
-            return
-        wgt = wy[:, None] * wx[None, :]
-        with workers.lock:
-            out[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s].addcmul_(piece, wgt)
-            wsum[:, ky0 * s:ky1 * s, kx0 * s:kx1 * s] += wgt
+        # where the ramps reach 1, on the sides that have a neighbour
+        a, b = ly * s + band if y0 else 0, (ky1 - ky0) * s - (ty * s + band if y1 < H else 0)
+        c, d = lx * s + band if x0 else 0, (kx1 - kx0) * s - (tx * s + band if x1 < W else 0)
+        for j in range(ky0 // block, (ky1 - 1) // block + 1):  # the blocks the window's rows reach
+            rows, wsum = blocks[j]
+            p0, p1 = max(ky0, j * block) * s - ky0 * s, min(ky1, (j + 1) * block) * s - ky0 * s
+            oy = ky0 * s + p0 - j * block * s
+            if wsum is not None:
+                wgt = wy[p0:p1, None] * wx[None, :]
+                with workers.lock:
+                    if piece is not None:
+                        rows[:, oy:oy + p1 - p0, kx0 * s:kx1 * s].addcmul_(piece[:, p0:p1], wgt)
+                    wsum[:, oy:oy + p1 - p0, kx0 * s:kx1 * s] += wgt
+            elif piece is not None:
+                inner = (min(max(a - p0, 0), p1 - p0), min(max(b - p0, 0), p1 - p0), c, d)
+                _blend_into(rows, piece[:, p0:p1], wy[p0:p1], wx, oy, kx0 * s, inner, workers.lock)
 
     def job(c: Call) -> None:
         if branches[c.k] is None:
@@ -309,8 +365,23 @@ def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branch
             blend(win, o)
         progress(1)
 
-    workers.map(job, calls)
-    if wsum is None:
-        return out
-    out.div_(wsum)  # in place: at 8K another output-sized tensor is ~400 MB
-    return out if base is None else base.add_(out)
+    def reach(c: Call):  # the blocks a call's windows keep rows of
+        return {j for w in c.windows for ky0, ky1, _, _ in [_keep(w, H, W, half)[0]]
+                for j in range(ky0 // block, (ky1 - 1) // block + 1)}
+
+    bands = defaultdict(list)
+    for c in calls:
+        bands[min(w.box[0] for w in c.windows) // block].append(c)
+    order = sorted(bands)
+    for i, band in enumerate(order):
+        open_blocks(set.union(*(reach(c) for c in bands[band])))
+        workers.map(job, bands[band])
+        # a later window keeps rows from (its block's first row - half) on
+        later = order[i + 1] * block - half if i + 1 < len(order) else H
+        for j in sorted(blocks):
+            if rows_of(j)[1] <= later:
+                finish(j)
+    open_blocks(range(-(-H // block)))  # rows no window reached (none, for a plan of the whole grid)
+    for j in sorted(blocks):
+        finish(j)
+    return out

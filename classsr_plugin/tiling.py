@@ -14,6 +14,8 @@ from typing import Callable, Iterable, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import finite
+
 
 def tile_starts(n: int, tile: int, stride: int) -> torch.Tensor:
     if n <= tile:
@@ -38,6 +40,19 @@ def ramp(n: int, lead: Optional[int], trail: Optional[int], start: float, width:
             t = ((d - start) / width).clamp(floor, 1.0)
             w = torch.minimum(w, t * t * (3 - 2 * t))
     return w
+
+
+OUTPUT_DTYPES = (torch.float32, torch.uint8)
+
+
+def stored(img: torch.Tensor, dtype: torch.dtype, where: str = "") -> torch.Tensor:
+    """A float image in an output dtype: itself, or uint8 ([0, 1] -> 0..255, rounded; in place:
+    img is spent). NaN or Inf, which uint8 would hide, are an error."""
+    if dtype == torch.float32:
+        return img
+    if not finite(img):
+        raise ValueError(f"the output holds NaN or Inf values{where}")
+    return img.clamp_(0, 1).mul_(255).round_().to(dtype)
 
 
 def crops(img: torch.Tensor, corners: Iterable[Tuple[int, int]], size: int) -> torch.Tensor:

@@ -17,8 +17,8 @@ from .cost import BUDGET_MODES, TileCost, count_flops, route_under_budget
 from .derive import BaseSpec, check_widths, derive_widths, measure_widths
 from .shared import SlicedBranch, check_shareable
 from .execution import Execution, Workers
-from .regions import CellGrid, paint, plan, rectangles, run_regions
-from .tiling import TileGrid
+from .regions import CellGrid, block_rows, paint, plan, rectangles, run_regions
+from .tiling import OUTPUT_DTYPES, TileGrid, stored
 
 
 def skip_context(net: nn.Module) -> Optional[int]:
@@ -350,7 +350,7 @@ class ClassSR(nn.Module):
     def restore_image(self, img: torch.Tensor, execution: Union[str, Execution, None] = None, *,
                       force_class=None, logit_bias: Optional[torch.Tensor] = None,
                       budget: Optional[float] = None, budget_mode: str = "ceiling",
-                      progress: bool = False, **settings) -> Restored:
+                      progress: bool = False, dtype: torch.dtype = torch.float32, **settings) -> Restored:
         """Super-resolve (or restore, at scale 1) a whole LR image of any size.
 
         img: [C, H, W] or [1, C, H, W] float tensor.
@@ -364,7 +364,10 @@ class ClassSR(nn.Module):
         "ceiling" (default): the classifier's decisions are shifted towards cheaper branches
         just enough that the cost is at most the budget, and never above its own routing;
         "target": shifted either way, towards the budget (see cost.route_under_budget).
-        force_class: one class for every tile, or one per tile (row-major over `class_map`)."""
+        force_class: one class for every tile, or one per tile (row-major over `class_map`).
+        dtype: of the output: float32, or uint8 (0..255, what an image file holds): in regions
+        only a few blocks of rows are ever in float, so a large output needs about 3 bytes a
+        pixel instead of 12 (tiles: converted at the end)."""
         start = time.perf_counter()
         ex = Execution.of(execution, **settings)
         batched = torch.is_tensor(img) and img.dim() == 4
@@ -372,6 +375,8 @@ class ClassSR(nn.Module):
             raise ValueError(f"input of shape {tuple(img.shape)}: restore_image takes one image")
         img = img[0] if batched else img
         self._check_input(img, 3)
+        if dtype not in OUTPUT_DTYPES:
+            raise ValueError(f"dtype: {dtype} is not one of {', '.join(map(str, OUTPUT_DTYPES))}")
         if budget_mode not in BUDGET_MODES:
             raise ValueError(f"budget_mode: {budget_mode!r} is not one of {', '.join(BUDGET_MODES)}")
         routing = _Routing(force_class, logit_bias, budget, budget_mode)
@@ -381,7 +386,7 @@ class ClassSR(nn.Module):
             with Workers(ex.n_workers()) as workers, \
                     tqdm(desc=ex.mode, unit="call", disable=None if progress else True, leave=False) as bar:
                 run = self._restore_tiles if ex.mode == "tiles" else self._restore_regions
-                image, idx, shape, layout, flops = run(img.float(), ex, workers, routing, bar.update)
+                image, idx, shape, layout, flops = run(img.float(), ex, workers, routing, bar.update, dtype)
         finally:
             self.train(was)
         counts = torch.bincount(idx, minlength=self.num_classes).tolist()
@@ -389,17 +394,19 @@ class ClassSR(nn.Module):
                         flops_per_tile=flops[0] / len(idx), flops_percent=100.0 * flops[0] / flops[1],
                         seconds=time.perf_counter() - start, layout=layout)
 
-    def _skip_jobs(self, img: torch.Tensor, out: torch.Tensor, rows: int = 64) -> List:
-        """Jobs that write the branches' shared skip of img [C, H, W] into `out`, a band of rows
-        each (no second output-sized tensor: ~400 MB at 8K); each band is computed with
+    def _skip_jobs(self, img: torch.Tensor, out: torch.Tensor, y0: int = 0, y1: Optional[int] = None,
+                   rows: int = 64) -> List:
+        """Jobs that write the branches' shared skip of LR rows y0:y1 of img [C, H, W] into
+        `out` [C, (y1 - y0) * scale, W * scale], a band of rows each; each band is computed with
         skip_context rows of context, so it equals the whole-image skip."""
         s, height, c = self.scale, img.shape[-2], self.skip_context
+        y1 = height if y1 is None else y1
 
-        def band(y0):
-            y1 = min(y0 + rows, height)
-            a, b = max(y0 - c, 0), min(y1 + c, height)
-            out[:, y0 * s:y1 * s] = self.branches[-1].skip(img[None, :, a:b])[0][:, (y0 - a) * s:(y1 - a) * s]
-        return [lambda y0=y0: band(y0) for y0 in range(0, height, rows)]
+        def band(a0):
+            a1 = min(a0 + rows, y1)
+            a, b = max(a0 - c, 0), min(a1 + c, height)
+            out[:, (a0 - y0) * s:(a1 - y0) * s] = self.branches[-1].skip(img[None, :, a:b])[0][:, (a0 - a) * s:(a1 - a) * s]
+        return [lambda a0=a0: band(a0) for a0 in range(y0, y1, rows)]
 
     def _route(self, logits: Optional[torch.Tensor], n: int, routing: _Routing,
                cost: Optional[TileCost] = None, cost_of=None) -> torch.Tensor:
@@ -420,7 +427,7 @@ class ClassSR(nn.Module):
         """Jobs that each return the classifier's logits of a batch of windows."""
         return [lambda w=w: self.classifier(w).float().cpu() for w in windows.split(ex.tile_batch * 4)]
 
-    def _restore_tiles(self, img, ex: Execution, workers: Workers, routing, tick):
+    def _restore_tiles(self, img, ex: Execution, workers: Workers, routing, tick, dtype):
         grid = TileGrid(img.shape[-2], img.shape[-1], ex.tile, ex.stride, self.scale)
         padded = grid.pad(img)
         all_ids = torch.arange(len(grid))
@@ -443,19 +450,14 @@ class ClassSR(nn.Module):
             tick(1)
         workers.map(job, [(k, ids) for k in range(self.num_classes) if (idx == k).any()
                           for ids in all_ids[idx == k].split(ex.tile_batch)])
-        return grid.finish(out), idx, grid.shape, (grid.ys, grid.xs), flops(idx)
+        return stored(grid.finish(out), dtype), idx, grid.shape, (grid.ys, grid.xs), flops(idx)
 
-    def _restore_regions(self, img, ex: Execution, workers: Workers, routing, tick):
+    def _restore_regions(self, img, ex: Execution, workers: Workers, routing, tick, dtype):
         grid = CellGrid(img.shape[-2], img.shape[-1], ex.tile)
         hoist = self.skip_context is not None
-        skip = img.new_empty(self.out_ch, img.shape[-2] * self.scale, img.shape[-1] * self.scale) if hoist else None
-        jobs = self._skip_jobs(img, skip) if hoist else []
-        n_skip = len(jobs)
+        logits = None
         if routing.force_class is None:
-            jobs += self._classify(grid.windows(img), ex)
-        # the skip bands and the classifier's batches together: neither waits for the other
-        done = workers.map(lambda job: job(), jobs)
-        logits = torch.cat(done[n_skip:]) if routing.force_class is None else None
+            logits = torch.cat(workers.map(lambda job: job(), self._classify(grid.windows(img), ex)))
         cost = self.tile_cost(ex.tile)
         per_px = [f / (ex.tile * ex.tile) for f in cost.branches]  # conv nets: FLOPs grow with pixels
         whole = per_px[-1] * img.shape[-2] * img.shape[-1]
@@ -476,12 +478,13 @@ class ClassSR(nn.Module):
         idx = self._route(logits, len(grid), routing, cost, lambda i: flops(plan(grid, rects_of(i), ex)) / whole)
         rects = rects_of(idx)
         idx = paint(rects, grid.shape).view(-1)  # what ran: coarsen may move cells to wider classes
-        calls = plan(grid, rects, ex)
+        calls = plan(grid, rects, ex, block_rows(grid, self.scale, self.out_ch))
         hoisted = [None] * self.zero_class + [lambda x, b=b: b.forward_residual(self.to_branch_format(x))
                                               for b in self.branches]  # the zero class adds nothing to the skip
         plain = [lambda x, k=k: self.path(k)(self.to_branch_format(x)) for k in range(self.num_classes)]
+        skip = (lambda dst, y0, y1: self._skip_jobs(img, dst, y0, y1)) if hoist else None
         image = run_regions(img, grid, calls, hoisted if hoist else plain, self.scale, self.out_ch, ex,
-                            workers, out=skip, progress=tick)
+                            workers, skip=skip, dtype=dtype, progress=tick)
         return image, idx, grid.shape, (grid.ys, grid.xs), (flops(calls), whole)
 
     def extra_repr(self) -> str:

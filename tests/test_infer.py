@@ -65,6 +65,26 @@ def test_infer_every_kind_of_input(ckpt, tmp_path, capsys):
     assert os.path.getmtime(out / "rgb_x4.png") == before
 
 
+def test_infer_writes_restore_images_output_rounded(ckpt, tmp_path):
+    """infer keeps the output in uint8 (HWC memory, written without a copy): the file holds the
+    float output rounded, in RGB order, and the tensor is RGB again after the write (its
+    channels are swapped in place only while it is encoded)."""
+    from classsr_plugin.imageio import read_picture, write_picture
+    rng = np.random.default_rng(1)
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), cv2.GaussianBlur((rng.random((45, 70, 3)) * 255).astype(np.uint8), (5, 5), 2))
+    assert main(["infer", "-opt", ckpt, str(src), "-o", str(tmp_path / "out"), "--class-map"]) == 0
+    model = ClassSR.from_checkpoint(ckpt).eval()
+    with torch.no_grad():
+        want = model.restore_image(read_picture(str(src)).rgb).image.clamp(0, 1).mul(255).round()
+        stored = model.restore_image(read_picture(str(src)).rgb, dtype=torch.uint8).image
+    assert torch.equal(read_picture(str(tmp_path / "out" / "in_x4.png")).rgb.mul(255).round(), want)
+    kept = stored.clone()
+    write_picture(str(tmp_path / "again.png"), stored)
+    assert torch.equal(stored, kept)  # RGB again after the write
+    assert torch.equal(read_picture(str(tmp_path / "again.png")).rgb.mul(255).round(), want)
+
+
 def test_infer_from_basicsr_options(ckpt, tmp_path):
     opt = {"network_g": {"type": "ClassSR", "base": {"type": "FSRCNN", "d": 56, "upscale": 4}},
            "path": {"pretrain_network_g": ckpt}}

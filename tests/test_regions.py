@@ -101,6 +101,41 @@ def test_blend_weights_sum_to_one(h, w, margin):
     assert (mixed - mixed.round()).abs().max() > 0.1  # blended across the borders, not cut
 
 
+@pytest.mark.parametrize("h,w,margin,zero", [(300, 170, 2, False), (200, 97, 4, True), (150, 70, 0, False)])
+def test_blocks_of_rows_give_the_one_block_output_in_float_and_in_uint8(monkeypatch, h, w, margin, zero):
+    """The output blended a block of rows at a time (1 cell high here: windows cross blocks,
+    calls are cut at block starts) equals the output blended at once; uint8 is that output
+    rounded; 200x97 has a 1 px last column (weights summed and divided by) and a zero class."""
+    from classsr_plugin import regions
+    torch.manual_seed(3)
+    model = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4, residual=True), zero_class=zero).eval()
+    with torch.no_grad():
+        for b in model.branches:
+            torch.nn.init.normal_(b.last.weight, std=0.05)
+    img = torch.rand(3, h, w)
+    classes = torch.randint(0, model.num_classes, (len(CellGrid(h, w, 32)),))
+    runs = {}
+    for size in (2 ** 40, 1):
+        monkeypatch.setattr(regions, "BLOCK_BYTES", size)
+        for dtype in (torch.float32, torch.uint8):
+            with torch.no_grad():
+                runs[size, dtype] = model.restore_image(img, margin=margin, force_class=classes, dtype=dtype).image
+    assert regions.block_rows(CellGrid(h, w, 32), 4, 3) == 32  # blocks of one cell row: several
+    assert torch.allclose(runs[1, torch.float32], runs[2 ** 40, torch.float32], atol=1e-6)
+    assert runs[1, torch.uint8].dtype == torch.uint8
+    assert torch.equal(runs[1, torch.uint8], runs[2 ** 40, torch.uint8])
+    rounded = runs[2 ** 40, torch.float32].clamp(0, 1).mul(255).round()
+    assert torch.equal(runs[1, torch.uint8].float(), rounded)
+
+
+def test_a_nan_output_is_an_error_in_uint8_not_a_black_patch():
+    model = ClassSR(base=dict(type="FSRCNN", d=16, upscale=4)).eval()
+    with torch.no_grad():
+        model.branches[-1].last.bias.fill_(float("nan"))
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            model.restore_image(torch.rand(3, 40, 40), force_class=model.num_classes - 1, dtype=torch.uint8)
+
+
 def test_regions_pay_fsrcnn_bicubic_skip_once_on_the_whole_image():
     torch.manual_seed(0)
     model = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4, residual=True)).eval()
@@ -110,7 +145,7 @@ def test_regions_pay_fsrcnn_bicubic_skip_once_on_the_whole_image():
     img = torch.rand(3, 150, 100)  # more rows than one band of the skip
     assert model.skip_context == 4  # as FSRCNN declares it
     band_wise = torch.empty(3, 600, 400)
-    for job in model._skip_jobs(img, band_wise):
+    for job in model._skip_jobs(img, band_wise):  # every row
         job()
     whole_skip = F.interpolate(img[None], scale_factor=4, mode="bicubic", align_corners=False)[0]
     assert torch.allclose(band_wise, whole_skip, atol=1e-6)

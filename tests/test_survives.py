@@ -75,7 +75,7 @@ def test_prepare_notes_crops_and_nested_folders(tmp_path, capsys):
 def _fail_writes(monkeypatch, code):
     def put(path, data):
         with open(path, "wb") as f:
-            f.write(bytes(data)[:10])  # part of it, then the disk says no
+            f.write(bytes(data[0] if isinstance(data, list) else data)[:10])  # part of it, then the disk says no
         raise OSError(code, os.strerror(code), path)
     monkeypatch.setattr(atomic, "put", put)
 
