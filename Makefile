@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # MMagic gets a virtualenv of its own: its pins (mmcv 2.1.0, numpy<2, old transformers) must not
 # bind BasicSR users. mmagic itself goes in with --no-deps (see setup.cfg, extra "mmagic"); mmcv
 # 2.1.0 with its compiled ops is built for the installed torch by scripts/build_mmcv.sh (about
-# 12 minutes on 2 cores the first time, then taken from ~/.cache/classsr-plugin/wheels).
+# 15 minutes on 2 cores the first time, then taken from ~/.cache/classsr-plugin/wheels).
 MMVENV ?= .venv-mmagic
 MMPY := $(MMVENV)/bin/python
 MMSTAMP := $(MMVENV)/.installed

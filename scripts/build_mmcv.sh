@@ -33,7 +33,7 @@ if [[ -z $WHEEL ]]; then
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/build_mmcv.XXXXXX")
   trap 'rm -rf "$WORK"' EXIT
   echo "build_mmcv.sh: building mmcv $MMCV_VERSION with CPU ops for torch $TORCH ($PYV); this takes" \
-       "about 12 minutes on 2 idle cores, once per machine (cache: $KEY)"
+       "about 15 minutes on 2 cores, once per machine (cache: $KEY)"
   t0=$(date +%s)
   "$PY" -m pip install --target "$WORK/buildtools" "setuptools<70" wheel ninja \
     || fail "could not install the build tools (setuptools<70, wheel, ninja)"
