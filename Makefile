@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 # on the project's machines pip takes these from local wheels.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
-# MMagic gets a virtualenv of its own: its pins (mmcv-lite, numpy<2, old transformers) must not
-# bind BasicSR users. mmagic itself goes in with --no-deps (see setup.cfg, extra "mmagic").
+# MMagic gets a virtualenv of its own: its pins (mmcv 2.1.0, numpy<2, old transformers) must not
+# bind BasicSR users. mmagic itself goes in with --no-deps (see setup.cfg, extra "mmagic"); mmcv
+# 2.1.0 with its compiled ops is built for the installed torch by scripts/build_mmcv.sh (about
+# 15 minutes on 2 cores the first time, then taken from ~/.cache/classsr-plugin/wheels).
 MMVENV ?= .venv-mmagic
 MMPY := $(MMVENV)/bin/python
 MMSTAMP := $(MMVENV)/.installed
@@ -21,11 +23,12 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PY) -m pip install -e '.[test]'
 	touch $(STAMP)
 
-$(MMSTAMP): setup.cfg setup.py pyproject.toml
+$(MMSTAMP): setup.cfg setup.py pyproject.toml scripts/build_mmcv.sh
 	test -x $(MMPY) || python3 -m venv $(MMVENV)
 	$(MMPY) -m pip install $(TORCH)
 	$(MMPY) -m pip install -e '.[test,mmagic]'
 	$(MMPY) -m pip install --no-deps mmagic==1.2.0
+	MAX_JOBS=$${MAX_JOBS:-2} scripts/build_mmcv.sh $(MMPY)
 	touch $(MMSTAMP)
 
 mmagic-env: $(MMSTAMP)

@@ -3,6 +3,7 @@ MMagic's tools/train.py flags, and what the plugin adds: YAML configs read safel
 missing compiled ops said at once, and DDP on CPU (gloo)."""
 import importlib.util
 import os
+import sys
 
 import torch
 
@@ -11,21 +12,26 @@ from ..phases import PhaseSettings
 
 
 def check_mmagic_ops(cfg, path) -> None:
-    """MMagic's model zoo imports mmcv's compiled ops (its video and detection editors do) as
-    soon as any of its models is built; mmcv-lite has none. Say so at once, with the way out,
-    instead of mmengine's hint about PYTHONPATH after a traceback."""
+    """An MMagic config needs mmagic, and mmcv with its compiled ops (MMagic's model zoo imports
+    them, for its video and detection editors, as soon as any of its models is built). Where
+    either is missing (the BasicSR environment, mmcv-lite) say so at once in one line, with the
+    way out, instead of mmengine's hint about PYTHONPATH after a traceback."""
     if cfg.get("default_scope") != "mmagic":
         return
+    fix = ("run `make mmagic-env` and use .venv-mmagic/bin/classsr (README, 'Train (MMagic / mmengine)'), "
+           "or train with the mmengine-only configs, which need no MMagic: "
+           "classsr mmtrain configs/mmengine/classsr_fsrcnn_x4_1_branches.py")
+    if importlib.util.find_spec("mmagic") is None:
+        raise ValueError(f"{path}: MMagic configs need mmagic, which is not installed in this environment "
+                         f"({sys.prefix}); {fix}")
     try:
         found = importlib.util.find_spec("mmcv._ext") is not None
-    except ImportError:
+    except ImportError:  # no mmcv at all
         found = False
     if not found:
-        import mmcv
-        raise ValueError(f"{path}: MMagic configs need mmcv's compiled ops (mmcv._ext), and the mmcv here "
-                         f"({mmcv.__version__}, {os.path.dirname(mmcv.__file__)}) has none (mmcv-lite). Install a "
-                         f"full mmcv built for your torch, or train with the mmengine-only configs, which need "
-                         f"no MMagic: classsr mmtrain configs/mmengine/classsr_fsrcnn_x4_1_branches.py")
+        raise ValueError(f"{path}: MMagic configs need mmcv's compiled ops (mmcv._ext), and this environment "
+                         f"({sys.prefix}) has no mmcv with them (mmcv-lite, or none); {fix} "
+                         f"(scripts/build_mmcv.sh builds mmcv with its ops for your torch)")
 
 
 def train(config: str, cfg_options=None, launcher: str = "none", work_dir=None, resume: bool = False) -> None:

@@ -35,8 +35,8 @@ def _lookup(name):
     except ModuleNotFoundError as err:
         if "mmcv._ext" in str(err):
             raise ImportError(f"base.type={name!r}: MMagic's model zoo imports mmcv's compiled ops "
-                              "(mmcv._ext), which mmcv-lite lacks; install a full mmcv built for your "
-                              "torch (README, 'Train (MMagic / mmengine)')") from err
+                              "(mmcv._ext), which this mmcv lacks (mmcv-lite); `make mmagic-env` or "
+                              "scripts/build_mmcv.sh installs mmcv with its ops built for your torch") from err
         raise
 
 
