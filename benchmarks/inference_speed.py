@@ -19,8 +19,13 @@ bicubic first, then / 4). Per model, size and load, times summed over the photos
 - ClassSR, tiles: the paper's way (32 px tiles every 28).
 FLOPs-predicted speed-ups count every pixel a branch runs, margins included.
 
+A model may also be a checkpoint file (`--models fsrcnn,scripts/checkpoints/classsr_zero_edge_x4.pth`):
+its own classifier routes, as for the shipped model. With --psnr, each row's output is scored
+against the HR photo (basicsr's PSNR, 4 px border): speed at equal quality, e.g. with and without
+the zero class.
+
 Run: .venv/bin/python benchmarks/inference_speed.py [--repeats 5] [--models fsrcnn,msrresnet]
-     [--sizes 2k,4k] [--load idle,busy] [--photos DIR] [--threads 2]
+     [--sizes 2k,4k] [--load idle,busy] [--photos DIR] [--threads 2] [--psnr]
 """
 import argparse
 import os
@@ -94,7 +99,7 @@ def one_thread(fn):
     return run
 
 
-def runs_for(model, lr, routing, tiles: bool):
+def runs_for(model, lr, routing, tiles: bool, variants: bool = True):
     """The runs timed on one LR image: name -> function."""
     m = model.num_classes
     base = model.build_base().eval()
@@ -107,22 +112,32 @@ def runs_for(model, lr, routing, tiles: bool):
         kw = dict(force_class=std_thirds(CellGrid(lr.shape[1], lr.shape[2], 32).windows(lr), m))
     runs = {"base, whole image": whole_cl if t_cl["cl"] <= t_nc["nc"] else whole_nc,
             "ClassSR, regions": lambda: model.restore_image(lr, **kw),
-            "ClassSR, regions, workers 1": lambda: model.restore_image(lr, workers=1, **kw),
-            "ClassSR, regions, 1 thread": one_thread(lambda: model.restore_image(lr, workers=1, **kw)),
             "engine unrouted (widest everywhere)": lambda: model.restore_image(lr, force_class=m - 1)}
+    if variants:
+        runs["ClassSR, regions, workers 1"] = lambda: model.restore_image(lr, workers=1, **kw)
+        runs["ClassSR, regions, 1 thread"] = one_thread(lambda: model.restore_image(lr, workers=1, **kw))
     runs.update({f"class {k} alone": (lambda k=k: model.restore_image(lr, force_class=k)) for k in range(m - 1)})
     if tiles and routing != "std":
         runs["ClassSR, tiles"] = lambda: model.restore_image(lr, "tiles")
     return runs
 
 
-def bench(model, photos, routing, repeats, tiles):
-    """Summed medians over the photos, FLOPs, and the latency efficiency's ideal time."""
-    secs, flops, ideal, counts = {}, {}, 0.0, [0] * model.num_classes
+def score(out, hr) -> float:
+    """basicsr's PSNR of a run's output (a tensor or a restore result) against the HR photo."""
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import tensor2img
+    img = getattr(out, "image", out).float().clamp(0, 1)
+    return calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=4)
+
+
+def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True):
+    """Summed medians over the photos, FLOPs, the latency efficiency's ideal time and (psnr) the
+    mean PSNR of each run over the photos."""
+    secs, flops, ideal, counts, quality = {}, {}, 0.0, [0] * model.num_classes, {}
     cls = model.tile_cost(32).classifier
-    for lr in photos:
+    for hr, lr in photos:
         with torch.inference_mode():
-            t, out = medians(runs_for(model, lr, routing, tiles), repeats)
+            t, out = medians(runs_for(model, lr, routing, tiles, variants), repeats)
             f_whole, _ = count_flops(model.build_base().eval(), lr[None])
         n_cells = len(CellGrid(lr.shape[1], lr.shape[2], 32))
         own = out["ClassSR, regions"]
@@ -140,20 +155,24 @@ def bench(model, photos, routing, repeats, tiles):
             else:
                 f = None
             flops[k] = None if f is None else flops.get(k, 0.0) + f
-    return secs, flops, ideal, counts
+            if psnr:
+                quality[k] = quality.get(k, 0.0) + score(out[k], hr) / len(photos)
+    return secs, flops, ideal, counts, quality
 
 
-def report(name, size, load, secs, flops, ideal, counts):
+def report(name, size, load, secs, flops, ideal, counts, quality):
     base, unrouted, own = secs["base, whole image"], secs["engine unrouted (widest everywhere)"], secs["ClassSR, regions"]
     rows = []
     for k, t in secs.items():
         f = flops.get(k)
         rows.append([k, f"{t:.2f}", f"{base / t:.2f}x", f"{unrouted / t:.2f}x",
                      "-" if f is None else f"{100 * f / flops['base, whole image']:.1f}%",
-                     "-" if f is None else f"{flops['base, whole image'] / f:.2f}x"])
+                     "-" if f is None else f"{flops['base, whole image'] / f:.2f}x"]
+                    + ([f"{quality[k]:.3f}"] if quality else []))
     print(f"\n### {name}, {size}, {load}\n")
     print(table(["run", "seconds (sum of medians)", "vs base, whole image", "vs engine unrouted",
-                 "FLOPs, % of base on the whole image", "FLOPs-predicted vs base"], rows))
+                 "FLOPs, % of base on the whole image", "FLOPs-predicted vs base"]
+                + (["PSNR (dB, mean over photos)"] if quality else []), rows))
     predicted = flops["engine unrouted (widest everywhere)"] / flops["ClassSR, regions"]
     print(f"\ncells per class {counts}; own routing vs the engine unrouted: measured {unrouted / own:.2f}x, "
           f"FLOPs-predicted {predicted:.2f}x; latency efficiency {ideal / own:.2f} (each class alone, weighted "
@@ -167,7 +186,7 @@ def photos_at(paths, size):
         img = read_picture(path).rgb if isinstance(path, str) else path
         if size == "4k":
             img = imresize(img, 1.5).clamp(0, 1)
-        out.append(bicubic_pair(img, 4)[1])
+        out.append(bicubic_pair(img, 4))
     return out
 
 
@@ -181,6 +200,8 @@ def main():
     ap.add_argument("--load", default="idle,busy", help="idle, busy (one competing CPU-bound process) or both")
     ap.add_argument("--photos", help="a folder of photos (default: the shipped demo photo)")
     ap.add_argument("--no-tiles", action="store_true", help="leave out the tiles row")
+    ap.add_argument("--psnr", action="store_true", help="score every run's output against the HR photo")
+    ap.add_argument("--no-variants", action="store_true", help="leave out the workers-1 and 1-thread rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     sources = list_images(args.photos) if args.photos else [weights.demo_photo()]
@@ -190,6 +211,9 @@ def main():
     for name in args.models.split(","):
         if name == "fsrcnn":
             model, routing, label = checkpoint.load(weights.CLASSSR_FSRCNN_X4), "classifier", "ClassSR-FSRCNN (shipped)"
+        elif os.path.isfile(name):
+            model, routing = checkpoint.load(name), "classifier"
+            label = f"ClassSR {os.path.basename(name)}" + (" (zero class)" if model.zero_class else "")
         else:
             torch.manual_seed(0)
             widths = [int(w) for w in args.msrresnet_widths.split(",")]
@@ -199,8 +223,8 @@ def main():
             photos = photos_at(sources, size)
             for load in args.load.split(","):
                 with Busy(load == "busy"):
-                    secs, flops, ideal, counts = bench(model, photos, routing, args.repeats, not args.no_tiles)
-                report(label, size, load, secs, flops, ideal, counts)
+                    res = bench(model, photos, routing, args.repeats, not args.no_tiles, args.psnr, not args.no_variants)
+                report(label, size, load, *res)
     print(f"\nTotal run time: {time.perf_counter() - start:.0f} s")
 
 

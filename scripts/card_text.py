@@ -18,9 +18,10 @@ def verdict(card):
     d = cs["psnr"] - ref["psnr"]
     budgets = {k: r for k, r in rows.items() if k.startswith("ClassSR budget")}
     below = [k for k, r in budgets.items() if r["psnr"] < bic["psnr"]]
-    ok = d >= -0.02 and cs["flops_percent"] <= 70
-    lines = [f"- ClassSR at its own routing: {d:+.2f} dB against FSRCNN-O on the same tiles, at "
-             f"{cs['flops_percent']:.1f}% of its FLOPs (target: at least -0.02 dB at no more than 70%): "
+    limit = 60 if card["classsr"].get("zero_class") else 70  # the zero class's issue asks for less
+    ok = d >= -0.02 and cs["flops_percent"] <= limit
+    lines = [f"- ClassSR at its own routing: {d:+.3f} dB against FSRCNN-O on the same tiles, at "
+             f"{cs['flops_percent']:.1f}% of its FLOPs (target: at least -0.02 dB at no more than {limit}%): "
              f"**{'met' if ok else 'not met'}**."]
     whole = rows.get("FSRCNN-O, whole image")
     regions = next((r for k, r in rows.items() if k.startswith("ClassSR, regions")), None)
@@ -37,21 +38,37 @@ def verdict(card):
 def _candidates_table(card, names, label):
     budgets = sorted({k for c in card["candidates"].values() for k in c["rows"] if k.startswith("ClassSR budget")},
                      key=lambda k: float(k.split()[-1]))
+    every = [k for k in budgets if all(k in c["rows"] for c in card["candidates"].values())]
     lines = [f"| {label} | parameters | own routing: PSNR / FLOPs % | "
-             + " | ".join(f"budget {k.split()[-1]}" for k in budgets) + " | mean over budgets |",
+             + " | ".join(f"budget {k.split()[-1]}" for k in budgets)
+             + f" | mean over budgets {every[0].split()[-1]}-{every[-1].split()[-1]} |",
              "|---|---|---|" + "---|" * len(budgets) + "---|"]
     for name in names:
         c = card["candidates"].get(name)
         if c is None:
             continue
         r = c["rows"]["ClassSR"]
-        cells = " | ".join(f"{c['rows'][k]['psnr']:.2f}" for k in budgets)
-        lines.append(f"| {name} | {c['params']:,} | {r['psnr']:.2f} / {r['flops_percent']:.1f} | {cells} | {c['sweep']:.3f} |")
+        cells = " | ".join(f"{c['rows'][k]['psnr']:.2f}" if k in c["rows"] else "-" for k in budgets)
+        lines.append(f"| {name} | {c['params']:,} | {r['psnr']:.3f} / {r['flops_percent']:.1f} | {cells} | {c['sweep']:.3f} |")
     return "\n".join(lines)
 
 
+ROUTERS = ("edge score", "supervised", "paper", "zero, edge score", "zero, supervised", "zero, paper")
+
+
 def _router_table(card):
-    return _candidates_table(card, ("edge score", "supervised", "paper"), "router")
+    return _candidates_table(card, ROUTERS, "router")
+
+
+def _zero(card):
+    """A sentence on the zero class: shipped or not."""
+    if not any(c.get("zero_class") for c in card["candidates"].values()):
+        return "(the recipe's `zero` step did not run)"
+    if card["classsr"].get("zero_class"):
+        return ("A zero-class router is as good over the budget sweep at equal FLOPs and costs less at its own "
+                "routing: the shipped model has the zero class (class 0: FSRCNN-O's bicubic skip, no network call).")
+    return ("No zero-class router is as good over the budget sweep for less at its own routing within "
+            "0.02 dB of FSRCNN-O: the shipped model has no zero class.")
 
 
 def _shared_table(card):
@@ -99,10 +116,14 @@ Routers compared on the same held-out photos, all over the same trained branches
 thresholds fitted to the branches' errors on the training sub-images, `classsr label --edge-router`);
 supervised (the paper's classifier by cross-entropy to each training sub-image's cheapest branch
 within an MSE tolerance of the widest); paper (the classifier by L1 + Class-Loss + Average-Loss,
-hard routing). The budget sweep shifts each router's decisions by its logits, so the routers
-spread their tiles differently at the same budget:
+hard routing). "zero, ...": the same three ways over the same branches behind a class that
+costs nothing (`zero_class: true`: FSRCNN-O's bicubic skip, no network call), which alone
+reach budgets below the cheapest branch's floor. The budget sweep shifts each router's decisions
+by its logits, so the routers spread their tiles differently at the same budget:
 
 {_router_table(card)}
+
+{_zero(card)}
 
 Separate branches against shared weights (one network's parameters, trained by the sandwich
 rule from FSRCNN-O for about the same wall time, with the supervised router), same photos:
@@ -128,7 +149,7 @@ below was measured by that run on this machine. card.json holds the same facts f
 
 - FSRCNN-O: FSRCNN (d=56, s=12, m=4) x4 with a bicubic skip (`residual: true`: the network
   learns what bicubic misses), trained first on all training sub-images.
-- ClassSR-FSRCNN: 3 branches, d = {card['classsr']['widths']}; the widest is FSRCNN-O unchanged
+- ClassSR-FSRCNN: {"a zero class (FSRCNN-O's bicubic skip, no network call: 0 FLOPs) and " if card['classsr'].get('zero_class') else ""}3 branches, d = {card['classsr']['widths']}; the widest is FSRCNN-O unchanged
   (frozen in every phase); classifier {card['classsr']['classifier']}; router: {card['classsr']['router']}.
 - Sub-images (LR 32x32, HR 128x128; scales 1, 0.75, 0.5; stride 16), per class: {card['sub_images']}.
 - Wall time: {_walltimes(card)}.
@@ -146,6 +167,8 @@ below was measured by that run on this machine. card.json holds the same facts f
 ## Routers
 
 {_router_table(card)}
+
+{_zero(card)}
 
 ## Shared weights
 

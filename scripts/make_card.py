@@ -7,7 +7,8 @@ On the held-out photos, through classsr_plugin.evaluate (the same code as `class
   - the shipped one in full: bicubic, FSRCNN-O (tiled and whole image), ClassSR, budgets, oracle;
   - the per-class branch table; a class-map picture of a held-out 2K photo.
 The router ships whose own routing is best within 70% of the base's FLOPs (else the best mean
-PSNR over the budget sweep, equal FLOPs); all are documented. Writes classsr_plugin/weights/{classsr_fsrcnn_x4.pth,
+PSNR over the budget sweep, equal FLOPs), unless a zero-class router (the same branches behind a
+class that costs nothing) is as good over the sweep for less (`choose`); all are documented. Writes classsr_plugin/weights/{classsr_fsrcnn_x4.pth,
 fsrcnn_o_x4.pth, card.json, MODEL_CARD.md}, docs/ pictures and README's results block.
 
 Usage: python scripts/make_card.py --run RUN_DIR    (checkpoints: scripts/checkpoints)
@@ -36,7 +37,11 @@ DOCS = os.path.join(REPO, "docs")
 CKPT = os.path.join(REPO, "scripts", "checkpoints")
 ROUTERS = {"edge score": "classsr_edge_x4.pth", "supervised": "classsr_supervised_x4.pth",
            "paper": "classsr_paper_x4.pth"}
-CANDIDATES = {**ROUTERS, "shared": "classsr_shared_x4.pth"}
+# the same branches behind a first class that costs nothing (the recipe's `zero` step)
+ZERO_ROUTERS = {"zero, edge score": "classsr_zero_edge_x4.pth", "zero, supervised": "classsr_zero_supervised_x4.pth",
+                "zero, paper": "classsr_zero_paper_x4.pth"}
+CANDIDATES = {**ROUTERS, **ZERO_ROUTERS, "shared": "classsr_shared_x4.pth"}
+TOLERANCE = 0.02  # dB a router's own routing may lose against FSRCNN-O (the Results issue's target)
 MAP_PHOTO = "plasma_Kite"  # a held-out 2K photo with a large smooth sky
 
 
@@ -71,36 +76,45 @@ def class_map_picture(model, path_in, path_out):
 
 
 def walltimes(run):
+    """Seconds per recipe step from RUN's log; steps this run did not log keep the times the
+    previous card recorded (a later session may run only some steps, e.g. `zero`)."""
     out = {}
+    card = os.path.join(weights.HERE, "card.json")
+    earlier = json.load(open(card)).get("wall_seconds", {}) if os.path.exists(card) else {}
     with open(os.path.join(run, "logs", "walltimes.txt")) as f:
         for line in f:
             m = re.match(r"(\S+) ([0-9.]+) s", line)
             if m:
                 out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))  # resumed steps add up
-    return out
+    return {**earlier, **out}
 
 
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def compare(run, ckpt, heldout, budgets):
+def compare(run, ckpt, heldout, budgets, low_budgets=()):
     """Every candidate the recipe made, on the held-out photos: their own routing and the budget
-    sweep -> {name: {"rows", "sweep" (mean PSNR over the budgets: equal FLOPs), "params"}}."""
+    sweep -> {name: {"rows", "sweep" (mean PSNR over `budgets`, which every candidate reaches:
+    equal FLOPs), "params"}}. Zero-class candidates also run `low_budgets` (below the cheapest
+    branch's floor, where only they go)."""
     out = {}
     for name, file in CANDIDATES.items():
         path = os.path.join(ckpt, file)
         if not os.path.exists(path):
             continue
         model = load(path)
-        rep = _cached(os.path.join(run, "eval", name), path, budgets)
-        if rep is None:
-            rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name), budgets=budgets,
-                           budget_mode="target")  # a PSNR-vs-FLOPs curve over the whole sweep
+        mine = sorted(set(budgets) | (set(low_budgets) if model.zero_class else set()))
+        rep = _cached(os.path.join(run, "eval", name.replace(", ", "_").replace(" ", "_")), path, mine)
+        if rep is None:  # a PSNR-vs-FLOPs curve over the whole sweep
+            rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name.replace(", ", "_").replace(" ", "_")),
+                           budgets=mine, budget_mode="target")
         rows = next(iter(rep["folders"].values()))["rows"]
         out[name] = {"rows": {k: r for k, r in rows.items() if k == "ClassSR" or k.startswith("ClassSR budget")},
                      "sweep": sum(rows[f"ClassSR budget {b:g}"]["psnr"] for b in budgets) / len(budgets),
-                     "params": n_params(model), "file": file}
+                     "params": n_params(model), "file": file, "zero_class": model.zero_class}
+        print(f"{name}: own routing {rows['ClassSR']['psnr']:.3f} dB at {rows['ClassSR']['flops_percent']:.1f}%, "
+              f"mean over budgets {out[name]['sweep']:.3f} dB")
     return out
 
 
@@ -119,15 +133,37 @@ def _cached(out, ckpt, budgets):
     return rep
 
 
-def ship(candidates):
-    """The separate-branch router ships whose own routing gives the best PSNR within 70% of
-    FSRCNN-O's FLOPs (the Results issue's target), or, if none is within, the best mean over the
-    budget sweep; its widest branch is FSRCNN-O. Shared weights ship beside it only if their
-    sweep is at least as good."""
-    routers = [n for n in ROUTERS if n in candidates]
-    within = [n for n in routers if candidates[n]["rows"]["ClassSR"]["flops_percent"] <= 70]
-    best = (max(within, key=lambda n: candidates[n]["rows"]["ClassSR"]["psnr"]) if within
-            else max(routers, key=lambda n: candidates[n]["sweep"]))
+def _best(candidates, names, limit):
+    """The router whose own routing gives the best PSNR within `limit`% of FSRCNN-O's FLOPs, or,
+    if none is within, the best mean over the budget sweep."""
+    names = [n for n in names if n in candidates]
+    if not names:
+        return None
+    within = [n for n in names if candidates[n]["rows"]["ClassSR"]["flops_percent"] <= limit]
+    return (max(within, key=lambda n: candidates[n]["rows"]["ClassSR"]["psnr"]) if within
+            else max(names, key=lambda n: candidates[n]["sweep"]))
+
+
+def choose(candidates, base_psnr):
+    """The router to ship: the best plain router (within 70% of FSRCNN-O's FLOPs, the Results
+    issue's target), unless the best zero-class router (within 60%, the zero class's target) is
+    at least as good over the budget sweep (equal FLOPs), costs less at its own routing, and
+    loses at most TOLERANCE dB there against FSRCNN-O."""
+    plain = _best(candidates, ROUTERS, 70)
+    zero = _best(candidates, ZERO_ROUTERS, 60)
+    if zero is None:
+        return plain
+    z, p = candidates[zero], candidates[plain]
+    if (z["sweep"] >= p["sweep"] and z["rows"]["ClassSR"]["flops_percent"] < p["rows"]["ClassSR"]["flops_percent"]
+            and z["rows"]["ClassSR"]["psnr"] >= base_psnr - TOLERANCE):
+        return zero
+    return plain
+
+
+def ship(candidates, base_psnr):
+    """Copy the chosen router's checkpoint (its widest branch is FSRCNN-O) and FSRCNN-O into the
+    package. Shared weights ship beside it only if their sweep is at least as good."""
+    best = choose(candidates, base_psnr)
     shutil.copyfile(os.path.join(CKPT, candidates[best]["file"]), weights.CLASSSR_FSRCNN_X4)
     shutil.copyfile(os.path.join(CKPT, "fsrcnn_o_x4.pth"), weights.FSRCNN_O_X4)
     shared = candidates.get("shared")
@@ -145,10 +181,12 @@ def card_facts(run, model, ref, folder, candidates, best, shipped_shared, map_co
     return {
         "weights": {"classsr": os.path.basename(weights.CLASSSR_FSRCNN_X4), "reference": os.path.basename(weights.FSRCNN_O_X4)},
         "classsr": {"arch": "FSRCNN", "widths": model.widths, "classifier": model.config["classifier"], "router": best,
+                    "zero_class": model.zero_class,
                     "base": model.config["base"]},
         "photos": photos,
         "sub_images": {name: _meta_counts(os.path.join(run, "data", "train_x4", name))
-                       for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt")},
+                       for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt",
+                                    "meta_info_oracle_zero.txt")},
         "wall_seconds": walltimes(run),
         "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                     f"{torch.get_num_threads()} threads, no GPU",
@@ -162,17 +200,30 @@ def card_facts(run, model, ref, folder, candidates, best, shipped_shared, map_co
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="RUN folder of scripts/recipe_fsrcnn_x4.sh")
-    ap.add_argument("--budgets", default="0.5,0.6,0.65,0.7,0.8,0.9")
+    ap.add_argument("--budgets", default="0.5,0.6,0.65,0.7,0.8,0.9,1",
+                    help="the sweep every candidate reaches (its mean compares them at equal FLOPs)")
+    ap.add_argument("--low-budgets", default="0.1,0.2,0.3,0.4",
+                    help="budgets below the cheapest branch's floor: zero-class candidates only")
+    ap.add_argument("--compare-only", action="store_true",
+                    help="evaluate the candidates and print the choice; ship and write nothing")
     ap.add_argument("--oracle", default="0,3e-6,1e-5,3e-5")
     args = ap.parse_args(argv)
     alias_torchvision_for_basicsr()
     run, heldout = args.run, os.path.join(args.run, "photos", "heldout")
     budgets = [float(b) for b in args.budgets.split(",")]
-    candidates = compare(run, CKPT, heldout, budgets)
-    best, shipped_shared = ship(candidates)
+    low = [float(b) for b in args.low_budgets.split(",") if b]
+    if 1.0 not in budgets:
+        ap.error("--budgets must include 1 (widest everywhere: FSRCNN-O on the same tiles, the tolerance's yardstick)")
+    candidates = compare(run, CKPT, heldout, budgets, low)
+    base_psnr = next(iter(candidates.values()))["rows"]["ClassSR budget 1"]["psnr"]
+    if args.compare_only:
+        print(f"FSRCNN-O on the same tiles: {base_psnr:.3f} dB; would ship: {choose(candidates, base_psnr)}")
+        return 0
+    best, shipped_shared = ship(candidates, base_psnr)
     model, ref = load(weights.CLASSSR_FSRCNN_X4), load(weights.FSRCNN_O_X4)
     out = os.path.join(run, "eval", "shipped")
-    rep = evaluate(model, [heldout], [None], out, budgets=budgets, budget_mode="target", reference=ref,
+    rep = evaluate(model, [heldout], [None], out, budgets=sorted(set(budgets) | set(low if model.zero_class else ())),
+                   budget_mode="target", reference=ref,
                    reference_name="FSRCNN-O",
                    oracle_tols=[float(t) for t in args.oracle.split(",")])
     os.makedirs(DOCS, exist_ok=True)
