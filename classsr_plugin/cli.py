@@ -70,7 +70,8 @@ def cmd_prepare(args) -> int:
         scorer, name = _scorer(args.ref), os.path.basename(args.ref)
     scales = args.scales
     rep = prepare(args.hr, args.out, classes=args.classes, scorer=scorer, scorer_name=name, scales=scales,
-                  tile=args.tile, stride=args.stride, lr_dir=args.lr, degradation=degradation)
+                  tile=args.tile, stride=args.stride, lr_dir=args.lr, degradation=degradation,
+                  max_per_image=args.max_per_image)
     print(f"images: {len(rep.done)} scored, {len(rep.resumed)} already done, {len(rep.skipped)} skipped"
           + (f" (listed in {os.path.join(args.out, 'skipped.txt')})" if rep.skipped else ""))
     print(f"sub-image pairs: {rep.pairs}; per class (0 = easiest): {rep.counts}; "
@@ -374,7 +375,11 @@ def _add_data(sub):
     p.add_argument("--out", required=True, help="output folder: train/, heldout/, photos.json")
     p.set_defaults(func=cmd_photos)
 
-    p = sub.add_parser("prepare", help="make difficulty-ranked LR/HR sub-images for training")
+    p = sub.add_parser("prepare", help="make difficulty-ranked LR/HR sub-images for training",
+                       description="Sub-images per photo: a 2560x1600 photo gives about 3,100 pairs at x4 and 3,500 at "
+                                   "scale 1 at the defaults (the stride follows the scale: 16 LR px "
+                                   "at x4, 64 at scale 1, where the input has 16x the pixels). The number of "
+                                   "pairs and their size are printed before anything is written.")
     p.add_argument("--hr", required=True, help="folder of HR images")
     p.add_argument("--out", required=True, help="output folder (re-running resumes)")
     p.add_argument("--task", default="sr", choices=["sr", "denoise", "deblur"],
@@ -389,7 +394,10 @@ def _add_data(sub):
                                  "(network_g + path.pretrain_network_g); default: bicubic PSNR")
     p.add_argument("--scales", type=factors, default="1,0.9,0.8,0.7,0.6", help="HR downscaling factors")
     p.add_argument("--tile", type=tile_size, default=32, help="LR sub-image size")
-    p.add_argument("--stride", type=positive, default=16, help="LR sub-image stride")
+    p.add_argument("--stride", type=positive, default=None,
+                   help="input sub-image stride (default: 64 / scale, i.e. 16 at x4 and 64 at scale 1)")
+    p.add_argument("--max-per-image", type=positive, default=None,
+                   help="at most this many pairs from one photo (shared among --scales by area, evenly spaced)")
     p.add_argument("--lr", help="folder of ready LR images (same names) instead of bicubic")
     _max_pixels(p)
     p.add_argument("--whole", action="store_true",

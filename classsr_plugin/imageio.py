@@ -14,7 +14,7 @@ import warnings
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -181,6 +181,20 @@ def _header(data: bytes):
         return None
     finally:
         Image.MAX_IMAGE_PIXELS = saved
+
+
+def image_size(path: str) -> Optional[Tuple[int, int]]:
+    """(width, height) as read_picture will return it (EXIF rotation applied), from the header
+    alone; None if the file cannot be read or its header is not understood."""
+    try:
+        with open(path, "rb") as f:
+            head = _header(f.read())
+    except OSError:
+        return None
+    if head is None:
+        return None
+    w, h, o = head
+    return (h, w) if o in (5, 6, 7, 8) else (w, h)
 
 
 def _orient(img: np.ndarray, o: int) -> np.ndarray:

@@ -94,3 +94,29 @@ def test_restoration_end_to_end(tmp_path, task, args, tag):
     assert rows["ClassSR"]["images"] == 1
     assert rows["ClassSR"]["psnr"] == pytest.approx(calculate_psnr(out, cv2.imread(str(val / "hr" / "chelsea.png")), 0),
                                                     abs=1e-6)
+
+
+def test_scale1_defaults_cut_as_many_pairs_per_photo_as_x4(tmp_path, capsys):
+    """The stride follows the scale (16 at x4, 64 at scale 1), the count printed before cutting
+    is the count cut, and --max-per-image caps a photo's pairs, evenly spaced."""
+    from classsr_plugin.data.prepare import default_stride, estimate
+    hr = photos(str(tmp_path / "hr"), names=("astronaut",), size=512)
+    paths = [os.path.join(hr, f) for f in os.listdir(hr)]
+    assert (default_stride(4), default_stride(1)) == (16, 64)
+    sr = estimate(paths, 4, (1.0, 0.75), 32, 16)[0]
+    dn = estimate(paths, 1, (1.0, 0.75), 32, 64)[0]
+    assert 0.5 < dn / sr < 2, (sr, dn)  # at stride 16, scale 1 would cut 16x as many
+    deg = Degradation("denoise", 1, sigma="25")
+    out = str(tmp_path / "dn")
+    rep = prepare(hr, out, classes=3, scales=(1.0, 0.75), progress=True, degradation=deg)
+    assert rep.pairs == dn == rep.estimate[0] and f"about {dn} sub-image pairs" in capsys.readouterr().out
+    assert rep.estimate[1] == dn * 32 * 32 * 3 * 2
+    capped = prepare(hr, str(tmp_path / "cap"), classes=3, scales=(1.0, 0.75), degradation=deg,
+                     max_per_image=20, progress=False)
+    names = [n for n, _, _ in read_meta(os.path.join(str(tmp_path / "cap"), "meta_info.txt"))]
+    assert capped.pairs == len(names) == capped.estimate[0] <= 20 and len(set(names)) == len(names)
+    ys = sorted({int(n.split("_")[-2]) for n in names if "_s1.00_" in n})
+    assert ys[0] == 0 and ys[-1] == 512 - 32  # spread over the photo, not its first rows
+    with pytest.raises(ValueError, match="max_per_image: 30 now, 20 before"):
+        prepare(hr, str(tmp_path / "cap"), classes=3, scales=(1.0, 0.75), degradation=deg, max_per_image=30,
+                progress=False)

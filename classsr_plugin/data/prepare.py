@@ -44,6 +44,7 @@ class Prepared:
     counts: List[int] = field(default_factory=list)        # pairs per class
     thresholds: List[float] = field(default_factory=list)  # PSNR class boundaries, descending
     scorer: str = ""                                       # what the PSNR was measured on
+    estimate: Tuple[int, int] = (0, 0)                     # (pairs, bytes uncompressed) before cutting
 
 
 def _imresize(img: np.ndarray, factor: float) -> np.ndarray:
@@ -57,11 +58,57 @@ def _quantise(img):
 
 
 def _crops(img: np.ndarray, ys, xs, size: int) -> np.ndarray:
-    """[n, size, size, C] crops at every (y, x) in the grid ys x xs."""
+    """[n, size, size, C] crops at the points (ys[i], xs[i])."""
     ar = np.arange(size)
-    rows = (ys[:, None, None, None] + ar[None, None, :, None])
-    cols = (xs[None, :, None, None] + ar[None, None, None, :])
-    return img[rows, cols].reshape(-1, size, size, img.shape[2])
+    rows = ys[:, None, None] + ar[None, :, None]
+    cols = xs[:, None, None] + ar[None, None, :]
+    return img[rows, cols]
+
+
+def default_stride(scale: int) -> int:
+    """The paper's 16 LR px at x4; at other scales the stride that cuts the same number of
+    sub-images from a photo (an input at scale 1 has 16x the pixels of its x4 LR, so 64 px)."""
+    return max(1, round(64 / scale))
+
+
+def _quota(max_per_image: Optional[int], scales: Sequence[float], factor: float) -> Optional[int]:
+    """A photo's cap shared among its copies by area (each copy at least one sub-image)."""
+    if not max_per_image:
+        return None
+    return max(1, int(max_per_image * factor ** 2 / sum(f ** 2 for f in scales)))
+
+
+def _positions(lr_h: int, lr_w: int, tile: int, stride: int, quota: Optional[int]):
+    """(ys, xs) of the sub-images cut from an input of lr_h x lr_w; with a quota, that many of
+    the grid's positions, evenly spaced in raster order (deterministic: a re-run cuts the same)."""
+    ys, xs = tile_starts(lr_h, tile, stride).numpy(), tile_starts(lr_w, tile, stride).numpy()
+    ys, xs = np.repeat(ys, len(xs)), np.tile(xs, len(ys))
+    if quota is not None and quota < len(ys):
+        keep = np.unique(np.linspace(0, len(ys) - 1, quota).round().astype(int))
+        ys, xs = ys[keep], xs[keep]
+    return ys, xs
+
+
+def estimate(paths, scale: int, scales: Sequence[float], tile: int, stride: int,
+             max_per_image: Optional[int] = None) -> Tuple[int, int]:
+    """(sub-image pairs, bytes of their pixels uncompressed) that `prepare` would cut from these
+    images, from their headers (nothing decoded); unreadable images count as none."""
+    from ..imageio import image_size
+    pairs = 0
+    for path in paths:
+        size = image_size(path)
+        if size is None:
+            continue
+        w, h = size
+        for f in scales:
+            fh, fw = (h, w) if f == 1 else (int(np.ceil(h * f)), int(np.ceil(w * f)))
+            lr_h, lr_w = fh // scale, fw // scale
+            if min(lr_h, lr_w) < tile:
+                continue
+            n = len(tile_starts(lr_h, tile, stride)) * len(tile_starts(lr_w, tile, stride))
+            quota = _quota(max_per_image, scales, f)
+            pairs += n if quota is None else min(n, quota)
+    return pairs, pairs * tile * tile * 3 * (1 + scale * scale)
 
 
 def psnr(mse: torch.Tensor) -> torch.Tensor:
@@ -88,7 +135,7 @@ def identity_scorer(lq):
     return lq
 
 
-def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degrade):
+def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degrade, max_per_image):
     hr_full = read_rgb(path)
     if min(hr_full.shape[:2]) < scale:
         raise ValueError(f"{hr_full.shape[1]}x{hr_full.shape[0]} is smaller than the scale {scale}")
@@ -106,10 +153,10 @@ def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr
         if min(lr.shape[:2]) < tile:
             continue  # this copy is smaller than one sub-image
         hr, lr = _quantise(hr), _quantise(lr)
-        ys, xs = tile_starts(lr.shape[0], tile, stride).numpy(), tile_starts(lr.shape[1], tile, stride).numpy()
+        ys, xs = _positions(lr.shape[0], lr.shape[1], tile, stride, _quota(max_per_image, scales, factor))
         lq_tiles = _crops(lr, ys, xs, tile)
         gt_tiles = _crops(hr, ys * scale, xs * scale, tile * scale)
-        names = [f"{stem}_s{factor:.2f}_{y:04d}_{x:04d}" for y in ys for x in xs]
+        names = [f"{stem}_s{factor:.2f}_{y:04d}_{x:04d}" for y, x in zip(ys, xs)]
         psnrs = []
         lq_t = torch.from_numpy(lq_tiles).permute(0, 3, 1, 2).float()
         gt_t = torch.from_numpy(gt_tiles).permute(0, 3, 1, 2).float()
@@ -182,17 +229,21 @@ def read_meta(path: str):
 
 def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
             scorer: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, scorer_name: Optional[str] = None,
-            scales: Sequence[float] = (1.0, 0.9, 0.8, 0.7, 0.6), tile: int = 32, stride: int = 16,
+            scales: Sequence[float] = (1.0, 0.9, 0.8, 0.7, 0.6), tile: int = 32, stride: Optional[int] = None,
             lr_dir: Optional[str] = None, batch: int = 64, progress: bool = True,
-            degradation: Optional[Degradation] = None) -> Prepared:
+            degradation: Optional[Degradation] = None, max_per_image: Optional[int] = None) -> Prepared:
     """Make (or resume) a difficulty-ranked sub-image set; see the module docstring.
-    `degradation` sets the task (default: SR at `scale`, bicubic)."""
+    `degradation` sets the task (default: SR at `scale`, bicubic); `stride` defaults to
+    default_stride(scale); `max_per_image` caps the pairs cut from one photo (evenly spaced)."""
     degradation = degradation or Degradation("sr", scale)
     scale = degradation.scale
+    stride = default_stride(scale) if stride is None else stride
     if classes < 2:
         raise ValueError(f"classes: need at least 2, got {classes}")
-    if tile < 1 or not 0 < stride <= tile:
-        raise ValueError(f"stride: {stride} is not in (0, tile = {tile}]")
+    if tile < 1 or stride < 1:
+        raise ValueError(f"stride: {stride} and tile: {tile} must be at least 1")
+    if max_per_image is not None and max_per_image < 1:
+        raise ValueError(f"max_per_image: {max_per_image} must be at least 1")
     if lr_dir and list(scales) != [1.0]:
         raise ValueError("scales: with given LR images only the original scale (1) is possible")
     paths = list_images(hr_dir)
@@ -203,14 +254,21 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
         scorer_name = "bicubic" if degradation.task == "sr" else "input"
     scorer_name = scorer_name or "reference"
     check_settings(out, {"scale": scale, "tile": tile, "stride": stride, "scales": [float(f) for f in scales],
-                         "classes": classes, "task": str(degradation), "scorer": scorer_name, "lr": bool(lr_dir)})
+                         "classes": classes, "task": str(degradation), "scorer": scorer_name, "lr": bool(lr_dir),
+                         "max_per_image": max_per_image})
     report = Prepared(scorer=scorer_name)
+    report.estimate = estimate(paths, scale, scales, tile, stride, max_per_image)
     ids = unique_stems(paths, safe=True)  # meta_info.txt splits lines on whitespace
     for path, stem in zip(paths, ids):
         if stem != os.path.splitext(os.path.basename(path))[0]:
             print(f"{path}: listed as {stem}", file=sys.stderr)
     run = dict(scale=scale, scales=scales, tile=tile, stride=stride, scorer=scorer, batch=batch, lr_dir=lr_dir,
-               degradation=degradation)
+               degradation=degradation, max_per_image=max_per_image)
+    if progress:
+        pairs, raw = report.estimate
+        print(f"{out}: about {pairs} sub-image pairs from {len(paths)} images, at most {raw / 2 ** 20:.0f} MiB "
+              f"of PNGs (the pixels uncompressed; stride {stride}"
+              + (f", at most {max_per_image} per image)" if max_per_image else ")"))
     for path, stem in tqdm(list(zip(paths, ids)), desc="prepare", unit="image", disable=None if progress else True):
         _score_one(path, stem, out, scorer_name, report, **run)
     _write_atomic(os.path.join(out, "skipped.txt"), "".join(f"{p}\t{r}\n" for p, r in report.skipped))
@@ -218,7 +276,8 @@ def prepare(hr_dir: str, out: str, scale: int = 4, classes: int = 3,
     return report
 
 
-def _score_one(path, stem, out, scorer_name, report, scale, scales, tile, stride, scorer, batch, lr_dir, degradation):
+def _score_one(path, stem, out, scorer_name, report, scale, scales, tile, stride, scorer, batch, lr_dir, degradation,
+               max_per_image):
     """Score one image's sub-image pairs into out/scores/<stem>.json, unless done earlier."""
     done_file = os.path.join(out, "scores", stem + ".json")
     if os.path.exists(done_file):
@@ -231,7 +290,8 @@ def _score_one(path, stem, out, scorer_name, report, scale, scales, tile, stride
         report.resumed.append(path)
         return
     try:
-        pairs = _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation)
+        pairs = _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degradation,
+                             max_per_image)
     except Exception as err:  # MemoryError too: one bad image never stops the set; a full disk does
         if _stops(err):
             raise
