@@ -120,3 +120,24 @@ def test_scale1_defaults_cut_as_many_pairs_per_photo_as_x4(tmp_path, capsys):
     with pytest.raises(ValueError, match="max_per_image: 30 now, 20 before"):
         prepare(hr, str(tmp_path / "cap"), classes=3, scales=(1.0, 0.75), degradation=deg, max_per_image=30,
                 progress=False)
+
+
+def test_eval_at_scale1_names_its_grid_and_shows_empty_classes_as_dashes(tmp_path):
+    """The header states the stride eval ran (not the x4 default 28), and a class no tile went
+    to reads "-", never nan."""
+    torch.manual_seed(0)
+    model = ClassSR(base={"type": "DnCNN", "num_feat": 16, "num_layers": 4},  # every tile to class 0
+                    classifier={"type": "EdgeScore", "thresholds": [10.0, 20.0]}).eval()
+    ckpt = str(tmp_path / "dn.pth")
+    model.save(ckpt)
+    hr = photos(str(tmp_path / "hr"), names=("astronaut",), size=96)
+    val = str(tmp_path / "val")
+    prepare_whole(hr, val, degradation=Degradation("denoise", 1, sigma="25"))
+    out = tmp_path / "ev"
+    assert main(["eval", "-opt", ckpt, "--hr", f"{val}/hr", "--lr", f"{val}/lr", "--scale", "1", "--stride", "24",
+                 "--exec", "tiles", "-o", str(out)]) == 0
+    md = (out / "eval.md").read_text()
+    assert "32/24 grid" in md and "32/28" not in md
+    assert "nan" not in md.lower()
+    per_class = md[md.index("| routed to"):]
+    assert "| - |" in per_class  # classes 1 and 2 got no tile
