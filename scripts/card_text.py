@@ -54,7 +54,8 @@ def _candidates_table(card, names, label):
     return "\n".join(lines)
 
 
-ROUTERS = ("edge score", "supervised", "paper", "zero, edge score", "zero, supervised", "zero, paper")
+ROUTERS = ("edge score", "supervised", "paper", "zero, edge score", "zero, nested edge score", "zero, supervised",
+           "zero, paper")
 
 
 def _router_table(card):
@@ -127,7 +128,9 @@ supervised (the paper's classifier by cross-entropy to each training sub-image's
 within an MSE tolerance of the widest); paper (the classifier by L1 + Class-Loss + Average-Loss,
 hard routing). "zero, ...": the same three ways over the same branches behind a class that
 costs nothing (`zero_class: true`: FSRCNN-O's bicubic skip, no network call), which alone
-reach budgets below the cheapest branch's floor. The budget sweep shifts each router's decisions
+reach budgets below the cheapest branch's floor; "nested edge score": the edge-score router's
+thresholds with the zero-class edge router's lowest one below them (scripts/nest_zero.py: only
+the flattest cells change, to the zero class). The budget sweep shifts each router's decisions
 by its logits, so the routers spread their tiles differently at the same budget:
 
 {_router_table(card)}

@@ -39,8 +39,8 @@ CKPT = os.path.join(REPO, "scripts", "checkpoints")
 ROUTERS = {"edge score": "classsr_edge_x4.pth", "supervised": "classsr_supervised_x4.pth",
            "paper": "classsr_paper_x4.pth"}
 # the same branches behind a first class that costs nothing (the recipe's `zero` step)
-ZERO_ROUTERS = {"zero, edge score": "classsr_zero_edge_x4.pth", "zero, supervised": "classsr_zero_supervised_x4.pth",
-                "zero, paper": "classsr_zero_paper_x4.pth"}
+ZERO_ROUTERS = {"zero, edge score": "classsr_zero_edge_x4.pth", "zero, nested edge score": "classsr_zero_nested_x4.pth",
+                "zero, supervised": "classsr_zero_supervised_x4.pth", "zero, paper": "classsr_zero_paper_x4.pth"}
 CANDIDATES = {**ROUTERS, **ZERO_ROUTERS, "shared": "classsr_shared_x4.pth"}
 TOLERANCE = 0.02  # dB the zero class's own routing may lose against the plain router's
 MAP_PHOTO = "plasma_Kite"  # a held-out 2K photo with a large smooth sky

@@ -23,7 +23,7 @@
 #   zero        the zero class (issue "a zero-cost class"): the same branches with a first class that
 #               runs no network (FSRCNN-O's bicubic skip alone); oracle labels, edge-score,
 #               supervised and paper-loss routers over the four classes; the branches are unchanged
-#                                                                          -> $CKPT/classsr_zero_{edge,supervised,paper}_x4.pth
+#                                                                          -> $CKPT/classsr_zero_{edge,nested,supervised,paper}_x4.pth
 # A step whose checkpoint exists is skipped; a training step stopped midway resumes
 # (--auto_resume). `STEPS="branches oracle"` runs only those; delete a checkpoint to redo a step.
 # Wall times go to $RUN/logs/walltimes.txt, each step's output to $RUN/logs/<step>.out.
@@ -114,6 +114,8 @@ if want zero; then
     timed oracle_zero "$CLASSSR" label --data "$DATA" --by oracle -opt "$ZERO_BRANCHES" --tol "$TOL" \
       -o "$DATA/meta_info_oracle_zero.txt" --edge-router "$CKPT/classsr_zero_edge_x4.pth" --max-loss "$MAX_LOSS"
   fi
+  [ -f "$CKPT/classsr_zero_nested_x4.pth" ] || "$PY" "$REPO/scripts/nest_zero.py" "$CKPT/classsr_edge_x4.pth" \
+    "$CKPT/classsr_zero_edge_x4.pth" "$CKPT/classsr_zero_nested_x4.pth"
   ZERO=true phase2 ClassSR_FSRCNN_x4_2_zero_supervised "$CKPT/classsr_zero_supervised_x4.pth" "$N_ROUTER" \
     "${SUPERVISED[@]}" "datasets:train:meta_info=$DATA/meta_info_oracle_zero.txt"
   ZERO=true phase2 ClassSR_FSRCNN_x4_2_zero_paper "$CKPT/classsr_zero_paper_x4.pth" "$N_PAPER" classsr:routing=hard \

@@ -118,3 +118,30 @@ def test_branches_phase_refuses_the_zero_class(model):
     with pytest.raises(ValueError, match="zero_class"):
         PhaseSettings(phase="branches").check_model(model)
     PhaseSettings(phase="classifier", allow_untrained=True).check_model(model)
+
+
+def test_nested_edge_router_moves_only_the_flattest_cells_to_the_zero_class():
+    """scripts/nest_zero.py: the plain router's classes everywhere, shifted by one, except cells
+    below the zero router's lowest threshold, which go to the zero class; the branches are the
+    zero-class model's."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
+    from nest_zero import nest
+    from classsr_plugin.classifier import edge_classes
+    torch.manual_seed(0)
+    plain = ClassSR(base=FSRCNN, classifier={"type": "EdgeScore", "thresholds": [0.02, 0.05]}).eval()
+    zero = ClassSR(base=FSRCNN, zero_class=True, classifier={"type": "EdgeScore", "thresholds": [0.01, 0.015, 0.03]})
+    nested = nest(plain, zero)
+    assert nested.zero_class and nested.config["classifier"]["thresholds"] == [0.01, 0.02, 0.05]
+    assert all(torch.equal(v, zero.branches.state_dict()[k]) for k, v in nested.branches.state_dict().items())
+    ramp = torch.linspace(0, 1, 64)[None, None, :].expand(3, 64, 64) * torch.linspace(0, 1, 64)[None, :, None]
+    tiles = torch.stack([ramp * a for a in torch.linspace(0, 6, 24)])  # flat to steep
+    k_plain, k_nested = plain.classifier(tiles).argmax(1), nested.classifier(tiles).argmax(1)
+    flat = k_nested == 0
+    assert flat.any() and (~flat).any()
+    assert torch.equal(k_nested[~flat], k_plain[~flat] + 1)  # every other cell keeps its branch
+    assert (k_plain[flat] == 0).all()  # only cells the plain router sent to its narrowest
+    assert torch.equal(edge_classes(nested.classifier.score(tiles), [0.01, 0.02, 0.05]), k_nested)
+    with pytest.raises(ValueError, match="lowest threshold"):
+        nest(zero, plain)
