@@ -200,7 +200,7 @@ def cmd_infer(args) -> int:
             else:
                 on, scale = image.cpu().float() / (255 if image.dtype == torch.uint8 else 1), s
             tinted = class_overlay(on, class_map, model.num_classes, layout, scale, zero=model.zero_class)
-            write_picture(map_path, add_legend(tinted, legend))
+            write_picture(map_path, add_legend(tinted, legend, model.zero_class))
 
     def report(errors):
         for path, err in errors:

@@ -58,7 +58,7 @@ def run(input_path=None, out_dir="results/demo", ex: Execution = Execution()):
     write_picture(paths[0], res.image)
     legend = [f"{k}: {name}" for k, name in enumerate(model.class_names)]
     tinted = class_overlay(res.image, res.class_map, model.num_classes, res.layout, scale, zero=model.zero_class)
-    write_picture(paths[1], add_legend(tinted, legend))
+    write_picture(paths[1], add_legend(tinted, legend, model.zero_class))
     m = model.num_classes
     print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}, "
           f"{'cells' if ex.mode == 'regions' else 'tiles'} per class ({', '.join(model.class_names)}): {res.counts}")

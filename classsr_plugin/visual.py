@@ -37,12 +37,12 @@ def class_overlay(image: torch.Tensor, class_map: torch.Tensor, num_classes: int
     return torch.where(edge, colours[cls].permute(2, 0, 1), out)
 
 
-def add_legend(image: torch.Tensor, labels) -> torch.Tensor:
+def add_legend(image: torch.Tensor, labels, zero: bool = False) -> torch.Tensor:
     """Append a strip under a [3, H, W] image: one swatch per class with its label, sized to
-    the image (about 1/40 of its width high)."""
+    the image (about 1/40 of its width high); zero: class 0 is the zero class (as class_overlay)."""
     import cv2
     import numpy as np
-    colours = class_colours(len(labels))
+    colours = class_colours(len(labels), zero)
     w = image.shape[2]
     cell = max(w // len(labels), 1)
     h = max(22, w // 40)

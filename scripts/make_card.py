@@ -70,7 +70,7 @@ def class_map_picture(model, path_in, path_out):
     _, lr = bicubic_pair(read_picture(path_in).rgb, 4)
     res = model.restore_image(lr)
     pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, 4, zero=model.zero_class),
-                     [f"{k}: {name}" for k, name in enumerate(model.class_names)])
+                     [f"{k}: {name}" for k, name in enumerate(model.class_names)], model.zero_class)
     half = torch.nn.functional.interpolate(pic[None], scale_factor=0.5, mode="area")[0]
     write_picture(path_out, half)
     return res.counts
@@ -192,9 +192,7 @@ def card_facts(run, model, ref, folder, candidates, best, shipped_shared, map_co
                     "zero_class": model.zero_class,
                     "base": model.config["base"]},
         "photos": photos,
-        "sub_images": {name: _meta_counts(os.path.join(run, "data", "train_x4", name))
-                       for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt",
-                                    "meta_info_oracle_zero.txt")},
+        "sub_images": _sub_images(run),
         "wall_seconds": walltimes(run),
         "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                     f"{torch.get_num_threads()} threads, no GPU",
@@ -259,6 +257,17 @@ def main(argv=None):
     _replace_block(os.path.join(REPO, "README.md"), readme_block(card, table))
     print(f"shipped router: {best}; shared weights shipped too: {shipped_shared}")
     return 0
+
+
+def _sub_images(run):
+    """Sub-images per class of each label file; files this run lacks (a later session may prepare
+    the data again without every step's labels) keep the counts the previous card recorded."""
+    card = os.path.join(weights.HERE, "card.json")
+    earlier = json.load(open(card)).get("sub_images", {}) if os.path.exists(card) else {}
+    out = {}
+    for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt", "meta_info_oracle_zero.txt"):
+        out[name] = _meta_counts(os.path.join(run, "data", "train_x4", name)) or earlier.get(name)
+    return out
 
 
 def _meta_counts(path):

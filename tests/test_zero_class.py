@@ -145,3 +145,21 @@ def test_nested_edge_router_moves_only_the_flattest_cells_to_the_zero_class():
     assert torch.equal(edge_classes(nested.classifier.score(tiles), [0.01, 0.02, 0.05]), k_nested)
     with pytest.raises(ValueError, match="lowest threshold"):
         nest(zero, plain)
+
+
+def test_class_map_legend_draws_the_zero_class_in_its_own_colour(model, tmp_path):
+    """`classsr infer --class-map` of a zero-class model: the legend's first swatch is the zero
+    class's blue, as the overlay tints its cells, and the branches keep the usual colours."""
+    import cv2
+    from classsr_plugin.cli import main
+    from classsr_plugin.visual import PALETTE, ZERO
+    ckpt = str(tmp_path / "zero.pth")
+    model.save(ckpt)
+    cv2.imwrite(str(tmp_path / "in.png"), (torch.rand(40, 64, 3) * 255).byte().numpy())
+    assert main(["infer", "-opt", ckpt, str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--class-map"]) == 0
+    pic = cv2.imread(str(tmp_path / "out" / "in_x4_classes.png"))[:, :, ::-1] / 255.0
+    strip = pic[160:]  # the legend under the 160 x 256 output
+    h, cell = strip.shape[0], 256 // 4
+    swatch = lambda k: torch.tensor(strip[h // 2, k * cell + h // 2].copy()).float()  # noqa: E731
+    assert torch.allclose(swatch(0), ZERO[0], atol=0.02), swatch(0)
+    assert torch.allclose(swatch(1), PALETTE[0], atol=0.02), swatch(1)
