@@ -80,14 +80,22 @@ def walltimes(run):
     """Seconds per recipe step from RUN's log; steps this run did not log keep the times the
     previous card recorded (a later session may run only some steps, e.g. `zero`)."""
     out = {}
-    card = os.path.join(weights.HERE, "card.json")
-    earlier = json.load(open(card)).get("wall_seconds", {}) if os.path.exists(card) else {}
+    earlier = _earlier_card().get("wall_seconds", {})
     with open(os.path.join(run, "logs", "walltimes.txt")) as f:
         for line in f:
             m = re.match(r"(\S+) ([0-9.]+) s", line)
             if m:
                 out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))  # resumed steps add up
     return {**earlier, **out}
+
+
+def _earlier_card() -> dict:
+    """The card this run replaces (facts a partial re-run keeps), or {}."""
+    path = os.path.join(weights.HERE, "card.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def n_params(model) -> int:
@@ -106,10 +114,10 @@ def compare(run, ckpt, heldout, budgets, low_budgets=()):
             continue
         model = load(path)
         mine = sorted(set(budgets) | (set(low_budgets) if model.zero_class else set()))
-        rep = _cached(os.path.join(run, "eval", name.replace(", ", "_").replace(" ", "_")), path, mine)
+        folder = os.path.join(run, "eval", name.replace(", ", "_").replace(" ", "_"))
+        rep = _cached(folder, path, mine)
         if rep is None:  # a PSNR-vs-FLOPs curve over the whole sweep
-            rep = evaluate(model, [heldout], [None], os.path.join(run, "eval", name.replace(", ", "_").replace(" ", "_")),
-                           budgets=mine, budget_mode="target")
+            rep = evaluate(model, [heldout], [None], folder, budgets=mine, budget_mode="target")
         rows = next(iter(rep["folders"].values()))["rows"]
         out[name] = {"rows": {k: r for k, r in rows.items() if k == "ClassSR" or k.startswith("ClassSR budget")},
                      "sweep": sum(rows[f"ClassSR budget {b:g}"]["psnr"] for b in budgets) / len(budgets),
@@ -262,8 +270,7 @@ def main(argv=None):
 def _sub_images(run):
     """Sub-images per class of each label file; files this run lacks (a later session may prepare
     the data again without every step's labels) keep the counts the previous card recorded."""
-    card = os.path.join(weights.HERE, "card.json")
-    earlier = json.load(open(card)).get("sub_images", {}) if os.path.exists(card) else {}
+    earlier = _earlier_card().get("sub_images", {})
     out = {}
     for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt", "meta_info_oracle_zero.txt"):
         out[name] = _meta_counts(os.path.join(run, "data", "train_x4", name)) or earlier.get(name)

@@ -9,6 +9,7 @@ Usage: python scripts/nest_zero.py PLAIN.pth ZERO.pth OUT.pth
 import sys
 
 from classsr_plugin.checkpoint import load, save
+from classsr_plugin.data.label import with_edge_router
 
 
 def nest(plain, zero):
@@ -16,11 +17,7 @@ def nest(plain, zero):
     if plain.zero_class or not zero.zero_class or tz[0] >= tp[0]:
         raise ValueError(f"need a plain router and a zero-class one whose lowest threshold ({tz[0]:g}) is below the "
                          f"plain router's ({tp[0]:g})")
-    cfg = {**zero.config, "classifier": {"type": "EdgeScore", "thresholds": [tz[0], *tp]}}
-    out = type(zero)(**cfg)
-    out.load_state_dict({**out.state_dict(), **{k: v for k, v in zero.state_dict().items()
-                                                if not k.startswith("classifier.")}})
-    return out.eval()
+    return with_edge_router(zero, [tz[0], *tp]).eval()
 
 
 if __name__ == "__main__":

@@ -18,8 +18,11 @@ import os
 
 import cv2
 import numpy as np
+import torch
 
 from classsr_plugin.data.degrade import Degradation
+from classsr_plugin.data.prepare import _quantise as quantise  # inputs are 8-bit files in practice
+from classsr_plugin.data.prepare import psnr as psnr_of
 from classsr_plugin.imageio import list_images, read_picture
 
 
@@ -29,10 +32,6 @@ def tile_mse(a: np.ndarray, b: np.ndarray, size: int = 32) -> np.ndarray:
     return d.reshape(h // size, size, w // size, size, -1).mean(axis=(1, 3, 4)).ravel()
 
 
-def quantise(img: np.ndarray) -> np.ndarray:
-    return np.round(img * 255) / 255  # inputs are 8-bit files in practice
-
-
 def restore(task: str, img: np.ndarray) -> np.ndarray:
     if task == "denoise":
         return cv2.GaussianBlur(img, (0, 0), 1.0)
@@ -40,7 +39,8 @@ def restore(task: str, img: np.ndarray) -> np.ndarray:
 
 
 def psnr(mse: np.ndarray) -> float:
-    return float(10 * np.log10(1 / max(mse.mean(), 1e-12)))
+    """PSNR of the pooled tile MSE (the project's one formula)."""
+    return float(psnr_of(torch.tensor(mse.mean(), dtype=torch.float64)))
 
 
 def main(argv=None):

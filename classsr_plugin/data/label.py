@@ -111,7 +111,6 @@ def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_l
     the chosen row). lam None: the largest of a grid whose router loses at most max_loss dB
     here (the allowed loss is spent on training data, never on test photos)."""
     from ..classifier import edge_classes, fit_edge
-    from ..wrapper import ClassSR
     cost = model.tile_cost(32).branches
     rel = np.array([c / cost[-1] for c in cost])
     rows = []
@@ -120,7 +119,13 @@ def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_l
         k = edge_classes(scores, t).numpy()
         rows.append((float(lam_k), t, *routed_stats(errors, rel, k)))
     chosen = rows[0] if lam is not None else max((r for r in rows if r[4] >= -max_loss), key=lambda r: r[0])
-    routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in chosen[1]]}})
+    return with_edge_router(model, chosen[1]), rows, chosen
+
+
+def with_edge_router(model, thresholds):
+    """The same ClassSR (config and branches) routed by an edge score with these thresholds."""
+    from ..wrapper import ClassSR
+    routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in thresholds]}})
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
     routed.load_state_dict({**routed.state_dict(), **state})
-    return routed, rows, chosen
+    return routed

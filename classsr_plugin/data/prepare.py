@@ -105,9 +105,7 @@ def estimate(paths, scale: int, scales: Sequence[float], tile: int, stride: int,
             lr_h, lr_w = fh // scale, fw // scale
             if min(lr_h, lr_w) < tile:
                 continue
-            n = len(tile_starts(lr_h, tile, stride)) * len(tile_starts(lr_w, tile, stride))
-            quota = _quota(max_per_image, scales, f)
-            pairs += n if quota is None else min(n, quota)
+            pairs += len(_positions(lr_h, lr_w, tile, stride, _quota(max_per_image, scales, f))[0])
     return pairs, pairs * tile * tile * 3 * (1 + scale * scale)
 
 
