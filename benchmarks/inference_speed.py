@@ -99,6 +99,11 @@ def one_thread(fn):
     return run
 
 
+def kw_std(model, lr) -> dict:
+    """restore_image's arguments for the std-thirds stand-in router."""
+    return dict(force_class=std_thirds(CellGrid(lr.shape[1], lr.shape[2], 32).windows(lr), model.num_classes))
+
+
 def runs_for(model, lr, routing, tiles: bool, variants: bool = True):
     """The runs timed on one LR image: name -> function."""
     m = model.num_classes
@@ -109,7 +114,7 @@ def runs_for(model, lr, routing, tiles: bool, variants: bool = True):
     t_nc, _ = medians({"nc": whole_nc}, 2)
     kw = {}
     if routing == "std":  # forced routing skips the classifier; the FLOPs add it back below
-        kw = dict(force_class=std_thirds(CellGrid(lr.shape[1], lr.shape[2], 32).windows(lr), m))
+        kw = kw_std(model, lr)
     runs = {"base, whole image": whole_cl if t_cl["cl"] <= t_nc["nc"] else whole_nc,
             "ClassSR, regions": lambda: model.restore_image(lr, **kw),
             "engine unrouted (widest everywhere)": lambda: model.restore_image(lr, force_class=m - 1)}
@@ -133,7 +138,7 @@ def score(out, hr) -> float:
 def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True):
     """Summed medians over the photos, FLOPs, the latency efficiency's ideal time and (psnr) the
     mean PSNR of each run over the photos."""
-    secs, flops, ideal, counts, quality = {}, {}, 0.0, [0] * model.num_classes, {}
+    secs, flops, ideal, counts, quality = {}, {}, [0.0, 0.0], [0] * model.num_classes, {}
     cls = model.tile_cost(32).classifier
     for hr, lr in photos:
         with torch.inference_mode():
@@ -142,7 +147,10 @@ def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True):
         n_cells = len(CellGrid(lr.shape[1], lr.shape[2], 32))
         own = out["ClassSR, regions"]
         alone = [t[f"class {k} alone"] for k in range(model.num_classes - 1)] + [t["engine unrouted (widest everywhere)"]]
-        ideal += sum(a * c / n_cells for a, c in zip(alone, own.counts))
+        # shares of cells as they ran (the cover may move cells to wider classes) and as routed
+        routed = model.restore_image(lr, coarsen=False, **({} if routing != "std" else kw_std(model, lr))).counts
+        for i, shares in enumerate((own.counts, routed)):
+            ideal[i] += sum(a * c / n_cells for a, c in zip(alone, shares))
         counts = [a + b for a, b in zip(counts, own.counts)]
         for k, v in t.items():
             secs[k] = secs.get(k, 0.0) + v
@@ -175,8 +183,9 @@ def report(name, size, load, secs, flops, ideal, counts, quality):
                 + (["PSNR (dB, mean over photos)"] if quality else []), rows))
     predicted = flops["engine unrouted (widest everywhere)"] / flops["ClassSR, regions"]
     print(f"\ncells per class {counts}; own routing vs the engine unrouted: measured {unrouted / own:.2f}x, "
-          f"FLOPs-predicted {predicted:.2f}x; latency efficiency {ideal / own:.2f} (each class alone, weighted "
-          f"by its share of cells: {ideal:.2f} s, against {own:.2f} s)")
+          f"FLOPs-predicted {predicted:.2f}x; latency efficiency {ideal[0] / own:.2f} (each class alone, weighted "
+          f"by its share of cells as they ran: {ideal[0]:.2f} s, against {own:.2f} s; by the shares as routed, "
+          f"before the cover moved cells to wider classes: {ideal[1] / own:.2f})")
 
 
 def photos_at(paths, size):

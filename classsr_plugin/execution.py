@@ -31,9 +31,10 @@ class Execution:
     margin:    regions only: LR px of context around each rectangle (the smallest within
                0.01 dB of the whole image for the shipped base network: benchmarks/margins.py).
     max_cells: regions only: longest rectangle side, in cells.
-    coarsen:   regions only: merge neighbouring rectangles into one at the wider class where a
-               cost model (FLOPs per pixel and a per-window overhead) says that runs faster
-               (regions.coarsen); cells only move to wider classes.
+    coarsen:   regions only: run the cheapest cover of the class map by rectangles, each at the
+               widest class among its cells, by a cost model (FLOPs per pixel, margins and a
+               per-window overhead: regions.cover); cells only move to wider classes. False:
+               rectangles of one routed class each (regions.merge_cells).
     batch:     tiles per call in tiles mode and classifier windows per call; None = as many as
                fit 65536 LR px. In regions, one call runs at most 4x that many pixels.
     workers:   inter-op workers, each with one intra-op thread; None = torch.get_num_threads()

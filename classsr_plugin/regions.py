@@ -4,8 +4,9 @@ per rectangle, not once per tile.
 
 - The image is cut into cells of `tile` px, without overlap; the last cell on each axis may be
   narrower (it is classified on the full-size window aligned to the image border).
-- Cells of one class are merged into rectangles (runs along rows, stacked while the run below
-  matches), at most `max_cells` cells a side.
+- Cells are covered by rectangles of at most `max_cells` cells a side: by default the cover a
+  cost model predicts cheapest, each rectangle at the widest class among its cells (`cover`);
+  else rectangles of one routed class each (`merge_cells`).
 - Each rectangle runs on its window: its pixels plus `margin` px of context on every side (up to
   the image border, where the network pads as on the whole image). Windows of one class and
   shape run as one batch; the batches run on inter-op workers (execution.Workers), largest
@@ -26,6 +27,7 @@ import itertools
 from collections import defaultdict
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -165,71 +167,84 @@ def _keep(win: Window, H: int, W: int, half: int):
     return (ky0, ky1, kx0, kx1), (y0 - ky0, ky1 - y1, x0 - kx0, kx1 - x1)
 
 
-# What one window costs beyond its pixels (a call's share, blending its frame, the margin's
-# poorer use of a small call), in pixels of the widest branch: benchmarks/inference_speed.py
-OVERHEAD_PX = 512
+# What one window costs beyond its pixels (a call's share, blending its frame, a small window's
+# poorer use of the CPU), in pixels of the widest branch: the fastest of 512-4096 for
+# ClassSR-FSRCNN at 2K and 4K (benchmarks/coarsen_speed.py)
+OVERHEAD_PX = 2048
 
 
-def coarsen(rects: Sequence[Rect], grid: CellGrid, margin: int, max_cells: int,
-            cost_px: Sequence[float], overhead: float = OVERHEAD_PX) -> List[Rect]:
-    """Merge neighbouring rectangles whose union is a rectangle (at most max_cells a side) into
-    one that runs at the wider of their classes, wherever that is predicted to cost less:
-    cost = cost_px[class] x window pixels (margins included) + overhead x cost_px[widest].
-    Cells only ever move to wider classes, so quality cannot drop; a small isolated cell of a
-    middle class costs more alone than inside its wider neighbour. Repeated passes, first gain
-    taken, until none is left."""
-    H, W = grid.height, grid.width
+def cover(class_map: torch.Tensor, grid: CellGrid, margin: int, max_cells: int,
+          cost_px: Sequence[float], overhead: float = OVERHEAD_PX) -> List[Rect]:
+    """The cheapest cover of a class map by rectangles of at most max_cells a side, each run at
+    the widest class among its cells (cells only ever move to wider classes, so quality cannot
+    drop): cost = cost_px[class] x window pixels (margins included, clipped at the image) +
+    overhead x cost_px[widest] (nothing for a class with cost 0: it does not run).
+    Exact over guillotine cuts (every rectangle split in two by a straight cut, recursively)
+    inside bands of max_cells rows; along each band, the cheapest sequence of such blocks.
+    A lone cell of a middle class then runs inside its wider neighbour, and a ragged edge
+    between two classes becomes a few large windows instead of many small ones. Dynamic
+    programming over every block size at once (numpy: a few ms for a 4K image)."""
+    cm = class_map.cpu().numpy()
+    ny, nx = cm.shape
+    hs, ws = range(1, min(max_cells, ny) + 1), range(1, min(max_cells, nx) + 1)
+    price = np.asarray(cost_px, dtype=np.float64)
     fixed = overhead * max(cost_px)
 
-    def cost(rect):
-        k, r0, c0, rows, cols = rect
-        y0, y1, x0, x1 = grid.box(r0, c0, rows, cols)
-        return cost_px[k] * (min(y1 + margin, H) - max(y0 - margin, 0)) * (min(x1 + margin, W) - max(x0 - margin, 0)) + fixed
+    def extent(n, cells, length):  # window px along one axis of the blocks of `cells` starting at 0..n-cells
+        start = np.arange(n - cells + 1)
+        end = np.minimum(np.minimum((start + cells) * grid.tile, length) + margin, length)
+        return (end - np.maximum(start * grid.tile - margin, 0)).astype(np.float64)
+    rows = {h: extent(ny, h, grid.height) for h in hs}
+    cols = {w: extent(nx, w, grid.width) for w in ws}
+    # for each block size (h, w) and every position: its class, cheapest cost and how (0 = one
+    # window, a < h: cut below its first a rows, else: cut after its first a - h + 1 columns)
+    widest, best, how = {}, {}, {}
+    for h in hs:
+        for w in ws:
+            k = (cm if (h, w) == (1, 1) else np.maximum(widest[h, w - 1][:, :-1], widest[h, 1][:, w - 1:]) if w > 1
+                 else np.maximum(widest[h - 1, 1][:-1], cm[h - 1:]))
+            widest[h, w] = k
+            options = [price[k] * rows[h][:, None] * cols[w][None, :] + np.where(price[k] > 0, fixed, 0.0)]
+            options += [best[a, w][:ny - h + 1] + best[h - a, w][a:a + ny - h + 1] for a in range(1, h)]
+            options += [best[h, a][:, :nx - w + 1] + best[h, w - a][:, a:a + nx - w + 1] for a in range(1, w)]
+            options = np.stack(options)
+            how[h, w] = options.argmin(0)
+            best[h, w] = np.take_along_axis(options, how[h, w][None], 0)[0]
+    rects = []
 
-    live = dict(enumerate(rects))
-    owner = [[0] * grid.shape[1] for _ in range(grid.shape[0])]
-    for i, (_, r0, c0, rows, cols) in live.items():
-        for r in range(r0, r0 + rows):
-            owner[r][c0:c0 + cols] = [i] * cols
-    changed = True
-    while changed:
-        changed = False
-        for i in list(live):
-            if i not in live:
-                continue
-            k, r0, c0, rows, cols = live[i]
-            for j, union in _neighbours(live, owner, i, max_cells):
-                if cost(live[i]) + cost(live[j]) > cost(union):
-                    for r in range(union[1], union[1] + union[3]):
-                        owner[r][union[2]:union[2] + union[4]] = [i] * union[4]
-                    live[i] = union
-                    del live[j]
-                    changed = True
-                    break
-    return list(live.values())
-
-
-def _neighbours(live, owner, i, max_cells):
-    """(j, union) for the rectangles right of and below rectangle i that share its whole edge."""
-    k, r0, c0, rows, cols = live[i]
-    ny, nx = len(owner), len(owner[0])
-    if c0 + cols < nx:
-        j = owner[r0][c0 + cols]
-        kj, rj, cj, hj, wj = live[j]
-        if (rj, hj) == (r0, rows) and cols + wj <= max_cells:
-            yield j, (max(k, kj), r0, c0, rows, cols + wj)
-    if r0 + rows < ny:
-        j = owner[r0 + rows][c0]
-        kj, rj, cj, hj, wj = live[j]
-        if (cj, wj) == (c0, cols) and rows + hj <= max_cells:
-            yield j, (max(k, kj), r0, c0, rows + hj, cols)
+    def emit(r, c, h, w):
+        a = int(how[h, w][r, c])
+        if a == 0:
+            rects.append((int(widest[h, w][r, c]), r, c, h, w))
+        elif a < h:
+            emit(r, c, a, w)
+            emit(r + a, c, h - a, w)
+        else:
+            a -= h - 1
+            emit(r, c, h, a)
+            emit(r, c + a, h, w - a)
+    for r0 in range(0, ny, max_cells):
+        h = min(max_cells, ny - r0)
+        along = {w: best[h, w][r0].tolist() for w in ws}
+        total, last = [0.0] + [float("inf")] * nx, [0] * (nx + 1)  # cheapest first c columns; its last block's width
+        for c in range(1, nx + 1):
+            for w in range(1, min(max_cells, c) + 1):
+                if total[c - w] + along[w][c - w] < total[c]:
+                    total[c], last[c] = total[c - w] + along[w][c - w], w
+        c = nx
+        while c > 0:
+            emit(r0, c - last[c], h, last[c])
+            c -= last[c]
+    return rects
 
 
 def rectangles(class_map: torch.Tensor, grid: CellGrid, ex: Execution,
                cost_px: Optional[Sequence[float]] = None) -> List[Rect]:
-    """The rectangles a class map runs as: merge_cells, then coarsen where cost_px is given."""
-    rects = merge_cells(class_map, ex.max_cells)
-    return coarsen(rects, grid, ex.margin, ex.max_cells, cost_px) if cost_px is not None else rects
+    """The rectangles a class map runs as: the cheapest cover where cost_px is given, else
+    merge_cells (each rectangle one class as routed)."""
+    if cost_px is None:
+        return merge_cells(class_map, ex.max_cells)
+    return cover(class_map, grid, ex.margin, ex.max_cells, cost_px)
 
 
 def paint(rects: Sequence[Rect], shape) -> torch.Tensor:

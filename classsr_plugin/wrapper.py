@@ -470,14 +470,14 @@ class ClassSR(nn.Module):
                 run += per_px[0] * sum(w.area for w in c.windows) if zero else c.pixels * per_px[c.k]
             return run + classifier
 
-        # time per pixel for coarsen: FLOPs, and nothing for zero-class cells the skip covers
+        # time per pixel for the cover: FLOPs, and nothing for zero-class cells the skip covers
         cost_px = [0.0 if hoist and self.zero_class and k == 0 else f for k, f in enumerate(per_px)]
 
         def rects_of(idx):
             return rectangles(idx.view(grid.shape), grid, ex, cost_px if ex.coarsen else None)
         idx = self._route(logits, len(grid), routing, cost, lambda i: flops(plan(grid, rects_of(i), ex)) / whole)
         rects = rects_of(idx)
-        idx = paint(rects, grid.shape).view(-1)  # what ran: coarsen may move cells to wider classes
+        idx = paint(rects, grid.shape).view(-1)  # what ran: the cover may move cells to wider classes
         calls = plan(grid, rects, ex, block_rows(grid, self.scale, self.out_ch))
         hoisted = [None] * self.zero_class + [lambda x, b=b: b.forward_residual(self.to_branch_format(x))
                                               for b in self.branches]  # the zero class adds nothing to the skip

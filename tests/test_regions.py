@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from classsr_plugin import ClassSR, register_arch
 from classsr_plugin.execution import Execution
-from classsr_plugin.regions import CellGrid, merge_cells, plan, run_regions
+from classsr_plugin.regions import OVERHEAD_PX, CellGrid, merge_cells, plan, run_regions
 
 
 def _nearest(x):
@@ -239,36 +239,81 @@ def test_execution_settings_are_checked():
     assert Execution.of(Execution(tile=16), margin=4) == Execution(tile=16, margin=4)
 
 
-def test_coarsen_moves_cells_only_to_wider_classes_and_saves_predicted_cost():
-    from classsr_plugin.regions import coarsen, paint
+def _window_cost(rects, grid, cost_px, margin=2, overhead=OVERHEAD_PX):
+    """What regions.cover minimises, computed here from its definition."""
+    out = 0.0
+    for k, r0, c0, rows, cols in rects:
+        y0, y1, x0, x1 = grid.box(r0, c0, rows, cols)
+        px = (min(y1 + margin, grid.height) - max(y0 - margin, 0)) * (min(x1 + margin, grid.width) - max(x0 - margin, 0))
+        out += cost_px[k] * px + (overhead * max(cost_px) if cost_px[k] > 0 else 0)
+    return out
+
+
+def _cheapest_by_search(cm, grid, cost_px, max_cells):
+    """Every partition of a small class map into rectangles (each at its widest class), searched
+    exhaustively: the cheapest cost."""
+    ny, nx = cm.shape
+    free = [[True] * nx for _ in range(ny)]
+
+    def search():
+        cell = next(((r, c) for r in range(ny) for c in range(nx) if free[r][c]), None)
+        if cell is None:
+            return 0.0
+        r, c = cell
+        best = float("inf")
+        for h in range(1, min(max_cells, ny - r) + 1):
+            for w in range(1, min(max_cells, nx - c) + 1):
+                if not all(free[r + i][c + j] for i in range(h) for j in range(w)):
+                    continue
+                k = int(cm[r:r + h, c:c + w].max())
+                for i in range(h):
+                    for j in range(w):
+                        free[r + i][c + j] = False
+                best = min(best, _window_cost([(k, r, c, h, w)], grid, cost_px) + search())
+                for i in range(h):
+                    for j in range(w):
+                        free[r + i][c + j] = True
+        return best
+    return search()
+
+
+def test_cover_moves_cells_only_to_wider_classes_and_is_cheapest():
+    from classsr_plugin.regions import cover, paint
+    cost_px = [0.45, 0.75, 1.0]  # FSRCNN d=16 / 36 / 56 per pixel, relative
     torch.manual_seed(3)
     grid = CellGrid(200, 300, 32)
     cm = torch.randint(0, 3, grid.shape)
-    cost_px = [0.45, 0.75, 1.0]  # FSRCNN d=16 / 36 / 56 per pixel, relative
-    rects = merge_cells(cm, 8)
-    merged = coarsen(rects, grid, 2, 8, cost_px)
-    after = paint(merged, grid.shape)
-    assert (after >= cm).all() and len(merged) < len(rects)
+    rects = cover(cm, grid, 2, 8, cost_px)
+    after = paint(rects, grid.shape)
+    assert (after >= cm).all()
     seen = torch.zeros(grid.shape, dtype=torch.long)
-    for k, r0, c0, rows, cols in merged:
-        assert rows <= 8 and cols <= 8
+    for k, r0, c0, rows, cols in rects:
+        assert 1 <= rows <= 8 and 1 <= cols <= 8 and k == cm[r0:r0 + rows, c0:c0 + cols].max()
         seen[r0:r0 + rows, c0:c0 + cols] += 1
     assert (seen == 1).all()
-
-    def total(rs):
-        out = 0.0
-        for k, r0, c0, rows, cols in rs:
-            y0, y1, x0, x1 = grid.box(r0, c0, rows, cols)
-            out += cost_px[k] * (min(y1 + 2, 200) - max(y0 - 2, 0)) * (min(x1 + 2, 300) - max(x0 - 2, 0)) + 512
-        return out
-    assert total(merged) < total(rects)
-    # a lone middle-class cell inside the widest class joins it; a 3x3 block of the narrowest
+    assert _window_cost(rects, grid, cost_px) < _window_cost(merge_cells(cm, 8), grid, cost_px)
+    # one block of 2 x 3 or 3 x 2 cells (every partition of a 2-cell strip is guillotine): the
+    # cheapest there is, by search; the last row and column of cells are cut by the image border
+    for seed in range(8):
+        torch.manual_seed(seed)
+        small = CellGrid(50, 90, 32) if seed % 2 else CellGrid(90, 50, 32)
+        cm = torch.randint(0, 3, small.shape)
+        got = _window_cost(cover(cm, small, 2, 3, cost_px), small, cost_px)
+        assert abs(got - _cheapest_by_search(cm, small, cost_px, 3)) < 1e-6, cm
+    # a lone middle-class cell inside the widest class joins it; a 4x4 block of the narrowest
     # stays (run at the widest it would cost more than its own call)
-    cm = torch.full((7, 7), 2)
-    cm[1, 5] = 1
-    cm[2:5, 1:4] = 0
-    out = paint(coarsen(merge_cells(cm, 8), CellGrid(224, 224, 32), 2, 8, cost_px), (7, 7))
-    assert out[1, 5] == 2 and (out[2:5, 1:4] == 0).all()
+    cm = torch.full((12, 12), 2)
+    cm[1, 9] = 1
+    cm[2:6, 1:5] = 0
+    out = paint(cover(cm, CellGrid(384, 384, 32), 2, 8, cost_px), (12, 12))
+    assert out[1, 9] == 2 and (out[2:6, 1:5] == 0).all()
+    # one class everywhere: the largest blocks (8 x 8 cells, then what is left)
+    assert len(cover(torch.ones(10, 17, dtype=torch.long), CellGrid(320, 544, 32), 2, 8, cost_px)) == 2 * 3
+    # a class that costs nothing (a zero class the skip covers) runs no window: no overhead to save
+    cm = torch.zeros(4, 4, dtype=torch.long)
+    cm[0, 0] = 2
+    rects = cover(cm, CellGrid(128, 128, 32), 2, 8, [0.0, 0.75, 1.0])
+    assert paint(rects, (4, 4)).sum() == 2  # only the widest cell runs at a cost
 
 
 def test_restore_image_reports_the_classes_that_ran():
