@@ -167,18 +167,20 @@ def _keep(win: Window, H: int, W: int, half: int):
     return (ky0, ky1, kx0, kx1), (y0 - ky0, ky1 - y1, x0 - kx0, kx1 - x1)
 
 
-# What one window costs beyond its pixels (a call's share, blending its frame, a small window's
-# poorer use of the CPU), in pixels of the widest branch: the fastest of 512-4096 for
-# ClassSR-FSRCNN at 2K and 4K (benchmarks/coarsen_speed.py)
-OVERHEAD_PX = 2048
+# What one window costs beyond its pixels (its call's share, blending its frame in HR pixels, a
+# small window's poorer use of the CPU), in FLOPs: nearly the same time whatever the network,
+# so a fixed amount, not pixels of it. 1e8 = 2048 px of FSRCNN d=56 (50 kFLOPs a pixel), the
+# fastest of 512-4096 px for ClassSR-FSRCNN at 2K and 4K; for MSRResNet (5 MFLOPs a pixel) it
+# is 20 px: benchmarks/coarsen_speed.py found 0 px the fastest there, 2048 px 15% slower.
+OVERHEAD_FLOPS = 1e8
 
 
 def cover(class_map: torch.Tensor, grid: CellGrid, margin: int, max_cells: int,
-          cost_px: Sequence[float], overhead: float = OVERHEAD_PX) -> List[Rect]:
+          cost_px: Sequence[float], overhead: float = OVERHEAD_FLOPS) -> List[Rect]:
     """The cheapest cover of a class map by rectangles of at most max_cells a side, each run at
     the widest class among its cells (cells only ever move to wider classes, so quality cannot
-    drop): cost = cost_px[class] x window pixels (margins included, clipped at the image) +
-    overhead x cost_px[widest] (nothing for a class with cost 0: it does not run).
+    drop): cost = cost_px[class] (FLOPs a pixel) x window pixels (margins included, clipped at
+    the image) + overhead (FLOPs; nothing for a class with cost 0: it does not run).
     Exact over guillotine cuts (every rectangle split in two by a straight cut, recursively)
     inside bands of max_cells rows; along each band, the cheapest sequence of such blocks.
     A lone cell of a middle class then runs inside its wider neighbour, and a ragged edge
@@ -188,7 +190,6 @@ def cover(class_map: torch.Tensor, grid: CellGrid, margin: int, max_cells: int,
     ny, nx = cm.shape
     hs, ws = range(1, min(max_cells, ny) + 1), range(1, min(max_cells, nx) + 1)
     price = np.asarray(cost_px, dtype=np.float64)
-    fixed = overhead * max(cost_px)
 
     def extent(n, cells, length):  # window px along one axis of the blocks of `cells` starting at 0..n-cells
         start = np.arange(n - cells + 1)
@@ -204,7 +205,7 @@ def cover(class_map: torch.Tensor, grid: CellGrid, margin: int, max_cells: int,
             k = (cm if (h, w) == (1, 1) else np.maximum(widest[h, w - 1][:, :-1], widest[h, 1][:, w - 1:]) if w > 1
                  else np.maximum(widest[h - 1, 1][:-1], cm[h - 1:]))
             widest[h, w] = k
-            options = [price[k] * rows[h][:, None] * cols[w][None, :] + np.where(price[k] > 0, fixed, 0.0)]
+            options = [price[k] * rows[h][:, None] * cols[w][None, :] + np.where(price[k] > 0, overhead, 0.0)]
             options += [best[a, w][:ny - h + 1] + best[h - a, w][a:a + ny - h + 1] for a in range(1, h)]
             options += [best[h, a][:, :nx - w + 1] + best[h, w - a][:, a:a + nx - w + 1] for a in range(1, w)]
             options = np.stack(options)

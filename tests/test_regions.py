@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from classsr_plugin import ClassSR, register_arch
 from classsr_plugin.execution import Execution
-from classsr_plugin.regions import OVERHEAD_PX, CellGrid, merge_cells, plan, run_regions
+from classsr_plugin.regions import CellGrid, merge_cells, plan, run_regions
 
 
 def _nearest(x):
@@ -239,13 +239,13 @@ def test_execution_settings_are_checked():
     assert Execution.of(Execution(tile=16), margin=4) == Execution(tile=16, margin=4)
 
 
-def _window_cost(rects, grid, cost_px, margin=2, overhead=OVERHEAD_PX):
+def _window_cost(rects, grid, cost_px, margin=2, overhead=2048):
     """What regions.cover minimises, computed here from its definition."""
     out = 0.0
     for k, r0, c0, rows, cols in rects:
         y0, y1, x0, x1 = grid.box(r0, c0, rows, cols)
         px = (min(y1 + margin, grid.height) - max(y0 - margin, 0)) * (min(x1 + margin, grid.width) - max(x0 - margin, 0))
-        out += cost_px[k] * px + (overhead * max(cost_px) if cost_px[k] > 0 else 0)
+        out += cost_px[k] * px + (overhead if cost_px[k] > 0 else 0)
     return out
 
 
@@ -279,11 +279,11 @@ def _cheapest_by_search(cm, grid, cost_px, max_cells):
 
 def test_cover_moves_cells_only_to_wider_classes_and_is_cheapest():
     from classsr_plugin.regions import cover, paint
-    cost_px = [0.45, 0.75, 1.0]  # FSRCNN d=16 / 36 / 56 per pixel, relative
+    cost_px = [0.45, 0.75, 1.0]  # FSRCNN d=16 / 36 / 56 per pixel, relative: overhead 2048 px of d=56
     torch.manual_seed(3)
     grid = CellGrid(200, 300, 32)
     cm = torch.randint(0, 3, grid.shape)
-    rects = cover(cm, grid, 2, 8, cost_px)
+    rects = cover(cm, grid, 2, 8, cost_px, 2048)
     after = paint(rects, grid.shape)
     assert (after >= cm).all()
     seen = torch.zeros(grid.shape, dtype=torch.long)
@@ -298,21 +298,21 @@ def test_cover_moves_cells_only_to_wider_classes_and_is_cheapest():
         torch.manual_seed(seed)
         small = CellGrid(50, 90, 32) if seed % 2 else CellGrid(90, 50, 32)
         cm = torch.randint(0, 3, small.shape)
-        got = _window_cost(cover(cm, small, 2, 3, cost_px), small, cost_px)
+        got = _window_cost(cover(cm, small, 2, 3, cost_px, 2048), small, cost_px)
         assert abs(got - _cheapest_by_search(cm, small, cost_px, 3)) < 1e-6, cm
     # a lone middle-class cell inside the widest class joins it; a 4x4 block of the narrowest
     # stays (run at the widest it would cost more than its own call)
     cm = torch.full((12, 12), 2)
     cm[1, 9] = 1
     cm[2:6, 1:5] = 0
-    out = paint(cover(cm, CellGrid(384, 384, 32), 2, 8, cost_px), (12, 12))
+    out = paint(cover(cm, CellGrid(384, 384, 32), 2, 8, cost_px, 2048), (12, 12))
     assert out[1, 9] == 2 and (out[2:6, 1:5] == 0).all()
     # one class everywhere: the largest blocks (8 x 8 cells, then what is left)
-    assert len(cover(torch.ones(10, 17, dtype=torch.long), CellGrid(320, 544, 32), 2, 8, cost_px)) == 2 * 3
+    assert len(cover(torch.ones(10, 17, dtype=torch.long), CellGrid(320, 544, 32), 2, 8, cost_px, 2048)) == 2 * 3
     # a class that costs nothing (a zero class the skip covers) runs no window: no overhead to save
     cm = torch.zeros(4, 4, dtype=torch.long)
     cm[0, 0] = 2
-    rects = cover(cm, CellGrid(128, 128, 32), 2, 8, [0.0, 0.75, 1.0])
+    rects = cover(cm, CellGrid(128, 128, 32), 2, 8, [0.0, 0.75, 1.0], 2048)
     assert paint(rects, (4, 4)).sum() == 2  # only the widest cell runs at a cost
 
 
