@@ -74,7 +74,14 @@ def route_under_budget(logits: torch.Tensor, branch_flops: Sequence[int], budget
         raise ValueError(f"budget mode: {mode!r} is not one of {', '.join(BUDGET_MODES)}")
     rel = torch.tensor([float(f) for f in branch_flops], dtype=logits.dtype, device=logits.device)
     rel = rel / rel[-1]
-    cost = cost or (lambda idx: float(rel[idx].double().mean()))
+    measure = cost or (lambda idx: float(rel[idx].double().mean()))
+    known = {}  # late bisection steps repeat a routing: cost it once (in regions, a plan and cover)
+
+    def cost(idx):
+        key = idx.cpu().numpy().tobytes()
+        if key not in known:
+            known[key] = measure(idx)
+        return known[key]
     n, m = logits.shape
     budget = budget + 1e-9  # a routing that costs exactly the budget meets it
 

@@ -52,7 +52,9 @@ def test_mixed_routing_in_regions(model):
     img = torch.rand(3, 128, 128)
     grid = CellGrid(128, 128, 32)
     assign = torch.tensor([[0, 3, 0, 3], [3, 0, 3, 0], [0, 3, 0, 3], [3, 0, 3, 0]]).view(-1)
-    res = model.restore_image(img, "regions", force_class=assign, margin=16, max_cells=2)
+    # coarsen=False: each cell as routed (the cheapest cover would run this checkerboard at the
+    # widest class, whose windows cost less than 8 separate ones with 16 px of margin)
+    res = model.restore_image(img, "regions", force_class=assign, margin=16, max_cells=2, coarsen=False)
     with torch.no_grad():
         widest = model.branches[-1](img[None])[0]
     bic = _bicubic(img)
