@@ -54,8 +54,8 @@ def _candidates_table(card, names, label):
     return "\n".join(lines)
 
 
-ROUTERS = ("edge score", "supervised", "paper", "zero, edge score", "zero, nested edge score", "zero, supervised",
-           "zero, paper")
+ROUTERS = ("edge score", "Laplacian score", "supervised", "paper", "zero, edge score", "zero, nested edge score",
+           "zero, Laplacian score", "zero, nested Laplacian score", "zero, supervised", "zero, paper")
 
 
 def _router_table(card):
@@ -123,14 +123,15 @@ Held-out photos, LR by bicubic x1/4, tiles of 32 px every 28 px
 
 Routers compared on the same held-out photos, all over the same trained branches: edge score
 (no weights, as ARM routes: the sub-image's mean absolute neighbour difference against two
-thresholds fitted to the branches' errors on the training sub-images, `classsr label --edge-router`);
-supervised (the paper's classifier by cross-entropy to each training sub-image's cheapest branch
+thresholds fitted to the branches' errors on the training sub-images, `classsr label --edge-router
+--score gradient`); Laplacian score (the same with the RMS of the Laplacian of the sub-image's channel
+mean, on which a linear ramp scores 0: `--score laplacian`); supervised (the paper's classifier by cross-entropy to each training sub-image's cheapest branch
 within an MSE tolerance of the widest); paper (the classifier by L1 + Class-Loss + Average-Loss,
 hard routing). "zero, ...": the same three ways over the same branches behind a class that
 costs nothing (`zero_class: true`: FSRCNN-O's bicubic skip, no network call), which alone
 reach budgets below the cheapest branch's floor; "nested edge score": the edge-score router's
 thresholds with the zero-class edge router's lowest one below them (scripts/nest_zero.py: only
-the flattest cells change, to the zero class). The budget sweep shifts each router's decisions
+the flattest cells change, to the zero class; "nested Laplacian score" the same with Laplacian scores). The budget sweep shifts each router's decisions
 by its logits, so the routers spread their tiles differently at the same budget:
 
 {_router_table(card)}

@@ -2,7 +2,7 @@
 and README's results section from the measurements (scripts/recipe_fsrcnn_x4.sh; `make weights`).
 
 On the held-out photos, through classsr_plugin.evaluate (the same code as `classsr eval`):
-  - every candidate (edge-score, supervised and paper routers; shared weights): its own routing
+  - every candidate (edge-score (gradient, Laplacian), supervised and paper routers; shared weights): its own routing
     and the budget sweep (an evaluation newer than its checkpoint is reused);
   - the shipped one in full: bicubic, FSRCNN-O (tiled and whole image), ClassSR, budgets, oracle;
   - the per-class branch table; a class-map picture of a held-out 2K photo.
@@ -36,10 +36,12 @@ from classsr_plugin.evaluate import bicubic_pair, evaluate
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
 CKPT = os.path.join(REPO, "scripts", "checkpoints")
-ROUTERS = {"edge score": "classsr_edge_x4.pth", "supervised": "classsr_supervised_x4.pth",
-           "paper": "classsr_paper_x4.pth"}
+ROUTERS = {"edge score": "classsr_edge_x4.pth", "Laplacian score": "classsr_lap_x4.pth",
+           "supervised": "classsr_supervised_x4.pth", "paper": "classsr_paper_x4.pth"}
 # the same branches behind a first class that costs nothing (the recipe's `zero` step)
 ZERO_ROUTERS = {"zero, edge score": "classsr_zero_edge_x4.pth", "zero, nested edge score": "classsr_zero_nested_x4.pth",
+                "zero, Laplacian score": "classsr_zero_lap_x4.pth",
+                "zero, nested Laplacian score": "classsr_zero_nested_lap_x4.pth",
                 "zero, supervised": "classsr_zero_supervised_x4.pth", "zero, paper": "classsr_zero_paper_x4.pth"}
 CANDIDATES = {**ROUTERS, **ZERO_ROUTERS, "shared": "classsr_shared_x4.pth"}
 TOLERANCE = 0.02  # dB the zero class's own routing may lose against the plain router's

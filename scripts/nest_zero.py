@@ -13,11 +13,15 @@ from classsr_plugin.data.label import with_edge_router
 
 
 def nest(plain, zero):
-    tp, tz = plain.config["classifier"]["thresholds"], zero.config["classifier"]["thresholds"]
+    cp, cz = plain.config["classifier"], zero.config["classifier"]
+    tp, tz = cp["thresholds"], cz["thresholds"]
     if plain.zero_class or not zero.zero_class or tz[0] >= tp[0]:
         raise ValueError(f"need a plain router and a zero-class one whose lowest threshold ({tz[0]:g}) is below the "
                          f"plain router's ({tp[0]:g})")
-    return with_edge_router(zero, [tz[0], *tp]).eval()
+    score = cp.get("score", "gradient")
+    if cz.get("score", "gradient") != score:
+        raise ValueError(f"both routers must use one score: plain {score!r}, zero {cz.get('score', 'gradient')!r}")
+    return with_edge_router(zero, [tz[0], *tp], score).eval()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@
 #               runs no network (FSRCNN-O's bicubic skip alone); oracle labels, edge-score,
 #               supervised and paper-loss routers over the four classes; the branches are unchanged
 #                                                                          -> $CKPT/classsr_zero_{edge,nested,supervised,paper}_x4.pth
+#   laplacian   edge-score routers scored by the RMS of the Laplacian (a ramp scores 0), without and
+#               with the zero class, and nested             -> $CKPT/classsr_{lap,zero_lap,zero_nested_lap}_x4.pth
 # A step whose checkpoint exists is skipped; a training step stopped midway resumes
 # (--auto_resume). `STEPS="branches oracle"` runs only those; delete a checkpoint to redo a step.
 # Wall times go to $RUN/logs/walltimes.txt, each step's output to $RUN/logs/<step>.out.
@@ -40,7 +42,7 @@ TOL=${TOL:-3e-6}                # oracle tolerance: the classifier's mistakes ne
 LR_ROUTER=${LR_ROUTER:-0.003}   # supervised router (fresh, unscaled init): at 2e-4 it stayed on the majority class
 LR_SUPERNET=${LR_SUPERNET:-0.0002} # shared weights from FSRCNN-O: at 1e-3 the widest lost 0.8 dB on held-out photos
 MAX_LOSS=${MAX_LOSS:-0.02}      # edge router: the dB it may lose on training sub-images (the target's allowance)
-STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared zero}
+STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared zero laplacian}
 
 if want photos; then timed photos "$CLASSSR" photos --out "$RUN/photos"; fi
 
@@ -69,7 +71,7 @@ fi
 
 if want oracle && { [ ! -f "$DATA/meta_info_oracle.txt" ] || [ ! -f "$CKPT/classsr_edge_x4.pth" ]; }; then
   timed oracle "$CLASSSR" label --data "$DATA" --by oracle -opt "$CKPT/classsr_branches_x4.pth" --tol "$TOL" \
-    --edge-router "$CKPT/classsr_edge_x4.pth" --max-loss "$MAX_LOSS"
+    --edge-router "$CKPT/classsr_edge_x4.pth" --score gradient --max-loss "$MAX_LOSS"
 fi
 
 # the supervised router (separate and shared branches alike): a fresh classifier, unscaled init
@@ -112,7 +114,8 @@ if want zero; then
     -w "$CKPT/classsr_branches_x4.pth" --set network_g.zero_class=true -o "$ZERO_BRANCHES"
   if [ ! -f "$DATA/meta_info_oracle_zero.txt" ] || [ ! -f "$CKPT/classsr_zero_edge_x4.pth" ]; then
     timed oracle_zero "$CLASSSR" label --data "$DATA" --by oracle -opt "$ZERO_BRANCHES" --tol "$TOL" \
-      -o "$DATA/meta_info_oracle_zero.txt" --edge-router "$CKPT/classsr_zero_edge_x4.pth" --max-loss "$MAX_LOSS"
+      -o "$DATA/meta_info_oracle_zero.txt" --edge-router "$CKPT/classsr_zero_edge_x4.pth" --score gradient \
+      --max-loss "$MAX_LOSS"
   fi
   [ -f "$CKPT/classsr_zero_nested_x4.pth" ] || "$PY" "$REPO/scripts/nest_zero.py" "$CKPT/classsr_edge_x4.pth" \
     "$CKPT/classsr_zero_edge_x4.pth" "$CKPT/classsr_zero_nested_x4.pth"
@@ -120,5 +123,15 @@ if want zero; then
     "${SUPERVISED[@]}" "datasets:train:meta_info=$DATA/meta_info_oracle_zero.txt"
   ZERO=true phase2 ClassSR_FSRCNN_x4_2_zero_paper "$CKPT/classsr_zero_paper_x4.pth" "$N_PAPER" classsr:routing=hard \
     datasets:train:batch_size_per_gpu=32
+fi
+if want laplacian; then  # the edge routers again, scored by the RMS of the Laplacian; with and without the zero class
+  [ -f "$CKPT/classsr_lap_x4.pth" ] || timed oracle_lap "$CLASSSR" label --data "$DATA" --by oracle \
+    -opt "$CKPT/classsr_branches_x4.pth" --tol "$TOL" -o "$DATA/meta_info_oracle.txt" \
+    --edge-router "$CKPT/classsr_lap_x4.pth" --score laplacian --max-loss "$MAX_LOSS"
+  [ -f "$CKPT/classsr_zero_lap_x4.pth" ] || timed oracle_zero_lap "$CLASSSR" label --data "$DATA" --by oracle \
+    -opt "$CKPT/classsr_zero_branches_x4.pth" --tol "$TOL" -o "$DATA/meta_info_oracle_zero.txt" \
+    --edge-router "$CKPT/classsr_zero_lap_x4.pth" --score laplacian --max-loss "$MAX_LOSS"
+  [ -f "$CKPT/classsr_zero_nested_lap_x4.pth" ] || "$PY" "$REPO/scripts/nest_zero.py" "$CKPT/classsr_lap_x4.pth" \
+    "$CKPT/classsr_zero_lap_x4.pth" "$CKPT/classsr_zero_nested_lap_x4.pth"
 fi
 cat logs/walltimes.txt

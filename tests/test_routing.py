@@ -173,10 +173,30 @@ def test_edge_router_from_label_cli(subimages, tmp_path):
                  "-o", str(tmp_path / "m.txt"), "--edge-router", str(tmp_path / "edge.pth"), "--lam", "1e-3"]) == 0
     routed = load(str(tmp_path / "edge.pth"))
     assert routed.config["classifier"]["type"] == "EdgeScore"
+    assert routed.config["classifier"]["score"] == "laplacian"  # the default score, kept in the checkpoint
     assert torch.equal(routed.branches[0].sharp, model.branches[0].sharp)  # the same branches
     lq, _, tex = synthetic(100, torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.equal(routed(lq, run_branches=False).idx, tex.long())  # flat -> narrow, texture -> widest
+    assert main(["label", "--data", str(root), "--by", "oracle", "-opt", str(tmp_path / "two.pth"), "--tol", "1e-6",
+                 "-o", str(tmp_path / "m.txt"), "--edge-router", str(tmp_path / "grad.pth"), "--lam", "1e-3",
+                 "--score", "gradient"]) == 0
+    assert "score" not in load(str(tmp_path / "grad.pth")).config["classifier"]  # as written before the option
+
+
+def test_laplacian_score_ignores_ramps_and_routes_like_its_thresholds():
+    from classsr_plugin.classifier import EdgeScore, edge_classes, gradient_score, laplacian_score
+    ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16).clone()
+    busy = (torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    assert laplacian_score(ramp) < 1e-6 < 0.05 < gradient_score(ramp)  # a slope: no curvature
+    assert laplacian_score(busy) > 1.0
+    x = torch.rand(64, 3, 16, 16) * torch.linspace(0, 0.3, 64)[:, None, None, None]
+    router = EdgeScore(4, thresholds=[0.05, 0.1, 0.2], score="laplacian")
+    k = edge_classes(laplacian_score(x), router.thresholds)
+    assert torch.equal(router(x).argmax(1), k) and k.unique().tolist() == [0, 1, 2, 3]
+    assert not torch.equal(k, edge_classes(gradient_score(x), router.thresholds))  # the score matters
+    with pytest.raises(KeyError, match="classifier.score: 'sobel' is not one of gradient, laplacian"):
+        EdgeScore(3, score="sobel")
 
 
 def test_reset_classifier_starts_the_classifier_afresh():

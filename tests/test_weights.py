@@ -28,10 +28,13 @@ def test_weight_shapes_match_their_configs():
     fresh = ClassSR(**state["classsr"]).state_dict()
     assert {k: tuple(v.shape) for k, v in state["params"].items()} == {k: tuple(v.shape) for k, v in fresh.items()}
     assert state["classsr"]["widths"] == [16, 36, 56]
-    # the router the card says was chosen: a learnt classifier or the edge score (thresholds only)
+    # the router the card says was chosen: a learnt classifier or an edge score (thresholds only)
     card = json.load(open(CARD))["classsr"]
     assert state["classsr"]["classifier"] == card["classifier"]
-    assert card["classifier"]["type"] == ("EdgeScore" if card["router"].endswith("edge score") else "ClassModule")
+    edge = card["router"].endswith("score")
+    assert card["classifier"]["type"] == ("EdgeScore" if edge else "ClassModule")
+    if edge:  # the score the card names
+        assert card["classifier"].get("score", "gradient") == ("laplacian" if "Laplacian" in card["router"] else "gradient")
     assert state["classsr"].get("zero_class", False) == card.get("zero_class", False)
     ref = torch.load(weights.FSRCNN_O_X4, weights_only=True)
     fresh = build_network(ref["network_g"]).state_dict()

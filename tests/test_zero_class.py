@@ -147,6 +147,12 @@ def test_nested_edge_router_moves_only_the_flattest_cells_to_the_zero_class():
     assert torch.equal(edge_classes(nested.classifier.score(tiles), [0.01, 0.02, 0.05]), k_nested)
     with pytest.raises(ValueError, match="lowest threshold"):
         nest(zero, plain)
+    lap = ClassSR(base=FSRCNN, zero_class=True, classifier={"type": "EdgeScore", "thresholds": [0.01, 0.015, 0.03],
+                                                            "score": "laplacian"})
+    with pytest.raises(ValueError, match="one score: plain 'gradient', zero 'laplacian'"):
+        nest(plain, lap)
+    lap_plain = ClassSR(base=FSRCNN, classifier={"type": "EdgeScore", "thresholds": [0.02, 0.05], "score": "laplacian"})
+    assert nest(lap_plain, lap).config["classifier"]["score"] == "laplacian"  # the score carries over
 
 
 def test_class_map_legend_draws_the_zero_class_in_its_own_colour(model, tmp_path):

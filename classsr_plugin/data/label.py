@@ -105,9 +105,10 @@ def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: st
     return err, feats
 
 
-def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_loss: float = 0.01):
-    """The trained branches of `model` with an edge-score router fitted to their errors on these
-    sub-images -> (the new ClassSR, rows (lam, thresholds, shares, FLOPs %, dB) per lam tried,
+def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_loss: float = 0.01,
+                score: str = "gradient"):
+    """The trained branches of `model` with an edge-score router (scores: `score` of each
+    sub-image, classifier.EDGE_SCORES) fitted to their errors on these sub-images -> (the new ClassSR, rows (lam, thresholds, shares, FLOPs %, dB) per lam tried,
     the chosen row). lam None: the largest of a grid whose router loses at most max_loss dB
     here (the allowed loss is spent on training data, never on test photos)."""
     from ..classifier import edge_classes, fit_edge
@@ -119,13 +120,16 @@ def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_l
         k = edge_classes(scores, t).numpy()
         rows.append((float(lam_k), t, *routed_stats(errors, rel, k)))
     chosen = rows[0] if lam is not None else max((r for r in rows if r[4] >= -max_loss), key=lambda r: r[0])
-    return with_edge_router(model, chosen[1]), rows, chosen
+    return with_edge_router(model, chosen[1], score), rows, chosen
 
 
-def with_edge_router(model, thresholds):
+def with_edge_router(model, thresholds, score: str = "gradient"):
     """The same ClassSR (config and branches) routed by an edge score with these thresholds."""
     from ..wrapper import ClassSR
-    routed = ClassSR(**{**model.config, "classifier": {"type": "EdgeScore", "thresholds": [float(v) for v in thresholds]}})
+    cfg = {"type": "EdgeScore", "thresholds": [float(v) for v in thresholds]}
+    if score != "gradient":  # the default: configs written before `score` existed stay as they were
+        cfg["score"] = score
+    routed = ClassSR(**{**model.config, "classifier": cfg})
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
     routed.load_state_dict({**routed.state_dict(), **state})
     return routed
