@@ -80,26 +80,60 @@ class EdgeScore(nn.Module):
     about 10 points fewer FLOPs at the same loss) against M-1 ascending thresholds. The
     thresholds are fitted to the trained branches (`classsr label --by oracle --edge-router`,
     fit_edge). Logits are piecewise linear in the score, l_k = sum_{j<k} (score - t_j) / spread,
-    so the argmax is the number of thresholds below the score (edge_classes) and the budget
-    knob's per-class offsets move tiles monotonically."""
+    so the argmax is the number of thresholds below the score (edge_classes). `path`: the
+    thresholds fitted at each lam of the fit's grid, costliest first (`classsr label` writes it):
+    the budget knob then moves along them (budget_path); without it, by offsets on the logits."""
 
-    def __init__(self, num_classes=3, in_ch=3, thresholds: Sequence[float] = (), score: str = "gradient"):
+    def __init__(self, num_classes=3, in_ch=3, thresholds: Sequence[float] = (), score: str = "gradient",
+                 path: Sequence[Sequence[float]] = ()):
         super().__init__()
-        t = list(thresholds) or [0.01 * (k + 1) for k in range(num_classes - 1)]
+        t = [float(v) for v in thresholds] or [0.01 * (k + 1) for k in range(num_classes - 1)]
         if len(t) != num_classes - 1 or sorted(t) != t:
             raise ValueError(f"classifier.thresholds: {t} needs {num_classes - 1} ascending values")
         if score not in EDGE_SCORES:
             raise KeyError(f"classifier.score: {score!r} is not one of {', '.join(EDGE_SCORES)}")
+        rows = [[float(v) for v in r] for r in path]
+        if rows and (any(len(r) != len(t) or sorted(r) != r for r in rows) or t not in rows):
+            raise ValueError(f"classifier.path: rows of {len(t)} ascending thresholds, one of them the "
+                             f"thresholds {t}")
+        if any(a > b for r0, r1 in zip(rows, rows[1:]) for a, b in zip(r0, r1)):
+            raise ValueError("classifier.path: a threshold falls along the path (costliest routing first)")
         self.kind = score
         self.register_buffer("thresholds", torch.tensor(t, dtype=torch.float32))
+        # the thresholds fitted at every lam: the budget knob follows them (not in the state: the config has them)
+        self.register_buffer("path", torch.tensor(rows, dtype=torch.float32).view(len(rows), len(t)), persistent=False)
+        self.own = rows.index(t) if rows else None
 
     score = staticmethod(gradient_score)  # the default score, as before `score` was an option
 
-    def forward(self, x):
+    def _spread(self):
         t = self.thresholds
-        spread = (t[-1] - t[0]).clamp_min(1e-3) if len(t) > 1 else t[0].abs().clamp_min(1e-3)
-        steps = (EDGE_SCORES[self.kind](x)[:, None] - t[None, :]) / spread        # [B, M-1]
+        return (t[-1] - t[0]).clamp_min(1e-3) if len(t) > 1 else t[0].abs().clamp_min(1e-3)
+
+    def forward(self, x):
+        steps = (EDGE_SCORES[self.kind](x)[:, None] - self.thresholds[None, :]) / self._spread()  # [B, M-1]
         return torch.cat([torch.zeros_like(steps[:, :1]), steps.cumsum(1)], 1)
+
+    def budget_path(self, logits: torch.Tensor):
+        """The budget knob's routings for these logits (cost.route_under_budget's `path`): the
+        thresholds fitted at each lam, linearly between them, from every tile on the widest (lo)
+        through the router's own thresholds (0) to every tile on the narrowest (hi). Offsets on
+        the logits instead move the cheapest classes first, far off the trade the thresholds were
+        fitted on. None without a fitted path."""
+        if self.own is None:
+            return None
+        s = logits[:, 1].float() * self._spread().cpu() + self.thresholds[0].cpu()  # the score, back from the logits
+        rows = self.path.cpu()
+        knots = torch.cat([torch.full_like(rows[:1], -1.0), rows, torch.full_like(rows[:1], float(s.max()) + 1.0)])
+        k0 = self.own + 1
+
+        def pick(v: float) -> torch.Tensor:
+            if v == 0:
+                return logits.argmax(1)
+            x = min(max(v + k0, 0.0), len(knots) - 1.0)
+            i = min(int(x), len(knots) - 2)
+            return edge_classes(s, knots[i] + (x - i) * (knots[i + 1] - knots[i]))
+        return pick, float(-k0), float(len(knots) - 1 - k0)
 
 
 def edge_classes(scores: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:

@@ -58,7 +58,7 @@ BUDGET_MODES = ("ceiling", "target")
 
 def route_under_budget(logits: torch.Tensor, branch_flops: Sequence[int], budget: float,
                        cost: Optional[Callable[[torch.Tensor], float]] = None, mode: str = "ceiling",
-                       steps: int = 30) -> torch.Tensor:
+                       steps: int = 30, path=None) -> torch.Tensor:
     """Class per tile so that cost(routing) is at most `budget`, changing the classifier's
     decision as little as possible.
 
@@ -82,15 +82,17 @@ def route_under_budget(logits: torch.Tensor, branch_flops: Sequence[int], budget
         if key not in known:
             known[key] = measure(idx)
         return known[key]
-    n, m = logits.shape
     budget = budget + 1e-9  # a routing that costs exactly the budget meets it
+    if path is not None:
+        pick, lo, hi = path
+        lo = 0.0 if mode == "ceiling" else lo
+    else:
+        def pick(lam):
+            return (logits - lam * rel).argmax(1)
 
-    def pick(lam):
-        return (logits - lam * rel).argmax(1)
-
-    gap = (rel[1:] - rel[:-1]).min().clamp_min(1e-6)
-    hi = float((logits.max() - logits.min()) / gap) + 1.0   # every tile to the narrowest at +hi
-    lo = 0.0 if mode == "ceiling" else -hi                   # the classifier's own / every tile widest
+        gap = (rel[1:] - rel[:-1]).min().clamp_min(1e-6)
+        hi = float((logits.max() - logits.min()) / gap) + 1.0   # every tile to the narrowest at +hi
+        lo = 0.0 if mode == "ceiling" else -hi                   # the classifier's own / every tile widest
     if cost(pick(lo)) <= budget:
         return pick(lo)
     if cost(pick(hi)) > budget:

@@ -416,12 +416,13 @@ class ClassSR(nn.Module):
         if routing.force_class is not None:
             fc = torch.as_tensor(routing.force_class)
             return self._check_class(fc.view(-1)[0] if fc.numel() == 1 else fc.cpu(), n)
+        path = getattr(self.classifier, "budget_path", None)
         if routing.logit_bias is not None:
-            logits = logits + routing.logit_bias.float().cpu()
+            logits, path = logits + routing.logit_bias.float().cpu(), None
         if routing.budget is None:
             return logits.argmax(1)
-        return route_under_budget(logits, cost.branches, routing.budget,
-                                  cost=cost_of, mode=routing.budget_mode)
+        return route_under_budget(logits, cost.branches, routing.budget, cost=cost_of, mode=routing.budget_mode,
+                                  path=path(logits) if path else None)
 
     def _classify(self, windows: torch.Tensor, ex: Execution) -> List:
         """Jobs that each return the classifier's logits of a batch of windows."""

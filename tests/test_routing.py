@@ -182,6 +182,54 @@ def test_edge_router_from_label_cli(subimages, tmp_path):
                  "-o", str(tmp_path / "m.txt"), "--edge-router", str(tmp_path / "grad.pth"), "--lam", "1e-3",
                  "--score", "gradient"]) == 0
     assert "score" not in load(str(tmp_path / "grad.pth")).config["classifier"]  # as written before the option
+    assert "path" not in load(str(tmp_path / "grad.pth")).config["classifier"]  # one lam given: nothing to follow
+    assert main(["label", "--data", str(root), "--by", "oracle", "-opt", str(tmp_path / "two.pth"), "--tol", "1e-6",
+                 "-o", str(tmp_path / "m.txt"), "--edge-router", str(tmp_path / "grid.pth")]) == 0
+    cfg = load(str(tmp_path / "grid.pth")).config["classifier"]
+    assert len(cfg["path"]) == 9 and cfg["thresholds"] in cfg["path"]  # the grid's lams, the chosen one among them
+
+
+def test_budget_follows_the_edge_routers_fitted_thresholds():
+    """With a path (the thresholds fitted at each lam), the budget knob moves along it: every
+    tile widest at one end, the router's own routing at 0, each fitted row at its knot, every
+    tile narrowest at the other end, and the cost never rises on the way."""
+    import numpy as np
+    from classsr_plugin.classifier import EdgeScore, edge_classes, gradient_score
+    from classsr_plugin.cost import route_under_budget
+    path = [[0.01, 0.05], [0.02, 0.06], [0.04, 0.08], [0.06, 0.12]]
+    router = EdgeScore(3, thresholds=[0.02, 0.06], path=path)
+    x = torch.rand(200, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * torch.linspace(0, 0.4, 200)[:, None, None, None]
+    logits = router(x)
+    pick, lo, hi = router.budget_path(logits)
+    rel = torch.tensor([0.3, 0.6, 1.0])
+    assert (pick(lo) == 2).all() and (pick(hi) == 0).all() and torch.equal(pick(0), logits.argmax(1))
+    score = gradient_score(x)
+    assert all(torch.equal(pick(j - 1), edge_classes(score, row)) for j, row in enumerate(path))
+    costs = [float(rel[pick(v)].mean()) for v in np.linspace(lo, hi, 81)]
+    assert all(a >= b - 1e-9 for a, b in zip(costs, costs[1:]))
+    own = float(rel[logits.argmax(1)].mean())
+    assert torch.equal(route_under_budget(logits, [3, 6, 10], own + 0.05, path=(pick, lo, hi)), logits.argmax(1))
+    for budget in (0.35, 0.5, 0.8):
+        k = route_under_budget(logits, [3, 6, 10], budget, mode="target", path=(pick, lo, hi))
+        assert budget - 0.05 <= float(rel[k].mean()) <= budget + 1e-6
+    # a ClassSR with the path routes its budgets along it
+    model = ClassSR(base=dict(type="FSRCNN", d=24, upscale=2), classifier={"type": "EdgeScore",
+                                                                        "thresholds": [0.02, 0.06], "path": path}).eval()
+    assert EdgeScore(3, thresholds=[0.02, 0.06]).budget_path(logits) is None  # no path: offsets on the logits
+    asked = []
+    follow = model.classifier.budget_path
+    model.classifier.budget_path = lambda lg: asked.append(len(lg)) or follow(lg)
+    img = torch.rand(3, 64, 96, generator=torch.Generator().manual_seed(1)) * 0.3
+    for mode in ("tiles", "regions"):
+        floor = model.restore_image(img, mode, force_class=0).flops_percent  # every tile narrowest
+        budget = (floor / 100 + 1) / 2
+        res = model.restore_image(img, mode, budget=budget, budget_mode="target")
+        assert floor <= res.flops_percent <= 100 * budget + 1e-6
+    assert len(asked) == 2  # restore_image routes its budget along the path, in tiles and in regions
+    with pytest.raises(ValueError, match="one of them the thresholds"):
+        EdgeScore(3, thresholds=[0.03, 0.06], path=path)
+    with pytest.raises(ValueError, match="a threshold falls along the path"):
+        EdgeScore(3, thresholds=[0.02, 0.06], path=[[0.02, 0.06], [0.01, 0.08]])
 
 
 def test_laplacian_score_ignores_ramps_and_routes_like_its_thresholds():

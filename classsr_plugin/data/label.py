@@ -120,15 +120,31 @@ def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_l
         k = edge_classes(scores, t).numpy()
         rows.append((float(lam_k), t, *routed_stats(errors, rel, k)))
     chosen = rows[0] if lam is not None else max((r for r in rows if r[4] >= -max_loss), key=lambda r: r[0])
-    return with_edge_router(model, chosen[1], score), rows, chosen
+    return with_edge_router(model, chosen[1], score, None if lam is not None else threshold_path(rows, chosen)), rows, chosen
 
 
-def with_edge_router(model, thresholds, score: str = "gradient"):
-    """The same ClassSR (config and branches) routed by an edge score with these thresholds."""
+def threshold_path(rows, chosen):
+    """The thresholds of every row (ascending lam: costliest first), made monotone along the
+    path away from the chosen row's, which stay as they are (a budget then never moves a tile
+    to a wider class as it falls)."""
+    ts = [[float(v) for v in r[1]] for r in rows]
+    k = rows.index(chosen)
+    for i in range(k + 1, len(ts)):
+        ts[i] = [max(a, b) for a, b in zip(ts[i], ts[i - 1])]
+    for i in range(k - 1, -1, -1):
+        ts[i] = [min(a, b) for a, b in zip(ts[i], ts[i + 1])]
+    return ts
+
+
+def with_edge_router(model, thresholds, score: str = "gradient", path=None):
+    """The same ClassSR (config and branches) routed by an edge score with these thresholds
+    (and the budget knob along `path`, the thresholds fitted at each lam, where given)."""
     from ..wrapper import ClassSR
     cfg = {"type": "EdgeScore", "thresholds": [float(v) for v in thresholds]}
     if score != "gradient":  # the default: configs written before `score` existed stay as they were
         cfg["score"] = score
+    if path:
+        cfg["path"] = [[float(v) for v in r] for r in path]
     routed = ClassSR(**{**model.config, "classifier": cfg})
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
     routed.load_state_dict({**routed.state_dict(), **state})
