@@ -17,12 +17,7 @@ import classsr_plugin.registry.basicsr  # noqa: F401  (BasicSR's archs for load)
 from classsr_plugin.checkpoint import load
 from classsr_plugin.classifier import EDGE_SCORES, edge_classes, fit_edge
 from classsr_plugin.data import label
-
-
-def photo_of(name: str) -> str:
-    """The photo a prepared sub-image came from (`<photo>_s<scale>_<row>_<col>`)."""
-    import re
-    return re.sub(r"_s[0-9.]+_\d+_\d+$", "", name)
+from classsr_plugin.data.prepare import photo_of
 
 
 def main():

@@ -47,6 +47,17 @@ class Prepared:
     estimate: Tuple[int, int] = (0, 0)                     # (pairs, bytes uncompressed) before cutting
 
 
+def sub_image_name(stem: str, factor: float, y: int, x: int) -> str:
+    """A sub-image's name: its photo, the photo's scale and the LR position."""
+    return f"{stem}_s{factor:.2f}_{y:04d}_{x:04d}"
+
+
+def photo_of(name: str) -> str:
+    """The photo a sub-image came from (sub_image_name's inverse, for splits by photo)."""
+    import re
+    return re.sub(r"_s[0-9.]+_\d+_\d+$", "", name)
+
+
 def _imresize(img: np.ndarray, factor: float) -> np.ndarray:
     alias_torchvision_for_basicsr()
     from basicsr.utils.matlab_functions import imresize
@@ -154,7 +165,7 @@ def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr
         ys, xs = _positions(lr.shape[0], lr.shape[1], tile, stride, _quota(max_per_image, scales, factor))
         lq_tiles = _crops(lr, ys, xs, tile)
         gt_tiles = _crops(hr, ys * scale, xs * scale, tile * scale)
-        names = [f"{stem}_s{factor:.2f}_{y:04d}_{x:04d}" for y, x in zip(ys, xs)]
+        names = [sub_image_name(stem, factor, y, x) for y, x in zip(ys, xs)]
         psnrs = []
         lq_t = torch.from_numpy(lq_tiles).permute(0, 3, 1, 2).float()
         gt_t = torch.from_numpy(gt_tiles).permute(0, 3, 1, 2).float()
