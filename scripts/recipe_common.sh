@@ -30,11 +30,14 @@ train() {  # $1 = name, $2 = config, $3 = iterations, rest = more overrides
     "datasets:val:dataroot_gt=$RUN/data/heldout_x4/hr" "datasets:val:dataroot_lq=$RUN/data/heldout_x4/lr" "$@"
 }
 latest() { echo "$RUN/experiments/$1/models/net_g_latest.pth"; }
+# the newest training state's iteration of an experiment folder, empty when it has none (a fresh
+# clone has no folder: ls fails, which must not end a `set -e -o pipefail` recipe)
+newest_state() { { ls "$1/training_states" 2>/dev/null || true; } | sed -n 's/^\([0-9]*\)\.state$/\1/p' | sort -n | tail -1; }
 # park NAME: copy the run's newest training state and its network into $CKPT/NAME.partial/ (for a
 # commit); unpark NAME: put them back where --auto_resume looks, when this machine has none newer
 park() {
   local name=$1 exp=$RUN/experiments/$1 it
-  it=$(ls "$exp/training_states" 2>/dev/null | sed -n 's/^\([0-9]*\)\.state$/\1/p' | sort -n | tail -1)
+  it=$(newest_state "$exp")
   [ -n "$it" ] || { echo "park $name: no training state yet"; return 0; }
   rm -rf "$CKPT/$name.partial.tmp" && mkdir -p "$CKPT/$name.partial.tmp"
   cp "$exp/training_states/$it.state" "$exp/models/net_g_$it.pth" "$CKPT/$name.partial.tmp/"
@@ -47,7 +50,7 @@ unpark() {
   it=$(ls "$src" | sed -n 's/^\([0-9]*\)\.state$/\1/p')
   [ -n "$it" ] || return 0
   [ -f "$exp/training_states/$it.state" ] && return 0
-  local have; have=$(ls "$exp/training_states" 2>/dev/null | sed -n 's/^\([0-9]*\)\.state$/\1/p' | sort -n | tail -1)
+  local have; have=$(newest_state "$exp")
   [ -n "$have" ] && [ "$have" -ge "$it" ] && return 0
   mkdir -p "$exp/training_states" "$exp/models"
   cp "$src/$it.state" "$exp/training_states/" && cp "$src/net_g_$it.pth" "$exp/models/"
