@@ -62,7 +62,7 @@ def cmd_prepare(args) -> int:
     scale = args.scale or (4 if args.task == "sr" else 1)
     degradation = Degradation(args.task, scale, args.sigma, args.blur, args.blur_sigma, args.seed)
     if args.whole:
-        done, skipped = prepare_whole(args.hr, args.out, degradation=degradation)
+        done, skipped = prepare_whole(args.hr, args.out, degradation=degradation, crop=args.crop)
         print(f"whole images: {done} written to {args.out}/hr and {args.out}/lr, {len(skipped)} skipped")
         return 0
     scorer, name = None, None
@@ -90,14 +90,22 @@ def cmd_label(args) -> int:
                                            name=os.path.basename(args.ref), batch=args.batch)
         print(f"classes by {os.path.basename(args.ref)} PSNR (0 = easiest): {counts}")
     else:
-        model = load_model(args.opt)
         from .classifier import EDGE_SCORES
+        kinds = args.score.split(",")
+        bad = [k for k in kinds if k not in EDGE_SCORES]
+        if bad:
+            raise KeyError(f"--score: {', '.join(bad)} not one of {', '.join(EDGE_SCORES)}")
+        if args.edge_router and len(kinds) > 1 and "{score}" not in args.edge_router:
+            raise ValueError(f"--edge-router: {args.edge_router} needs '{{score}}' in its name for several scores")
+        model = load_model(args.opt)
         paths = [model.path(k) for k in range(model.num_classes)]  # the zero class too, where there is one
-        err, scores = label.label_by_oracle(args.data, paths, args.tol, out, batch=args.batch,
-                                            feature=EDGE_SCORES[args.score] if args.edge_router else None)
+        # every score from one pass: the branches' errors are the costly part
+        feature = (lambda lq: torch.stack([EDGE_SCORES[k](lq) for k in kinds], 1)) if args.edge_router else None
+        err, scores = label.label_by_oracle(args.data, paths, args.tol, out, batch=args.batch, feature=feature)
         _oracle_table(err, model, args.tol, args.tols)
-        if args.edge_router:
-            _fit_edge_router(model, err, scores, args.lam, args.max_loss, args.edge_router, args.score)
+        for i, kind in enumerate(kinds if args.edge_router else []):
+            _fit_edge_router(model, err, scores[:, i].contiguous(), args.lam, args.max_loss,
+                             args.edge_router.replace("{score}", kind), kind)
     print(f"wrote {out}")
     return 0
 
@@ -402,6 +410,9 @@ def _add_data(sub):
     _max_pixels(p)
     p.add_argument("--whole", action="store_true",
                    help="only write whole HR/LR pairs (mod-cropped HR, bicubic LR): a validation set")
+    p.add_argument("--crop", type=positive, default=None,
+                   help="--whole: only the centre crop of this many HR px square of each image (a held-out set "
+                        "a heavy scale-1 network evaluates in minutes on a CPU)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("label", help="relabel prepared sub-images: by a trained network's difficulty, "
@@ -415,9 +426,12 @@ def _add_data(sub):
     p.add_argument("--tols", default="0,3e-6,1e-5,3e-5,1e-4", help="oracle: tolerances to tabulate")
     p.add_argument("--edge-router", metavar="OUT.pth",
                    help="oracle: also fit an edge-score router to the branches and write the model with it")
-    p.add_argument("--score", choices=["gradient", "laplacian"], default="laplacian",
-                   help="edge router's score: RMS of the Laplacian (default; on the shipped FSRCNN branches' training "
-                        "sub-images about 10 points of FLOPs fewer at the same loss) or mean absolute gradient")
+    p.add_argument("--score", default="laplacian",
+                   help="edge router's score: laplacian, the RMS of the Laplacian (default; on the shipped FSRCNN "
+                        "branches' training sub-images about 10 points of FLOPs fewer at the same loss), gradient, the "
+                        "mean absolute gradient, or coarse, the gradient of 4x4 block means, for noisy inputs "
+                        "(denoising). Several, comma-separated, fit one router each from one pass over the "
+                        "sub-images: --edge-router then names its files with {score}")
     p.add_argument("--lam", type=float, default=None,
                    help="edge router: MSE one unit of relative FLOPs is worth (larger: cheaper routing); "
                         "default: chosen by --max-loss")

@@ -13,6 +13,7 @@
 # one thread (OMP_NUM_THREADS=1) to avoid thread oversubscription when the machine is shared again.
 # A first pass with N = 90/30/30 (batch 32 in phases 2/3) is kept in trials/run0_N90_30_30.
 # Phases 2/3 keep the configs' batch 96.
+# Phase 1 trains the widest branch too (freeze_widest=false): this run predates the protocol (no trained DnCNN).
 # Trial commands that were run (output under trials/), with $NET $COMMON as below:
 #   classsr train -opt $C/ClassSR_DnCNN_denoise_s25_1_branches.yml --force_yml $NET $COMMON name=trial_denoise_p1 \
 #     train:total_iter=20 "train:scheduler:periods=[20]" val:val_freq=20 logger:save_checkpoint_freq=20 logger:print_freq=10
@@ -49,7 +50,7 @@ prepare)
   ;;
 train)
   P=$(cfg $2); mkdir -p logs
-  { time classsr train -opt $C/${P}_1_branches.yml --force_yml $NET $COMMON $(iters $N1) ; } > logs/$2_1.out 2>&1
+  { time classsr train -opt $C/${P}_1_branches.yml --force_yml $NET $COMMON classsr:freeze_widest=false $(iters $N1) ; } > logs/$2_1.out 2>&1
   { time classsr train -opt $C/${P}_2_classifier.yml --force_yml $NET $COMMON datasets:train:batch_size_per_gpu=$B23 $(iters $N2) ; } > logs/$2_2.out 2>&1
   { time classsr train -opt $C/${P}_3_joint.yml --force_yml $NET $COMMON datasets:train:batch_size_per_gpu=$B23 $(iters $N3) ; } > logs/$2_3.out 2>&1
   ;;

@@ -8,7 +8,8 @@ PY=$REPO/.venv/bin/python
 CLASSSR=$REPO/.venv/bin/classsr
 CFG=$REPO/configs/basicsr
 NUM_GPU=${NUM_GPU:-0}
-DATA=$RUN/data/train_x4
+DATA=$RUN/data/${DATA_NAME:-train_x4}           # training sub-images
+HELDOUT=$RUN/data/${HELDOUT_NAME:-heldout_x4}  # whole held-out pairs (hr/, lr/)
 mkdir -p "$RUN/logs" "$CKPT"
 cd "$RUN"
 want() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -27,7 +28,7 @@ train() {  # $1 = name, $2 = config, $3 = iterations, rest = more overrides
     "train:total_iter=$n" "train:scheduler:periods=[$n]" val:val_freq=1000000000 \
     "logger:save_checkpoint_freq=${SAVE_EVERY:-2000}" \
     logger:use_tb_logger=false datasets:train:num_worker_per_gpu=1 "datasets:train:dataroot=$DATA" \
-    "datasets:val:dataroot_gt=$RUN/data/heldout_x4/hr" "datasets:val:dataroot_lq=$RUN/data/heldout_x4/lr" "$@"
+    "datasets:val:dataroot_gt=$HELDOUT/hr" "datasets:val:dataroot_lq=$HELDOUT/lr" "$@"
 }
 latest() { echo "$RUN/experiments/$1/models/net_g_latest.pth"; }
 # the newest training state's iteration of an experiment folder, empty when it has none (a fresh

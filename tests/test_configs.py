@@ -19,4 +19,4 @@ def test_committed_options_files_are_the_generated_ones():
         with open(os.path.join(FOLDER, name)) as f:
             assert f.read() == text, f"{name} differs from make_configs.py's; edit the table, then run it"
         opt = yaml.safe_load(text)
-        assert opt["name"] == name[:-4] and opt["network_g"]["type"] in ("ClassSR", "FSRCNN", "MSRResNet")
+        assert opt["name"] == name[:-4] and opt["network_g"]["type"] in ("ClassSR", "FSRCNN", "MSRResNet", "DnCNN")

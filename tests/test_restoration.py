@@ -72,8 +72,17 @@ def test_restoration_end_to_end(tmp_path, task, args, tag):
     assert lq.shape == (32, 32, 3)
     val_hr = photos(str(tmp_path / "val_hr"), names=("chelsea",), size=75)  # odd size
     prepare_whole(val_hr, str(tmp_path / "run" / "datasets" / f"classsr_val_{task}"), degradation=deg)
+    # the protocol: the plain DnCNN first, then ClassSR's branches with it as the frozen widest
+    train(tmp_path / "run", f"DnCNN_{task}_{tag}_baseline.yml", "network_g:num_feat=16", "network_g:num_layers=4",
+          *TINY[2:])
+    base = tmp_path / "base.pth"
+    assert main(["export", "-opt", os.path.join(CONFIGS, f"DnCNN_{task}_{tag}_baseline.yml"),
+                 "-w", str(tmp_path / "run" / "experiments" / f"DnCNN_{task}_{tag}_baseline" / "models" /
+                           "net_g_latest.pth"), "-o", str(base),
+                 "--set", "network_g.num_feat=16", "network_g.num_layers=4"]) == 0
     for i, phase in ((1, "branches"), (2, "classifier"), (3, "joint")):
-        log = train(tmp_path / "run", f"ClassSR_DnCNN_{task}_{tag}_{i}_{phase}.yml", *TINY)
+        extra = [f"classsr:init_base={base}", "classsr:init_narrow=slice", "classsr:distill=1"] if i == 1 else []
+        log = train(tmp_path / "run", f"ClassSR_DnCNN_{task}_{tag}_{i}_{phase}.yml", *TINY, *extra)
         assert f"phase '{phase}'" in log and "# psnr:" in log and "FLOPs" in log
     ckpt = tmp_path / "run" / "experiments" / f"ClassSR_DnCNN_{task}_{tag}_3_joint" / "models" / "net_g_latest.pth"
     import yaml
@@ -141,3 +150,22 @@ def test_eval_at_scale1_names_its_grid_and_shows_empty_classes_as_dashes(tmp_pat
     assert "nan" not in md.lower()
     per_class = md[md.index("| routed to"):]
     assert "| - |" in per_class  # classes 1 and 2 got no tile
+
+
+def test_whole_crop_keeps_the_centre(tmp_path):
+    """prepare --whole --crop: the centre of each photo (and all of a smaller one), its input
+    degraded from that crop."""
+    hr = photos(str(tmp_path / "hr"), names=("astronaut", "coffee"), size=96)
+    out = tmp_path / "val"
+    assert main(["prepare", "--whole", "--task", "denoise", "--sigma", "25", "--hr", hr, "--out", str(out),
+                 "--crop", "40"]) == 0
+    for name in ("astronaut", "coffee"):
+        full = cv2.imread(os.path.join(hr, name + ".png"))
+        crop = cv2.imread(str(out / "hr" / f"{name}.png"))
+        t, l = (full.shape[0] - 40) // 2, (full.shape[1] - 40) // 2
+        assert crop.shape == (40, 40, 3) and np.array_equal(crop, full[t:t + 40, l:l + 40])
+        assert cv2.imread(str(out / "lr" / f"{name}.png")).shape == (40, 40, 3)
+    big = tmp_path / "val_big"
+    assert main(["prepare", "--whole", "--task", "denoise", "--sigma", "25", "--hr", hr, "--out", str(big),
+                 "--crop", "500"]) == 0
+    assert cv2.imread(str(big / "hr" / "coffee.png")).shape == cv2.imread(os.path.join(hr, "coffee.png")).shape

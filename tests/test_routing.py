@@ -163,7 +163,7 @@ def test_edge_score_router_routes_by_thresholds_and_fits_them():
         EdgeScore(3, thresholds=[0.2, 0.1])
 
 
-def test_edge_router_from_label_cli(subimages, tmp_path):
+def test_edge_router_from_label_cli(subimages, tmp_path, capsys):
     from classsr_plugin.checkpoint import load
     from classsr_plugin.cli import main
     root, is_tex = subimages
@@ -187,6 +187,18 @@ def test_edge_router_from_label_cli(subimages, tmp_path):
                  "-o", str(tmp_path / "m.txt"), "--edge-router", str(tmp_path / "grid.pth")]) == 0
     cfg = load(str(tmp_path / "grid.pth")).config["classifier"]
     assert len(cfg["path"]) == 9 and cfg["thresholds"] in cfg["path"]  # the grid's lams, the chosen one among them
+    # several scores from one pass: one router each, the same as fitted alone
+    assert main(["label", "--data", str(root), "--by", "oracle", "-opt", str(tmp_path / "two.pth"), "--tol", "1e-6",
+                 "-o", str(tmp_path / "m.txt"), "--edge-router", str(tmp_path / "each_{score}.pth"), "--lam", "1e-3",
+                 "--score", "gradient,laplacian,coarse"]) == 0
+    assert load(str(tmp_path / "each_gradient.pth")).config["classifier"] == load(str(tmp_path / "grad.pth")).config["classifier"]
+    assert load(str(tmp_path / "each_laplacian.pth")).config["classifier"] == routed.config["classifier"]
+    assert load(str(tmp_path / "each_coarse.pth")).config["classifier"]["score"] == "coarse"
+    for score, router, err in (("sobel", "x.pth", "--score: sobel not one of"),
+                               ("gradient,coarse", str(tmp_path / "x.pth"), "needs '{score}' in its name")):
+        assert main(["label", "--data", str(root), "--by", "oracle", "-opt", str(tmp_path / "two.pth"),
+                     "--edge-router", router, "--score", score]) != 0
+        assert err in capsys.readouterr().err
 
 
 def test_budget_follows_the_edge_routers_fitted_thresholds():
@@ -245,6 +257,21 @@ def test_laplacian_score_ignores_ramps_and_routes_like_its_thresholds():
     assert not torch.equal(k, edge_classes(gradient_score(x), router.thresholds))  # the score matters
     with pytest.raises(KeyError, match="classifier.score: 'sobel' is not one of gradient, laplacian"):
         EdgeScore(3, score="sobel")
+
+
+def test_coarse_score_sees_an_edge_through_noise():
+    """Sigma-25 noise swamps the pixel-level scores (a noisy flat patch scores as high as a noisy
+    edge); block means keep the edge above every flat patch."""
+    from classsr_plugin.classifier import EDGE_SCORES, EdgeScore
+    g = torch.Generator().manual_seed(0)
+    flat = torch.full((32, 3, 32, 32), 0.5)
+    edge = flat.clone()
+    edge[..., 16:] += 0.2
+    noisy_flat, noisy_edge = (x + torch.randn(x.shape, generator=g) * 25 / 255 for x in (flat, edge))
+    separates = {k: bool(f(noisy_edge).min() > f(noisy_flat).max()) for k, f in EDGE_SCORES.items()}
+    assert separates == {"gradient": False, "laplacian": False, "coarse": True}
+    router = EdgeScore(2, thresholds=[0.045], score="coarse")
+    assert router(noisy_flat).argmax(1).eq(0).all() and router(noisy_edge).argmax(1).eq(1).all()
 
 
 def test_reset_classifier_starts_the_classifier_afresh():

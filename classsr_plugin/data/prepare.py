@@ -337,9 +337,11 @@ def _write_classes(hr_dir, out, ids, classes, scored_by, report):
     report.thresholds = [float(arr[labels == k].min()) for k in range(classes - 1)]
 
 
-def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[Degradation] = None):
+def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[Degradation] = None,
+                  crop: Optional[int] = None):
     """Whole-image pairs for validation: out/hr (HR cropped to a multiple of the scale) and
-    out/lr (the degraded input: bicubic LR for SR), same names.
+    out/lr (the degraded input: bicubic LR for SR), same names. crop: only the centre crop x crop
+    of each HR image (a held-out set a heavy scale-1 network can evaluate in minutes on a CPU).
     Returns (images written, [(path, reason) skipped])."""
     degradation = degradation or Degradation("sr", scale)
     scale = degradation.scale
@@ -355,6 +357,9 @@ def prepare_whole(hr_dir: str, out: str, scale: int = 4, degradation: Optional[D
         try:
             hr = read_rgb(path)
             _note_crop(path, hr, scale)
+            if crop:
+                top, left = max(0, (hr.shape[0] - crop) // 2), max(0, (hr.shape[1] - crop) // 2)
+                hr = hr[top:top + crop, left:left + crop]
             hr = hr[:hr.shape[0] // scale * scale, :hr.shape[1] // scale * scale]
             if min(hr.shape[:2]) == 0:
                 raise ValueError(f"smaller than the scale {scale}")

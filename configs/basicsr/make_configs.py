@@ -16,11 +16,12 @@ SMALL_CLASSIFIER = ["  # FSRCNN is tiny: the paper's classifier (nf 128, 7.6 MFL
 
 
 def _restoration(task, args, stem):
-    return dict(title=f"ClassSR-DnCNN {task} ({args})", scale=1, data_name=task, lr1="1e-3", freeze=False,
+    return dict(title=f"ClassSR-DnCNN {task} ({args})", scale=1, data_name=task, lr1="1e-3",
                 data=f"classsr prepare --task {task} {args} --hr <clean folder> --out datasets/classsr_{task} ; "
                      f"classsr prepare --whole --task {task} {args} --hr <val clean> --out datasets/classsr_val_{task}",
                 base="{type: DnCNN, num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_layers: 17}",
-                base_name="DnCNN (num_feat=64)", val=["  val_tile: 32", "  val_stride: 24  # scale 1: wider overlap, see README"])
+                base_name="DnCNN (num_feat=64)", val=["  val_tile: 32", "  val_stride: 24  # scale 1: wider overlap, see README"],
+                classifier=["  classifier: {type: ClassModule, nf: 128}  # the paper's: 7.6 MFLOPs, 0.7% of a DnCNN-17 tile"])
 
 
 # key -> what differs between networks; everything else is the template
@@ -136,17 +137,23 @@ BASELINES = {  # plain networks, the reference each ClassSR recipe trains first 
         "# residual: true adds bicubic upsampling of the input (the net learns what bicubic misses; see archs/fsrcnn.py)"]),
     "SRResNet_x4": dict(note="BasicSR's MSRResNet, num_feat 64, 16 blocks, the widest ClassSR-SRResNet branch alone",
                         lr="2e-4", extra=[]),
+    "DnCNN_denoise_s25": dict(note="17 layers, num_feat 64, the widest ClassSR-DnCNN branch alone", lr="1e-3",
+                              extra=[]),
+    "DnCNN_deblur_gauss": dict(note="17 layers, num_feat 64, the widest ClassSR-DnCNN branch alone", lr="1e-3",
+                               extra=[]),
 }
 
 
 def baseline_file(key):
     net, spec = {**DEFAULTS, **NETS[key]}, BASELINES[key]
     arch = net["base"].split(",")[0].split(":")[1].strip()
-    name = f"{arch}_x4_baseline"
-    lines = [f"# Plain {arch} x4 ({spec['note']}): the baseline for {net['title'].split(' x4')[0]}.",
+    task = key.split("_", 1)[1]  # x4, denoise_s25, ...
+    name = f"{arch}_{task}_baseline"
+    of = net["title"].split(" x4")[0].split(" (")[0]
+    lines = [f"# Plain {arch} {task.replace('_', ' ')} ({spec['note']}): the baseline for {of}.",
              "# Trained on the same ClassSR sub-images (the class label is ignored by SRModel) for as many",
              "# iterations as the three ClassSR phases together; validated on the same whole images.",
-             f"# Data: {SR_DATA}",
+             f"# Data: {net['data']}",
              f"# Run:  classsr train -opt configs/basicsr/{name}.yml   (the plugin registers its archs)",
              f"name: {name}"]
     network = [*spec["extra"], f"network_g: {net['base']}", ""]

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The recipe of ClassSR-DnCNN at scale 1 (`TASK=denoise`, sigma 25, or `TASK=deblur`, Gaussian
+# sigma 0.5-3), in resumable steps: the SR recipes' protocol (scripts/recipe_fsrcnn_x4.sh) on
+# DnCNN (17 layers, num_feat 64, the arch unchanged). The photos are the SR recipes' (their step
+# `photos` runs first if missing); their 9 held-out photos, centre crops of $CROP px, are the
+# held-out set (a full 2-4 Mpx photo costs DnCNN minutes per branch on 2 cores).
+#
+#   data        sub-images of the training photos with seeded noise (blur), held-out crops
+#   base        DnCNN on all sub-images: DnCNN-O                          -> $CKPT/dncnn_<task>_o.pth
+#               (parked in $CKPT/DnCNN_<task>_O.partial/ between sessions, as the MSRResNet run)
+#   difficulty  classes by DnCNN-O's PSNR (equal thirds); at a fixed noise level the input's own
+#               PSNR hardly varies between sub-images, so only a trained denoiser ranks them
+#   branches    phase 1: narrow branches from DnCNN-O's leading channels, each on its class,
+#               distilled; the widest is DnCNN-O, frozen         -> $CKPT/classsr_dncnn_<task>_branches.pth
+#   oracle      oracle labels and edge-score routers, one per score (gradient, laplacian, coarse:
+#               noise swamps the pixel-level scores, and this measures by how much)
+#                                                                -> $CKPT/classsr_dncnn_<task>_<score>.pth
+#   supervised  phase 2, supervised router                        -> $CKPT/classsr_dncnn_<task>_supervised.pth
+#   paper       phase 2 with the paper's losses                   -> $CKPT/classsr_dncnn_<task>_paper.pth
+#   eval        every router on the held-out crops (tiles 32/24, budgets, oracle) -> $RUN/eval/dncnn_<task>_*
+# Deblurring runs the same steps up to the held-out table (STEPS default: no supervised/paper).
+# A step whose checkpoint exists is skipped; `STEPS="base"` runs one; `STEPS=park` keeps the base
+# run's newest state for a commit.
+set -euo pipefail
+
+TASK=${TASK:-denoise}
+case $TASK in
+  denoise) DEG=(--task denoise --sigma 25); KEY=DnCNN_denoise_s25
+           DEFAULT_STEPS="data base difficulty branches oracle supervised paper eval";;
+  deblur)  DEG=(--task deblur --blur gaussian --blur-sigma 0.5-3); KEY=DnCNN_deblur_gauss
+           DEFAULT_STEPS="data base difficulty branches oracle eval";;
+  *) echo "TASK: '$TASK' is not denoise or deblur" >&2; exit 2;;
+esac
+DATA_NAME=train_$TASK HELDOUT_NAME=heldout_$TASK
+source "$(dirname "$0")/recipe_common.sh"
+N_BASE=${N_BASE:-6000}          # DnCNN-O, batch 16 of 32x32
+N_BRANCHES=${N_BRANCHES:-6000}  # phase 1, batch 16
+N_ROUTER=${N_ROUTER:-6000}      # phase 2 supervised, batch 64 (classifier only)
+N_PAPER=${N_PAPER:-1500}        # phase 2 with the paper's losses, batch 32 (every branch runs)
+LR_BASE=${LR_BASE:-1e-3}
+TOL=${TOL:-3e-6}
+LR_ROUTER=${LR_ROUTER:-0.003}
+MAX_LOSS=${MAX_LOSS:-0.02}
+SCORES=${SCORES:-gradient,laplacian,coarse}
+CROP=${CROP:-768}
+SAVE_EVERY=${SAVE_EVERY:-200}
+STEPS=${STEPS:-$DEFAULT_STEPS}
+BASE=DnCNN_${TASK}_O
+O=$CKPT/dncnn_${TASK}_o.pth
+BRANCHES=$CKPT/classsr_dncnn_${TASK}_branches.pth
+MODEL=classsr_dncnn_$TASK
+
+[ -d "$RUN/photos/train" ] || STEPS=photos "$REPO/scripts/recipe_fsrcnn_x4.sh"
+
+if want park; then park "$BASE"; fi
+
+if want data && [ ! -f "$DATA/meta_info.txt" ]; then
+  timed "data_$TASK" "$CLASSSR" prepare "${DEG[@]}" --hr "$RUN/photos/train" --out "$DATA" --classes 3 \
+    --scales 1,0.75,0.5
+fi
+if want data && [ "$(ls "$HELDOUT/lr" 2>/dev/null | wc -l)" -lt "$(ls "$RUN/photos/heldout" | wc -l)" ]; then
+  timed "data_heldout_$TASK" "$CLASSSR" prepare --whole "${DEG[@]}" --crop "$CROP" --hr "$RUN/photos/heldout" \
+    --out "$HELDOUT"
+fi
+
+if want base && [ ! -f "$O" ]; then
+  trap 'park "$BASE"' EXIT  # whatever stops the run, its newest state is ready to commit
+  train "$BASE" "${KEY}_baseline.yml" "$N_BASE" "train:optim_g:lr=$LR_BASE"
+  "$CLASSSR" export -opt "$CFG/${KEY}_baseline.yml" -w "$(latest "$BASE")" -o "$O"
+  trap - EXIT
+  rm -rf "$CKPT/$BASE.partial"
+fi
+
+if want difficulty && [ ! -f "$DATA/meta_info_difficulty.txt" ]; then
+  timed "difficulty_$TASK" "$CLASSSR" label --data "$DATA" --by difficulty --ref "$O" --classes 3
+fi
+
+if want branches && [ ! -f "$BRANCHES" ]; then
+  train "ClassSR_${KEY}_1_branches" "ClassSR_${KEY}_1_branches.yml" "$N_BRANCHES" \
+    "classsr:init_base=$O" classsr:init_narrow=slice classsr:distill=1 \
+    "datasets:train:meta_info=$DATA/meta_info_difficulty.txt" "datasets:train:classes=[0,1]"
+  "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_1_branches.yml" -w "$(latest "ClassSR_${KEY}_1_branches")" \
+    -o "$BRANCHES"
+fi
+
+if want oracle && [ ! -f "$DATA/meta_info_oracle.txt" ]; then
+  timed "oracle_$TASK" "$CLASSSR" label --data "$DATA" --by oracle -opt "$BRANCHES" --tol "$TOL" \
+    --edge-router "$CKPT/${MODEL}_{score}.pth" --score "$SCORES" --max-loss "$MAX_LOSS"
+fi
+
+phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
+  local name=$1 out=$2 n=$3; shift 3
+  [ -f "$out" ] && return 0
+  train "$name" "ClassSR_${KEY}_2_classifier.yml" "$n" "path:pretrain_network_g=$BRANCHES" path:param_key_g=params "$@"
+  "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_2_classifier.yml" -w "$(latest "$name")" -o "$out"
+}
+if want supervised; then
+  phase2 "ClassSR_${KEY}_2_supervised" "$CKPT/${MODEL}_supervised.pth" "$N_ROUTER" classsr:router=supervised \
+    datasets:train:batch_size_per_gpu=64 "train:optim_g:lr=$LR_ROUTER" classsr:reset_classifier=true \
+    network_g:classifier:init_scale=1.0 "datasets:train:meta_info=$DATA/meta_info_oracle.txt"
+fi
+if want paper; then
+  phase2 "ClassSR_${KEY}_2_paper" "$CKPT/${MODEL}_paper.pth" "$N_PAPER" classsr:routing=hard \
+    datasets:train:batch_size_per_gpu=32
+fi
+
+if want eval; then  # every router over the same branches, against DnCNN-O; the noisy input is eval's "input" row
+  for ckpt in "$CKPT/${MODEL}"_{gradient,laplacian,coarse,supervised,paper}.pth; do
+    [ -f "$ckpt" ] || continue
+    out=$RUN/eval/$(basename "$ckpt" .pth)
+    [ -f "$out/eval.json" ] && continue
+    timed "eval_$(basename "$ckpt" .pth)" "$CLASSSR" eval -opt "$ckpt" --reference "$O" --hr "$HELDOUT/hr" \
+      --lr "$HELDOUT/lr" --scale 1 --stride 24 --budgets 0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0 --oracle 0,3e-6,1e-5 -o "$out"
+  done
+fi
+cat logs/walltimes.txt
