@@ -14,6 +14,7 @@ MMVENV ?= .venv-mmagic
 MMPY := $(MMVENV)/bin/python
 MMSTAMP := $(MMVENV)/.installed
 INPUT ?=
+MODEL ?=
 
 .PHONY: demo test mmagic-env bench weights photo-packages clean
 
@@ -34,7 +35,7 @@ $(MMSTAMP): setup.cfg setup.py pyproject.toml scripts/build_mmcv.sh
 mmagic-env: $(MMSTAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/classsr demo $(if $(INPUT),--input $(INPUT))
+	$(VENV)/bin/classsr demo $(if $(INPUT),--input $(INPUT)) $(if $(MODEL),--model $(MODEL))
 
 # everything in .venv (BasicSR, mmengine without MMagic), then the MMagic tests in .venv-mmagic
 test: $(STAMP) $(MMSTAMP)

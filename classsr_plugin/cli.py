@@ -20,7 +20,7 @@ def _basicsr():
 def cmd_demo(args) -> int:
     _basicsr()
     from .demo import run
-    run(args.input, args.out, args.execution)
+    run(args.input, args.out, args.execution, args.model)
     return 0
 
 
@@ -135,16 +135,20 @@ def _fit_edge_router(model, err, scores, lam, max_loss, out, score):
     print(f"wrote {out}")
 
 
-def load_model(spec: str, device: str = "cpu", weights_file: str = None):
+def load_model(spec: str, device: str = "cpu", weights_file: str = None, shipped: str = None):
     """-opt (any spec checkpoint.load takes: BasicSR options, a `classsr export` / ClassSR.save
-    file, an mmengine/MMagic config with -w; default: the shipped model, weights/MODEL_CARD.md) -> the
-    ClassSR model on `device`. Prints which weights it loaded."""
+    file, an mmengine/MMagic config with -w) or the shipped model named `shipped` (--model;
+    default: the default one, weights/MODEL_CARD.md) -> the ClassSR model on `device`. Prints
+    which weights it loaded."""
     _adapters()
     from . import ClassSR, weights
     from .checkpoint import load
-    if spec is None and not weights.shipped():
-        raise FileNotFoundError("-opt: required (no shipped weights in this install)")
-    model = load(spec or weights.MODEL, weights_file, device, expect=ClassSR)
+    if spec is not None and shipped is not None:
+        raise ValueError(f"--model {shipped}: give -opt or --model, not both")
+    if spec is None and not weights.shipped(shipped):
+        raise FileNotFoundError(f"-opt: required (the shipped model {weights.get(shipped).key} is missing from "
+                                f"this install)")
+    model = load(spec or weights.get(shipped).path, weights_file, device, expect=ClassSR)
     used = model.weights_file
     if used is None:
         print(f"warning: {spec} names no path.pretrain_network_g: the weights are UNTRAINED", file=sys.stderr)
@@ -189,7 +193,7 @@ def cmd_infer(args) -> int:
     from .outputs import Writer, plan_outputs
     from .visual import add_legend, class_overlay
 
-    model = load_model(args.opt, args.device, args.weights)
+    model = load_model(args.opt, args.device, args.weights, args.model)
     ex = args.execution
     s = model.scale
     legend = [f"{k}: {name}" for k, name in enumerate(model.class_names)]
@@ -253,7 +257,7 @@ def cmd_eval(args) -> int:
     from .checkpoint import load
     from .evaluate import coverage, evaluate
     from .imageio import smallest
-    model = load_model(args.opt, args.device, args.weights)
+    model = load_model(args.opt, args.device, args.weights, args.model)
     if args.scale != model.scale:
         raise ValueError(f"--scale {args.scale}: the model is x{model.scale}")
     if model.scale == 1 and not args.lr:
@@ -263,7 +267,7 @@ def cmd_eval(args) -> int:
         raise ValueError(f"--lr: {len(lrs)} folders for {len(args.hr)} --hr folders")
     budgets = args.budgets or []
     from . import weights
-    ref_path = args.reference or (weights.REFERENCE if args.opt is None and weights.shipped() else None)
+    ref_path = args.reference or (weights.get(args.model).reference if args.opt is None else None)
     reference = load(ref_path, need_weights=True) if ref_path else None
     ref_name = weights.label(ref_path)
     tols = args.oracle or []
@@ -324,9 +328,15 @@ def cmd_mmtrain(args) -> int:
 
 
 # -- the parser: arguments several commands share, then one small function per command ------
+def _shipped_arg(p):
+    from . import weights
+    p.add_argument("--model", help=f"a shipped model by name: {weights.describe()} (default {weights.DEFAULT})")
+
+
 def _model_args(p, what="ClassSR"):
     p.add_argument("-opt", help=f"BasicSR options ({what} network_g + weights), a `classsr export` file, or an "
-                               "mmengine/MMagic config .py with -w (default: the shipped model)")
+                               "mmengine/MMagic config .py with -w (default: the shipped model, --model)")
+    _shipped_arg(p)
     p.add_argument("-w", "--weights", help="weights for -opt: instead of path.pretrain_network_g, or an "
                                            "mmengine/MMagic Runner checkpoint for a config .py")
 
@@ -374,6 +384,7 @@ def _add_demo(sub):
     p = sub.add_parser("demo", help="upscale the shipped 2K photo (or --input) with the shipped model")
     p.add_argument("--input", help="your own LR image instead of the shipped photo")
     p.add_argument("--out", default="results/demo", help="output folder")
+    _shipped_arg(p)
     _tiling_args(p)
     p.set_defaults(func=cmd_demo)
 

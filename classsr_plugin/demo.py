@@ -23,13 +23,18 @@ def _best_of_two(fn):
     return best
 
 
-def _demo_models(scale):
+def _demo_models(scale, key=None):
     from . import ClassSR, weights
-    if weights.shipped():
-        model = load(weights.CLASSSR_FSRCNN_X4)
-        ref = load(weights.FSRCNN_O_X4).to(memory_format=torch.channels_last)
-        print(f"shipped weights: ClassSR-FSRCNN x4 (d = {model.widths}; its widest branch is FSRCNN-O) and "
-              f"FSRCNN-O (d = 56), trained on CPU with this project's pipeline (classsr_plugin/weights/MODEL_CARD.md)")
+    shipped = weights.get(key)
+    if shipped.present():
+        model = load(shipped.path)
+        ref = load(shipped.reference).to(memory_format=torch.channels_last)
+        print(f"shipped weights: {shipped.name} x{model.scale} ({model.width_key} = {model.widths}; its widest branch "
+              f"is {shipped.reference_name}) and {shipped.reference_name} ({model.width_key} = {model.widths[-1]}), "
+              f"trained on CPU with this project's pipeline (classsr_plugin/weights/{shipped.card})")
+        if model.scale == 1:
+            raise ValueError(f"--model {shipped.key}: the demo makes its input by bicubic downscaling and {shipped.name} "
+                             f"is a scale-1 model: run `classsr infer --model {shipped.key}` on degraded images")
         return model, ref
     torch.manual_seed(0)
     print("NOTE: no shipped weights found: the network is UNTRAINED (random init); this shows the "
@@ -37,16 +42,19 @@ def _demo_models(scale):
     return ClassSR(base={"type": "FSRCNN", "d": 56, "s": 12, "m": 4, "upscale": scale}).eval(), None
 
 
-def run(input_path=None, out_dir="results/demo", ex: Execution = Execution()):
-    """Upscale the shipped photo (or `input_path`, no ground truth) x4 with bicubic, FSRCNN-O and
-    ClassSR-FSRCNN; print PSNR, FLOPs and times; write the images, the class map and a crop."""
+def run(input_path=None, out_dir="results/demo", ex: Execution = Execution(), model_key: str = None):
+    """Upscale the shipped photo (or `input_path`, no ground truth) x4 with bicubic, the shipped
+    model `model_key` (default ClassSR-FSRCNN) and its base network alone (FSRCNN-O); print PSNR,
+    FLOPs and times; write the images, the class map and a crop."""
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     from basicsr.utils.matlab_functions import imresize
 
-    scale = 4
     from . import weights
-    model, ref = _demo_models(scale)
+    model, ref = _demo_models(4, model_key)  # x4 without shipped weights
+    scale = model.scale
+    base = weights.get(model_key).reference_name if ref is not None else "the base network"
+    slug = base.lower().replace("-", "_")
     if input_path:
         hr, lr, name = None, read_picture(input_path).rgb, os.path.splitext(os.path.basename(input_path))[0]
     else:
@@ -62,23 +70,25 @@ def run(input_path=None, out_dir="results/demo", ex: Execution = Execution()):
     m = model.num_classes
     print(f"input {lr.shape[2]}x{lr.shape[1]} -> output {res.image.shape[2]}x{res.image.shape[1]}, "
           f"{'cells' if ex.mode == 'regions' else 'tiles'} per class ({', '.join(model.class_names)}): {res.counts}")
-    print(f"ClassSR ({ex.mode}) FLOPs: {res.flops_percent:.1f}% of FSRCNN-O {flops_basis(ex)} (classifier "
+    print(f"ClassSR ({ex.mode}) FLOPs: {res.flops_percent:.1f}% of {base} {flops_basis(ex)} (classifier "
           f"included); {res.seconds:.2f} s")
     if ref is not None:
         cl = lambda t: t.contiguous(memory_format=torch.channels_last)  # noqa: E731
         with torch.no_grad():
-            out["fsrcnn_o"], t_whole = _best_of_two(lambda: ref(cl(lr[None]))[0])
-        # the same engine without routing: FSRCNN-O is ClassSR's widest branch, forced everywhere
+            out[slug], t_whole = _best_of_two(lambda: ref(cl(lr[None]))[0])
+        # the same engine without routing: the base network is ClassSR's widest branch, forced everywhere
         t_engine = min(model.restore_image(lr, ex, force_class=m - 1).seconds for _ in range(2))
-        write_picture(os.path.join(out_dir, f"{name}_fsrcnn_o_x{scale}.png"), out["fsrcnn_o"])
-        print(f"time, best of two runs each: ClassSR {res.seconds:.2f} s; FSRCNN-O on the whole image "
-              f"{t_whole:.2f} s; FSRCNN-O through the same {ex.mode} engine (every cell to d={model.widths[-1]}) "
-              f"{t_engine:.2f} s.\nClassSR's speed-up: {t_whole / res.seconds:.2f}x over FSRCNN-O on the whole image, "
+        write_picture(os.path.join(out_dir, f"{name}_{slug}_x{scale}.png"), out[slug])
+        print(f"time, best of two runs each: ClassSR {res.seconds:.2f} s; {base} on the whole image "
+              f"{t_whole:.2f} s; {base} through the same {ex.mode} engine (every cell to {model.width_key}="
+              f"{model.widths[-1]}) {t_engine:.2f} s.\nClassSR's speed-up: {t_whole / res.seconds:.2f}x over {base} "
+              f"on the whole image, "
               f"of which routing earns {t_engine / res.seconds:.2f}x (over the same engine without routing)")
     if hr is not None:
         out = {"bicubic": imresize(lr, scale).clamp(0, 1), **out}
         write_picture(os.path.join(out_dir, f"{name}_bicubic_x{scale}.png"), out["bicubic"])
-        labels = {"bicubic": "bicubic", "fsrcnn_o": "FSRCNN-O", "classsr": "ClassSR-FSRCNN" if ref else "ClassSR (untrained)"}
+        labels = {"bicubic": "bicubic", slug: base,
+                  "classsr": weights.get(model_key).name if ref is not None else "ClassSR (untrained)"}
         for key, img in out.items():
             rgb = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale)
             y = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale, test_y_channel=True)

@@ -17,3 +17,46 @@ def test_demo_unreadable_input(tmp_path, capsys):
     bad.write_bytes(b"not an image")
     assert main(["demo", "--input", str(bad), "--out", str(tmp_path)]) == 2
     assert "broken.png" in capsys.readouterr().err
+
+
+def test_shipped_models_by_name(tmp_path, capsys, monkeypatch):
+    """--model picks a shipped model (and, in eval, its base network as the reference); a name
+    that is not shipped, or --model beside -opt, is refused with the names there are."""
+    import dataclasses
+    import json
+    import torch
+    from classsr_plugin import ClassSR, weights
+    lr = tmp_path / "lr"
+    lr.mkdir()
+    cv2.imwrite(str(lr / "a.png"), (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8))
+    assert main(["infer", "--model", "fsrcnn", str(lr), "-o", str(tmp_path / "default")]) == 0
+    assert "classsr_fsrcnn_x4.pth" in capsys.readouterr().out
+    # a second model "shipped" in a folder of its own: a small FSRCNN x2 and its base alone
+    torch.manual_seed(0)
+    small = ClassSR(base={"type": "FSRCNN", "d": 16, "s": 8, "m": 1, "upscale": 2}).eval()
+    small.save(str(tmp_path / "classsr_small_x2.pth"))
+    from classsr_plugin.archs.fsrcnn import FSRCNN
+    from classsr_plugin.checkpoint import save
+    base = {"type": "FSRCNN", "d": 16, "s": 8, "m": 1, "upscale": 2}
+    save(FSRCNN(**{k: v for k, v in base.items() if k != "type"}), str(tmp_path / "small_x2.pth"), network_g=base)
+    other = dataclasses.replace(weights.get(), key="small", name="ClassSR-Small", file="classsr_small_x2.pth",
+                                reference_name="Small-O", reference_file="small_x2.pth", task="x2 test")
+    monkeypatch.setattr(weights, "HERE", str(tmp_path))
+    monkeypatch.setitem(weights.MODELS, "small", other)
+    assert main(["infer", "--model", "small", str(lr), "-o", str(tmp_path / "small")]) == 0
+    assert cv2.imread(str(tmp_path / "small" / "a_x2.png")).shape == (80, 96, 3)
+    assert main(["demo", "--model", "small", "--input", str(lr / "a.png"), "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "shipped weights: ClassSR-Small x2" in out and "over Small-O on the whole image" in out
+    assert cv2.imread(str(tmp_path / "demo" / "a_small_o_x2.png")).shape == (80, 96, 3)
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    cv2.imwrite(str(hr / "a.png"), (np.random.default_rng(1).random((40, 48, 3)) * 255).astype(np.uint8))
+    assert main(["eval", "--model", "small", "--scale", "2", "--hr", str(hr), "-o", str(tmp_path / "ev")]) == 0
+    rows = json.load(open(tmp_path / "ev" / "eval.json"))["folders"]["hr"]["rows"]
+    assert "Small-O" in rows  # the shipped model's base network, by the card's name
+    capsys.readouterr()
+    assert main(["infer", "--model", "nope", str(lr), "-o", str(tmp_path / "x")]) != 0
+    assert "'nope' is not a shipped model; shipped: fsrcnn (ClassSR-FSRCNN" in capsys.readouterr().err
+    assert main(["infer", "--model", "small", "-opt", weights.MODEL, str(lr), "-o", str(tmp_path / "x")]) != 0
+    assert "give -opt or --model, not both" in capsys.readouterr().err

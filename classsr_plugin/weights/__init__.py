@@ -1,14 +1,58 @@
-"""Weights that ship inside the package (see MODEL_CARD.md beside this file)."""
+"""Weights that ship inside the package (see MODEL_CARD.md beside this file): MODELS, by the name
+`--model` takes (`classsr infer --model fsrcnn`); the first is the default."""
 import os
+from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLASSSR_FSRCNN_X4 = os.path.join(HERE, "classsr_fsrcnn_x4.pth")
-FSRCNN_O_X4 = os.path.join(HERE, "fsrcnn_o_x4.pth")
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """One shipped ClassSR model and the base network it accelerates, trained alone."""
+    key: str             # what --model takes
+    name: str            # as the model card calls it
+    file: str            # the ClassSR checkpoint, in this folder
+    reference_name: str  # the base network alone
+    reference_file: str
+    task: str            # what it does, for --help
+    card: str = "MODEL_CARD.md"
+
+    @property
+    def path(self) -> str:
+        return os.path.join(HERE, self.file)
+
+    @property
+    def reference(self) -> str:
+        return os.path.join(HERE, self.reference_file)
+
+    def present(self) -> bool:
+        return os.path.exists(self.path) and os.path.exists(self.reference)
+
+
+MODELS = {m.key: m for m in [
+    Shipped("fsrcnn", "ClassSR-FSRCNN", "classsr_fsrcnn_x4.pth", "FSRCNN-O", "fsrcnn_o_x4.pth", "x4 super-resolution"),
+]}
+DEFAULT = "fsrcnn"
+
+
+def get(key: str = None) -> Shipped:
+    """The shipped model `key` (None: the default); a KeyError names the ones there are."""
+    key = key or DEFAULT
+    if key not in MODELS:
+        raise KeyError(f"--model: {key!r} is not a shipped model; shipped: {describe()}")
+    return MODELS[key]
+
+
+def describe() -> str:
+    """`fsrcnn (ClassSR-FSRCNN, x4 super-resolution), ...` for --help and errors."""
+    return ", ".join(f"{m.key} ({m.name}, {m.task})" for m in MODELS.values())
+
+
+CLASSSR_FSRCNN_X4, FSRCNN_O_X4 = MODELS["fsrcnn"].path, MODELS["fsrcnn"].reference
 # The demo photo: "By the Water" by Maciej Wiklo, from KDE Plasma's wallpapers (Debian package
 # plasma-workspace-wallpapers), LGPL-3; one of the held-out photos, never trained on.
 DEMO_PHOTO = os.path.join(HERE, "demo_BytheWater.jpg")
-MODEL, REFERENCE = CLASSSR_FSRCNN_X4, FSRCNN_O_X4  # what commands use without -opt / --reference
-NAMES = {CLASSSR_FSRCNN_X4: "ClassSR-FSRCNN", FSRCNN_O_X4: "FSRCNN-O"}  # as the model card calls them
+MODEL, REFERENCE = get().path, get().reference  # what commands use without -opt / --model / --reference
 
 
 def demo_photo():
@@ -17,10 +61,11 @@ def demo_photo():
     return read_picture(DEMO_PHOTO).rgb
 
 
-def shipped() -> bool:
-    return os.path.exists(CLASSSR_FSRCNN_X4) and os.path.exists(FSRCNN_O_X4)
+def shipped(key: str = None) -> bool:
+    return get(key).present()
 
 
 def label(path: str) -> str:
     """What tables call a model file: a shipped model's name, else the file's name."""
-    return NAMES.get(path, os.path.basename(path or ""))
+    names = {p: n for m in MODELS.values() for p, n in ((m.path, m.name), (m.reference, m.reference_name))}
+    return names.get(path, os.path.basename(path or ""))
