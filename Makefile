@@ -51,9 +51,17 @@ PHOTO_PACKAGES := opencv-doc libjxl-testdata lomiri-wallpapers-16.04 lomiri-wall
 photo-packages:
 	apt-get install -y --no-install-recommends $(PHOTO_PACKAGES)
 
+# MODEL=msrresnet: scripts/recipe_msrresnet_x4.sh; MODEL=dncnn: scripts/recipe_dncnn_x1.sh (TASK=denoise
+# or deblur); their cards are not generated yet
 weights: $(STAMP)
+ifeq ($(MODEL),msrresnet)
+	RUN=$(WEIGHTS_RUN) scripts/recipe_msrresnet_x4.sh
+else ifeq ($(MODEL),dncnn)
+	RUN=$(WEIGHTS_RUN) scripts/recipe_dncnn_x1.sh
+else
 	RUN=$(WEIGHTS_RUN) scripts/recipe_fsrcnn_x4.sh
 	$(PY) scripts/make_card.py --run $(WEIGHTS_RUN)
+endif
 
 bench: $(STAMP)
 	$(PY) benchmarks/core_speed.py

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The recipe of ClassSR-DnCNN at scale 1 (`TASK=denoise`, sigma 25, or `TASK=deblur`, Gaussian
+# The recipe of ClassSR-DnCNN at scale 1 (`make weights MODEL=dncnn`; TASK=denoise, sigma 25, or TASK=deblur, Gaussian
 # sigma 0.5-3), in resumable steps: the SR recipes' protocol (scripts/recipe_fsrcnn_x4.sh) on
 # DnCNN (17 layers, num_feat 64, the arch unchanged). The photos are the SR recipes' (their step
 # `photos` runs first if missing); their 9 held-out photos, centre crops of $CROP px, are the
