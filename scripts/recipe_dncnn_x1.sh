@@ -33,7 +33,7 @@ case $TASK in
 esac
 DATA_NAME=train_$TASK HELDOUT_NAME=heldout_$TASK
 source "$(dirname "$0")/recipe_common.sh"
-N_BASE=${N_BASE:-6000}          # DnCNN-O, batch 16 of 32x32
+N_BASE=${N_BASE:-6000}          # DnCNN-O, batch 16 of 32x32 (0.45 s an iteration on 2 cores beside a nice 10 run)
 N_BRANCHES=${N_BRANCHES:-6000}  # phase 1, batch 16
 N_ROUTER=${N_ROUTER:-6000}      # phase 2 supervised, batch 64 (classifier only)
 N_PAPER=${N_PAPER:-1500}        # phase 2 with the paper's losses, batch 32 (every branch runs)
