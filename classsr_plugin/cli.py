@@ -105,7 +105,7 @@ def cmd_label(args) -> int:
         _oracle_table(err, model, args.tol, args.tols)
         for i, kind in enumerate(kinds if args.edge_router else []):
             _fit_edge_router(model, err, scores[:, i].contiguous(), args.lam, args.max_loss,
-                             args.edge_router.replace("{score}", kind), kind)
+                             args.edge_router.replace("{score}", kind), kind, label.photo_groups(args.data))
     print(f"wrote {out}")
     return 0
 
@@ -121,16 +121,19 @@ def _oracle_table(err, model, tol, tols):
         print(f"| {t:g}{mark} | {' / '.join(f'{100 * s:.0f}%' for s in share)} | {pct:.1f} | {db:+.3f} |")
 
 
-def _fit_edge_router(model, err, scores, lam, max_loss, out, score):
+def _fit_edge_router(model, err, scores, lam, max_loss, out, score, groups=None):
     from .checkpoint import save
     from .data.label import edge_router
-    routed, rows, chosen = edge_router(model, err, scores, lam, max_loss, score)
-    print("| lam | thresholds | classes (narrow..wide) | FLOPs % | dB |\n|---|---|---|---|---|")
-    for lam_k, t, share, pct, db in rows:
+    routed, rows, chosen = edge_router(model, err, scores, lam, max_loss, score, groups)
+    print("dB: PSNR change against the widest everywhere, of the pooled MSE and the mean over photos (the "
+          "one --max-loss bounds)\n| lam | thresholds | classes (narrow..wide) | FLOPs % | dB pooled | dB per photo |\n"
+          "|---|---|---|---|---|---|")
+    for lam_k, t, share, pct, db, db_photo in rows:
         print(f"| {lam_k:.2g} | {[round(v, 5) for v in t]} | {' / '.join(f'{100 * v:.0f}%' for v in share)} | "
-              f"{pct:.1f} | {db:+.3f} |")
-    lam_k, t, _, _, db = chosen
-    print(f"edge-score router ({score}): lam {lam_k:.2g}, thresholds {[round(v, 5) for v in t]} ({db:+.3f} dB here)")
+              f"{pct:.1f} | {db:+.3f} | {db_photo:+.3f} |")
+    lam_k, t, _, _, db, db_photo = chosen
+    print(f"edge-score router ({score}): lam {lam_k:.2g}, thresholds {[round(v, 5) for v in t]} ({db_photo:+.3f} dB "
+          f"per photo here, {db:+.3f} pooled)")
     save(routed, out)
     print(f"wrote {out}")
 
@@ -447,7 +450,8 @@ def _add_data(sub):
                    help="edge router: MSE one unit of relative FLOPs is worth (larger: cheaper routing); "
                         "default: chosen by --max-loss")
     p.add_argument("--max-loss", type=float, default=0.01,
-                   help="edge router without --lam: the dB the router may lose on these sub-images")
+                   help="edge router without --lam: the dB the router may lose on these sub-images, the mean over "
+                        "photos of each photo's PSNR change (held-out tables average PSNR per image)")
     p.add_argument("--batch", type=positive, default=128)
     p.add_argument("-o", "--out", help="meta file to write (default: DATA/meta_info_<by>.txt)")
     p.set_defaults(func=cmd_label)

@@ -291,3 +291,29 @@ def test_edge_classes_is_the_edge_routers_argmax():
     x = torch.rand(64, 3, 16, 16) * torch.linspace(0, 0.3, 64)[:, None, None, None]  # scores 0 .. 0.2
     k = edge_classes(EdgeScore.score(x), router.thresholds)
     assert torch.equal(router(x).argmax(1), k) and k.unique().tolist() == [0, 1, 2, 3]
+
+
+def test_edge_router_bounds_the_loss_per_photo():
+    """Held-out tables average PSNR per image, so --max-loss bounds the mean of each photo's
+    PSNR change: a flat photo whose narrow-branch error is tiny in absolute terms (pooled: -0.004
+    dB) but doubles its MSE (-3 dB) keeps its tiles on the widest branch (the grid's lowest
+    threshold still sends the flattest one narrow: -0.011 dB)."""
+    import numpy as np
+    from classsr_plugin.data import label
+    n = 200
+    scores = torch.linspace(0, 1, 2 * n, dtype=torch.float64)
+    widest = np.r_[np.full(n, 1e-6), np.full(n, 1e-3)]        # photo 0 flat (low scores), photo 1 busy
+    narrow = widest + np.r_[np.full(n, 1e-6), np.full(n, 2e-4)]
+    errors = np.stack([narrow, widest], 1)
+    groups = np.r_[np.zeros(n, int), np.ones(n, int)]
+    everything_narrow = np.zeros(2 * n, int)
+    assert label.photo_db(errors, everything_narrow, groups) == pytest.approx(
+        np.mean([10 * np.log10(1 / 2), 10 * np.log10(1e-3 / 1.2e-3)]))
+    model = two_branch_model(0.0)
+    _, _, pooled = label.edge_router(model, errors, scores, max_loss=0.02)
+    _, rows, per_photo = label.edge_router(model, errors, scores, max_loss=0.02, groups=groups)
+    assert pooled[4] >= -0.02 and pooled[5] is None
+    assert pooled[2][0] > 0.4  # pooled: the flat photo's tiles go narrow, "losing" almost nothing
+    assert per_photo[5] >= -0.02 and per_photo[2][0] < 0.01 and per_photo[0] < pooled[0]
+    from classsr_plugin.classifier import edge_classes
+    assert label.photo_db(errors, edge_classes(scores, pooled[1]).numpy(), groups) < -1  # what per photo avoids

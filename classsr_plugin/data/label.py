@@ -72,6 +72,24 @@ def oracle_table(errors: np.ndarray, branch_flops: Sequence[float], tols: Sequen
     return [(tol, *routed_stats(errors, rel, oracle_classes(errors, tol))) for tol in tols]
 
 
+def photo_groups(root: str, meta: str = META) -> np.ndarray:
+    """The photo (an index) each listed sub-image was cut from, in the meta file's order."""
+    from .prepare import photo_of
+    _, groups = np.unique([photo_of(it[0]) for it in read_meta(os.path.join(root, meta))], return_inverse=True)
+    return groups
+
+
+def photo_db(errors: np.ndarray, k: np.ndarray, groups: np.ndarray) -> float:
+    """The mean over photos of each photo's PSNR change (its sub-images' pooled MSE) against the
+    widest everywhere: what a held-out table that averages PSNR per image sees. A flat photo's
+    tiny MSE makes a small added error cost it many dB; pooling all sub-images hides that."""
+    chosen = np.bincount(groups, errors[np.arange(len(k)), k])
+    widest = np.bincount(groups, errors[:, -1])
+    seen = np.bincount(groups) > 0
+    return float(np.mean(psnr_of(chosen[seen] / np.bincount(groups)[seen]) -
+                         psnr_of(widest[seen] / np.bincount(groups)[seen])))
+
+
 def routed_stats(errors: np.ndarray, rel: np.ndarray, k: np.ndarray):
     """One routing k (class per sub-image) -> (share per class, branches' FLOPs % of the widest
     given their relative costs, PSNR change of the mean MSE against the widest everywhere)."""
@@ -106,11 +124,13 @@ def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: st
 
 
 def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_loss: float = 0.01,
-                score: str = "gradient"):
+                score: str = "gradient", groups: np.ndarray = None):
     """The trained branches of `model` with an edge-score router (scores: `score` of each
-    sub-image, classifier.EDGE_SCORES) fitted to their errors on these sub-images -> (the new ClassSR, rows (lam, thresholds, shares, FLOPs %, dB) per lam tried,
-    the chosen row). lam None: the largest of a grid whose router loses at most max_loss dB
-    here (the allowed loss is spent on training data, never on test photos)."""
+    sub-image, classifier.EDGE_SCORES) fitted to their errors on these sub-images -> (the new
+    ClassSR, rows (lam, thresholds, shares, FLOPs %, dB pooled, dB per photo or None) per lam
+    tried, the chosen row). lam None: the largest of a grid whose router loses at most max_loss dB
+    here (the allowed loss is spent on training data, never on test photos): per photo where
+    `groups` (photo_groups) is given, as held-out tables average PSNR per image, else pooled."""
     from ..classifier import edge_classes, fit_edge
     cost = model.tile_cost(32).branches
     rel = np.array([c / cost[-1] for c in cost])
@@ -118,8 +138,10 @@ def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_l
     for lam_k in ([lam] if lam is not None else np.logspace(-6, -4, 9)):
         t = fit_edge(scores, torch.from_numpy(errors), rel.tolist(), float(lam_k))
         k = edge_classes(scores, t).numpy()
-        rows.append((float(lam_k), t, *routed_stats(errors, rel, k)))
-    chosen = rows[0] if lam is not None else max((r for r in rows if r[4] >= -max_loss), key=lambda r: r[0])
+        rows.append((float(lam_k), t, *routed_stats(errors, rel, k), None if groups is None else photo_db(errors, k, groups)))
+    loss = (lambda r: r[4]) if groups is None else (lambda r: r[5])
+    within = [r for r in rows if loss(r) >= -max_loss]  # none: the costliest routing the grid has
+    chosen = rows[0] if lam is not None or not within else max(within, key=lambda r: r[0])
     return with_edge_router(model, chosen[1], score, None if lam is not None else threshold_path(rows, chosen)), rows, chosen
 
 
