@@ -41,7 +41,7 @@ N_SUPERNET=${N_SUPERNET:-5000} # shared weights, batch 16 x 3 widths (about the 
 TOL=${TOL:-3e-6}                # oracle tolerance: the classifier's mistakes need some slack
 LR_ROUTER=${LR_ROUTER:-0.003}   # supervised router (fresh, unscaled init): at 2e-4 it stayed on the majority class
 LR_SUPERNET=${LR_SUPERNET:-0.0002} # shared weights from FSRCNN-O: at 1e-3 the widest lost 0.8 dB on held-out photos
-MAX_LOSS=${MAX_LOSS:-0.02}      # edge router: the dB it may lose on training sub-images (the target's allowance)
+MAX_LOSS=${MAX_LOSS:-0.02}      # edge router: the dB it may lose on training sub-images, per photo (the target's allowance)
 STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared zero laplacian}
 
 if want photos; then timed photos "$CLASSSR" photos --out "$RUN/photos"; fi
