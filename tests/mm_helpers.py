@@ -25,7 +25,9 @@ def base_checkpoint(net, path) -> str:
 def short_run(data, work_dir, iters, **extra) -> dict:
     """cfg-options for a few CPU iterations on `small_data`, checkpoints every 2 iterations."""
     return {
-        "work_dir": str(work_dir), "experiment_name": f"{work_dir.name}_{iters}",
+        # mmengine keeps one logger per experiment name in a process: two runs sharing a name (a
+        # parametrized test's "c" folders) would log into the first one's file
+        "work_dir": str(work_dir), "experiment_name": f"{work_dir.parent.name}_{work_dir.name}_{iters}",
         "train_dataloader.dataset.data_root": str(data / "sub"),
         "train_dataloader.batch_size": 6, "train_dataloader.num_workers": 0,
         "val_dataloader.dataset.data_root": str(data / "val"), "val_dataloader.num_workers": 0,
