@@ -103,9 +103,10 @@ def cmd_label(args) -> int:
         feature = (lambda lq: torch.stack([EDGE_SCORES[k](lq) for k in kinds], 1)) if args.edge_router else None
         err, scores = label.label_by_oracle(args.data, paths, args.tol, out, batch=args.batch, feature=feature)
         _oracle_table(err, model, args.tol, args.tols)
+        groups = label.photo_groups(args.data) if args.edge_router else None
         for i, kind in enumerate(kinds if args.edge_router else []):
             _fit_edge_router(model, err, scores[:, i].contiguous(), args.lam, args.max_loss,
-                             args.edge_router.replace("{score}", kind), kind, label.photo_groups(args.data))
+                             args.edge_router.replace("{score}", kind), kind, groups)
     print(f"wrote {out}")
     return 0
 

@@ -311,7 +311,7 @@ def test_edge_router_bounds_the_loss_per_photo():
         np.mean([10 * np.log10(1 / 2), 10 * np.log10(1e-3 / 1.2e-3)]))
     model = two_branch_model(0.0)
     _, _, pooled = label.edge_router(model, errors, scores, max_loss=0.02)
-    _, rows, per_photo = label.edge_router(model, errors, scores, max_loss=0.02, groups=groups)
+    _, _, per_photo = label.edge_router(model, errors, scores, max_loss=0.02, groups=groups)
     assert pooled[4] >= -0.02 and pooled[5] is None
     assert pooled[2][0] > 0.4  # pooled: the flat photo's tiles go narrow, "losing" almost nothing
     assert per_photo[5] >= -0.02 and per_photo[2][0] < 0.01 and per_photo[0] < pooled[0]
