@@ -16,8 +16,9 @@
 #                                                                          -> $CKPT/classsr_msrresnet_<w>_edge_x4.pth
 #   supervised  phase 2, supervised router                                -> $CKPT/classsr_msrresnet_<w>_supervised_x4.pth
 #   paper       phase 2 with the paper's losses                           -> $CKPT/classsr_msrresnet_<w>_paper_x4.pth
-# `STEPS="base"` runs only that step; `park` (or STEPS=park) copies the base run's newest state
-# into $CKPT for a commit. A step whose checkpoint exists is skipped.
+# `STEPS="base"` runs only that step; `park` (or STEPS=park) copies the newest state of the base run
+# and of each width set's branches run (also hours) into $CKPT for a commit. A step whose checkpoint
+# exists is skipped.
 set -euo pipefail
 
 source "$(dirname "$0")/recipe_common.sh"
@@ -36,7 +37,10 @@ BASE=MSRResNet_x4_O
 
 [ -f "$DATA/meta_info.txt" ] || STEPS="photos data" "$REPO/scripts/recipe_fsrcnn_x4.sh"
 
-if want park; then park "$BASE"; fi
+if want park; then
+  park "$BASE"
+  for widths in $WIDTH_SETS; do park "ClassSR_MSRResNet_${widths//,/_}_1_branches"; done
+fi
 
 if want base && [ ! -f "$CKPT/msrresnet_o_x4.pth" ]; then
   trap 'park "$BASE"' EXIT  # whatever stops the run, its newest state is ready to commit
@@ -55,12 +59,16 @@ fi
 for widths in $WIDTH_SETS; do
   tag=${widths//,/_}
   branches=$CKPT/classsr_msrresnet_${tag}_branches_x4.pth
+  run1=ClassSR_MSRResNet_${tag}_1_branches
   if want branches && [ ! -f "$branches" ]; then
-    train "ClassSR_MSRResNet_${tag}_1_branches" ClassSR_SRResNet_x4_1_branches.yml "$N_BRANCHES" \
+    trap "park $run1" EXIT
+    train "$run1" ClassSR_SRResNet_x4_1_branches.yml "$N_BRANCHES" \
       "network_g:widths=[$widths]" "classsr:init_base=$CKPT/msrresnet_o_x4.pth" classsr:init_narrow=slice \
       classsr:distill=1 "datasets:train:meta_info=$LABELS" "datasets:train:classes=[0,1]"
     "$CLASSSR" export -opt "$CFG/ClassSR_SRResNet_x4_1_branches.yml" \
-      -w "$(latest "ClassSR_MSRResNet_${tag}_1_branches")" -o "$branches" --set "network_g.widths=[$widths]"
+      -w "$(latest "$run1")" -o "$branches" --set "network_g.widths=[$widths]"
+    trap - EXIT
+    rm -rf "$CKPT/$run1.partial"
   fi
   oracle=$DATA/meta_info_oracle_msrresnet_$tag.txt
   if want oracle && { [ ! -f "$oracle" ] || [ ! -f "$CKPT/classsr_msrresnet_${tag}_edge_x4.pth" ]; }; then
