@@ -32,9 +32,10 @@ def _demo_models(scale, key=None):
         print(f"shipped weights: {shipped.name} x{model.scale} ({model.width_key} = {model.widths}; its widest branch "
               f"is {shipped.reference_name}) and {shipped.reference_name} ({model.width_key} = {model.widths[-1]}), "
               f"trained on CPU with this project's pipeline (classsr_plugin/weights/{shipped.card})")
-        if model.scale == 1:
-            raise ValueError(f"--model {shipped.key}: the demo makes its input by bicubic downscaling and {shipped.name} "
-                             f"is a scale-1 model: run `classsr infer --model {shipped.key}` on degraded images")
+        if model.scale == 1 and not shipped.degradation:
+            raise ValueError(f"--model {shipped.key}: {shipped.name} is a scale-1 model and its entry in "
+                             f"classsr_plugin.weights names no degradation for the demo's input: run `classsr infer "
+                             f"--model {shipped.key}` on degraded images")
         return model, ref
     torch.manual_seed(0)
     print("NOTE: no shipped weights found: the network is UNTRAINED (random init); this shows the "
@@ -45,7 +46,8 @@ def _demo_models(scale, key=None):
 def run(input_path=None, out_dir="results/demo", ex: Execution = Execution(), model_key: str = None):
     """Upscale the shipped photo (or `input_path`, no ground truth) x4 with bicubic, the shipped
     model `model_key` (default ClassSR-FSRCNN) and its base network alone (FSRCNN-O); print PSNR,
-    FLOPs and times; write the images, the class map and a crop."""
+    FLOPs and times; write the images, the class map and a crop. A scale-1 model restores a centre
+    crop of the photo degraded as its held-out data were (its `weights` entry's degradation)."""
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     from basicsr.utils.matlab_functions import imresize
@@ -55,8 +57,12 @@ def run(input_path=None, out_dir="results/demo", ex: Execution = Execution(), mo
     scale = model.scale
     base = weights.get(model_key).reference_name if ref is not None else "the base network"
     slug = base.lower().replace("-", "_")
-    if input_path:
+    degrade = weights.get(model_key).degrade() if ref is not None and scale == 1 else None
+    if input_path:  # no ground truth: at scale 1 the image is taken as already degraded (noisy, blurred)
         hr, lr, name = None, read_picture(input_path).rgb, os.path.splitext(os.path.basename(input_path))[0]
+    elif degrade is not None:  # a restoration model runs at full resolution: a centre crop keeps it short
+        hr, name = _centre_crop(weights.demo_photo(), RESTORE_CROP), "BytheWater"
+        lr = _degraded(hr, degrade, name)
     else:
         (hr, lr), name = bicubic_pair(weights.demo_photo(), scale), "BytheWater"
     os.makedirs(out_dir, exist_ok=True)
@@ -85,20 +91,38 @@ def run(input_path=None, out_dir="results/demo", ex: Execution = Execution(), mo
               f"on the whole image, "
               f"of which routing earns {t_engine / res.seconds:.2f}x (over the same engine without routing)")
     if hr is not None:
-        out = {"bicubic": imresize(lr, scale).clamp(0, 1), **out}
-        write_picture(os.path.join(out_dir, f"{name}_bicubic_x{scale}.png"), out["bicubic"])
-        labels = {"bicubic": "bicubic", slug: base,
+        plain = "input" if degrade is not None else "bicubic"  # at scale 1: the degraded input itself
+        out = {plain: lr if degrade is not None else imresize(lr, scale).clamp(0, 1), **out}
+        write_picture(os.path.join(out_dir, f"{name}_{plain}_x{scale}.png"), out[plain])
+        labels = {"bicubic": "bicubic", "input": f"input ({degrade})", slug: base,
                   "classsr": weights.get(model_key).name if ref is not None else "ClassSR (untrained)"}
+        border = scale if scale > 1 else 0  # as classsr eval: no border crop at scale 1
         for key, img in out.items():
-            rgb = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale)
-            y = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale, test_y_channel=True)
+            rgb = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=border)
+            y = calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=border, test_y_channel=True)
             print(f"PSNR {labels[key]}: {rgb:.2f} dB (Y {y:.2f} dB)")
-        y0, x0, size = _detail_crop(hr, out["bicubic"], min(192, hr.shape[1] // 3, hr.shape[2] // 3))
+        # SR: where bicubic misses the most detail; restoration: where the base network does (noise is everywhere)
+        y0, x0, size = _detail_crop(hr, out[slug if degrade is not None else plain], min(192, hr.shape[1] // 3, hr.shape[2] // 3))
         crops = [img[:, y0:y0 + size, x0:x0 + size] for img in [hr, *out.values()]]
         paths.append(os.path.join(out_dir, f"{name}_compare.png"))
         write_picture(paths[-1], side_by_side(crops, ["original"] + [labels[k] for k in out]))
     print(f"wrote {', '.join(paths)}")
     return 0
+
+
+RESTORE_CROP = 512  # px: a scale-1 network on the whole 2K photo would take minutes on 2 cores
+
+
+def _centre_crop(img, size):
+    h, w = img.shape[1:]
+    y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return img[:, y:y + size, x:x + size]
+
+
+def _degraded(hr, degrade, name):
+    """The degraded input, as the shipped model's held-out data were made (seeded by name, saved 8-bit)."""
+    out = degrade(hr.permute(1, 2, 0).numpy(), name)
+    return (torch.from_numpy(out).permute(2, 0, 1) * 255).round() / 255
 
 
 def _detail_crop(hr, bicubic, size):

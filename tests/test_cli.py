@@ -60,3 +60,42 @@ def test_shipped_models_by_name(tmp_path, capsys, monkeypatch):
     assert "'nope' is not a shipped model; shipped: fsrcnn (ClassSR-FSRCNN" in capsys.readouterr().err
     assert main(["infer", "--model", "small", "-opt", weights.MODEL, str(lr), "-o", str(tmp_path / "x")]) != 0
     assert "give -opt or --model, not both" in capsys.readouterr().err
+
+
+def test_demo_of_a_scale1_model(tmp_path, capsys, monkeypatch):
+    """A shipped denoiser: the demo degrades a crop of the demo photo as the model's held-out
+    data were made (seeded noise), restores it with ClassSR and with its base alone, and reports
+    PSNR against the clean crop; a scale-1 entry without a degradation is refused by name."""
+    import dataclasses
+    import torch
+    from classsr_plugin import ClassSR, weights
+    from classsr_plugin.archs.dncnn import DnCNN
+    from classsr_plugin.checkpoint import save
+    base = {"type": "DnCNN", "num_feat": 8, "num_layers": 3}
+    torch.manual_seed(0)
+    ClassSR(base=base).eval().save(str(tmp_path / "classsr_dn.pth"))
+    save(DnCNN(**{k: v for k, v in base.items() if k != "type"}), str(tmp_path / "dn.pth"), network_g=base)
+    demo_photo = weights.DEMO_PHOTO
+    monkeypatch.setattr(weights, "HERE", str(tmp_path))
+    monkeypatch.setattr(weights, "DEMO_PHOTO", demo_photo)
+    entry = dataclasses.replace(weights.get(), key="dn", name="ClassSR-Dn", file="classsr_dn.pth", reference_name="Dn-O",
+                                reference_file="dn.pth", task="denoising", degradation={"task": "denoise", "sigma": "25"})
+    monkeypatch.setitem(weights.MODELS, "dn", entry)
+    assert main(["demo", "--model", "dn", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "input 512x512 -> output 512x512" in out
+    psnr = {line.split(":")[0][5:]: float(line.split(":")[1].split()[0]) for line in out.splitlines()
+            if line.startswith("PSNR ")}
+    assert set(psnr) == {"input (denoise sigma 25)", "Dn-O", "ClassSR-Dn"}
+    assert 19 < psnr["input (denoise sigma 25)"] < 22  # sigma 25 on 8 bits: about 20.2 dB
+    for f in ["BytheWater_input_x1.png", "BytheWater_classsr_x1.png", "BytheWater_dn_o_x1.png",
+              "BytheWater_classmap.png", "BytheWater_compare.png"]:
+        assert cv2.imread(str(tmp_path / "demo" / f)) is not None, f
+    # the same input twice: the noise is seeded by the photo's name
+    first = cv2.imread(str(tmp_path / "demo" / "BytheWater_input_x1.png"))
+    assert main(["demo", "--model", "dn", "--out", str(tmp_path / "again")]) == 0
+    assert np.array_equal(first, cv2.imread(str(tmp_path / "again" / "BytheWater_input_x1.png")))
+    monkeypatch.setitem(weights.MODELS, "dn", dataclasses.replace(entry, degradation=None))
+    capsys.readouterr()
+    assert main(["demo", "--model", "dn", "--out", str(tmp_path / "x")]) != 0
+    assert "ClassSR-Dn is a scale-1 model" in capsys.readouterr().err

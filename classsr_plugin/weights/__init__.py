@@ -16,6 +16,12 @@ class Shipped:
     reference_file: str
     task: str            # what it does, for --help
     card: str = "MODEL_CARD.md"
+    degradation: dict = None  # scale 1: data.degrade.Degradation's arguments (the demo's input); None: SR, bicubic
+
+    def degrade(self):
+        """The degradation this model restores, as made for its training and held-out data."""
+        from ..data.degrade import Degradation
+        return Degradation(**{"scale": 1, **self.degradation}) if self.degradation else None
 
     @property
     def path(self) -> str:
