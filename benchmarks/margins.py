@@ -7,7 +7,13 @@ must cover). The smallest margin that loses at most 0.01 dB is the one to use. R
 at most --max-cells cells a side (default 1: every cell its own rectangle, the most borders
 and so the worst case; restore_image's default is 8).
 
+`--trained FILE` (repeatable) adds a trained base network (e.g. the MSRResNet recipe's
+scripts/checkpoints/msrresnet_o_x4.pth) as ClassSR's widest branch, measured against the HR on a
+crop of the demo photo; a scale-1 network's input is that crop degraded by --task/--sigma (as the
+DnCNN recipe's held-out data: denoise sigma 25, or deblur Gaussian 0.5-3).
+
 Run: .venv/bin/python benchmarks/margins.py [--margins 0,2,4,8] [--max-cells 1] [--threads 2]
+     [--trained FILE --crop 256 --task denoise --sigma 25]
 """
 import argparse
 import sys
@@ -40,7 +46,7 @@ CONFIGS = {  # name: (base config, LR crop size); untrained configs run on a cro
 
 def rows_for(model, lr, hr, margins, max_cells):
     """[margin, PSNR vs HR or '-', dB vs whole (loss against HR, or agreement)] per margin."""
-    s = model.scale
+    s = model.scale if model.scale > 1 else 0  # the border cropped for PSNR: none at scale 1, as classsr eval
     with torch.inference_mode():
         whole = model.branches[-1](lr[None])[0].clamp(0, 1)
         out = []
@@ -60,6 +66,10 @@ def main():
     ap.add_argument("--margins", default="0,2,4,8")
     ap.add_argument("--max-cells", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--trained", action="append", default=[], help="a trained base network checkpoint")
+    ap.add_argument("--crop", type=int, default=256, help="input px a side for --trained networks")
+    ap.add_argument("--task", default="denoise", choices=["denoise", "deblur"], help="scale-1 --trained inputs")
+    ap.add_argument("--sigma", default="25")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     margins = [int(m) for m in args.margins.split(",")]
@@ -68,6 +78,23 @@ def main():
           f"rectangles of at most {args.max_cells} cells a side\n")
     model = load(weights.CLASSSR_FSRCNN_X4)
     print(table(["margin (LR px)", "PSNR vs HR", "dB vs the whole image"], rows_for(model, lr, hr, margins, args.max_cells)))
+    for path in args.trained:
+        base = load(path, need_weights=True)
+        model = ClassSR(base=base.network_g).eval()
+        model.load_base(path)
+        s, c = model.scale, args.crop
+        y, x = (lr.shape[1] - c) // 2, (lr.shape[2] - c) // 2  # the centre: detail, not sky
+        if s > 1:
+            hr_c, lr_c = hr[:, y * s:(y + c) * s, x * s:(x + c) * s], lr[:, y:y + c, x:x + c]
+        else:
+            from classsr_plugin.data.degrade import Degradation
+            deg = Degradation(args.task, 1, sigma=args.sigma if args.task == "denoise" else None)
+            y, x = (hr.shape[1] - c) // 2, (hr.shape[2] - c) // 2
+            hr_c = hr[:, y:y + c, x:x + c]
+            lr_c = (torch.from_numpy(deg(hr_c.permute(1, 2, 0).numpy(), "margins")).permute(2, 0, 1) * 255).round() / 255
+        print(f"\n## {path} (trained, {base.network_g['type']} x{s}), demo photo, input {c}x{c} centre crop"
+              f"{'' if s > 1 else f' ({deg})'}\n")
+        print(table(["margin (LR px)", "PSNR vs HR", "dB vs the whole image"], rows_for(model, lr_c, hr_c, margins, args.max_cells)))
     for name, (base, size) in CONFIGS.items():
         torch.manual_seed(0)
         model = ClassSR(base=base).eval()
