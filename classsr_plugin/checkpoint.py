@@ -240,11 +240,13 @@ def load(spec, weights=None, device: str = "cpu", *, need_weights: bool = False,
     return net.to(device).eval()
 
 
-def save(net: torch.nn.Module, path: str, network_g: Optional[dict] = None) -> None:
+def save(net: torch.nn.Module, path: str, network_g: Optional[dict] = None, half: bool = False) -> None:
     """The plugin's self-describing file, written atomically: a ClassSR's build config (its
     classifier's architecture only), or a plain network's `network_g` (default: the one it was
     loaded with); the weights as BasicSR's `params`, so BasicSR loads it as net_g too; and the
-    user modules its archs come from."""
+    user modules its archs come from. half: the networks' float parameters stored as fp16 (they
+    load into fp32 as any state dict does); buffers and the classifier's (a router's thresholds)
+    stay fp32."""
     if isinstance(net, resolve_arch("ClassSR")):
         head = {"classsr": dict(net.config, classifier=architecture_only(net.config["classifier"])),
                 "imports": modules_of(net.arch, net.classifier)}
@@ -255,4 +257,8 @@ def save(net: torch.nn.Module, path: str, network_g: Optional[dict] = None) -> N
         head = {"network_g": cfg, "imports": modules_of(net)}
     # atomic (a killed save leaves the old file or none, never a part), through memory: a full
     # disk is one OSError
-    save_torch({**head, "params": net.state_dict()}, path)
+    params = net.state_dict()
+    if half:
+        names = {n for n, p in net.named_parameters() if p.is_floating_point() and not n.startswith("classifier.")}
+        params = {k: v.half() if k in names else v for k, v in params.items()}
+    save_torch({**head, "params": params}, path)

@@ -171,8 +171,9 @@ def cmd_export(args) -> int:
     _adapters()
     from .checkpoint import load, save
     net = load(args.opt, args.weights, need_weights=True, overrides=_overrides(args.set))  # param_key_g: EMA too
-    save(net, args.out)
-    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB) from {net.weights_file}")
+    save(net, args.out, half=args.half)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1024:.0f} KiB{', fp16' if args.half else ''}) "
+          f"from {net.weights_file}")
     return 0
 
 
@@ -514,6 +515,8 @@ def _add_tools(sub):
     p.add_argument("-w", "--weights", help="weights file (default: path.pretrain_network_g)")
     p.add_argument("-o", "--out", required=True)
     p.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override options, e.g. network_g.share_weights=true")
+    p.add_argument("--half", action="store_true", help="store the networks' weights as fp16 (half the file; they load "
+                                                       "as fp32; the router's stay fp32): check PSNR with classsr eval")
     p.set_defaults(func=cmd_export)
 
 

@@ -47,3 +47,25 @@ def test_export_takes_the_options_param_key(tmp_path, nets):
     assert main(["export", "-opt", str(tmp_path / "o.yml"), "-o", str(tmp_path / "e.pth")]) == 0
     exported = checkpoint.load(str(tmp_path / "e.pth"))
     assert torch.equal(exported.last.weight, ema.last.weight)  # an EMA run exports its EMA weights
+
+
+def test_export_half_stores_fp16_and_loads_fp32(tmp_path):
+    """`classsr export --half`: the branches' weights in fp16 (about half the file), the edge
+    router's thresholds exact; the model loads in fp32 and its output stays close to the fp32 file's."""
+    from classsr_plugin import weights
+    full, half = str(tmp_path / "full.pth"), str(tmp_path / "half.pth")
+    assert main(["export", "-opt", weights.MODEL, "-o", full]) == 0
+    assert main(["export", "-opt", weights.MODEL, "-o", half, "--half"]) == 0
+    stored = torch.load(half, weights_only=True)["params"]
+    branch = [v for k, v in stored.items() if k.startswith("branches.") and v.is_floating_point()]
+    assert branch and all(v.dtype == torch.float16 for v in branch)
+    assert all(v.dtype == torch.float32 for k, v in stored.items() if k.startswith("classifier.") and v.is_floating_point())
+    a, b = checkpoint.load(full), checkpoint.load(half)
+    assert all(p.dtype == torch.float32 for p in b.parameters())
+    assert torch.equal(a.classifier.thresholds, b.classifier.thresholds)
+    import os
+    assert os.path.getsize(half) < 0.7 * os.path.getsize(full)
+    x = torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        ya, yb = a.restore_image(x[0]).image, b.restore_image(x[0]).image
+    assert 0 < (ya - yb).abs().max() < 2e-3
