@@ -146,8 +146,9 @@ def identity_scorer(lq):
 
 def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr_dir, degrade, max_per_image):
     hr_full = read_rgb(path)
-    if min(hr_full.shape[:2]) < scale:
-        raise ValueError(f"{hr_full.shape[1]}x{hr_full.shape[0]} is smaller than the scale {scale}")
+    if min(hr_full.shape[:2]) < tile * scale:
+        raise ValueError(f"{hr_full.shape[1]}x{hr_full.shape[0]} is smaller than one sub-image ({tile} px input, "
+                         f"{tile * scale} px here at scale {scale})")
     _note_crop(path, hr_full, scale)
     if lr_dir:
         lr_img = read_rgb(find_lr(lr_dir, os.path.splitext(os.path.basename(path))[0]))
@@ -156,6 +157,8 @@ def _score_image(path, stem, out, scale, scales, tile, stride, scorer, batch, lr
                              f"{lr_img.shape[1]}x{lr_img.shape[0]}")
     pairs = []
     for factor in scales:
+        if min(hr_full.shape[:2]) * factor < tile * scale:
+            continue  # this copy would be smaller than one sub-image (and tiny resizes fail in imresize)
         hr = hr_full if factor == 1 else _imresize(hr_full, factor)
         hr = hr[:hr.shape[0] // scale * scale, :hr.shape[1] // scale * scale]
         lr = lr_img if lr_dir else degrade(hr, f"{stem}_s{factor:.2f}")
