@@ -12,10 +12,12 @@
 #   branches    phase 1 for each width set in $WIDTH_SETS (the paper's 36/52/64, and latency widths):
 #               the narrow branches from MSRResNet-O's leading channels, each on its class, distilled
 #                                                                          -> $CKPT/classsr_msrresnet_<w>_branches_x4.pth
-#   oracle      oracle labels and the edge-score router over each width set's branches
-#                                                                          -> $CKPT/classsr_msrresnet_<w>_edge_x4.pth
+#   oracle      oracle labels and edge-score routers (gradient and Laplacian, from one pass) over each
+#               width set's branches                     -> $CKPT/classsr_msrresnet_<w>_{gradient,laplacian}_x4.pth
 #   supervised  phase 2, supervised router                                -> $CKPT/classsr_msrresnet_<w>_supervised_x4.pth
 #   paper       phase 2 with the paper's losses                           -> $CKPT/classsr_msrresnet_<w>_paper_x4.pth
+#   zero        the same branches behind a zero-cost first class (bicubic: MSRResNet has no fixed skip),
+#               oracle labels and edge routers               -> $CKPT/classsr_msrresnet_<w>_zero_{gradient,laplacian}_x4.pth
 # `STEPS="base"` runs only that step; `park` (or STEPS=park) copies the newest state of the base run
 # and of each width set's branches run (also hours) into $CKPT for a commit. A step whose checkpoint
 # exists is skipped.
@@ -32,7 +34,7 @@ LR_ROUTER=${LR_ROUTER:-0.003}
 MAX_LOSS=${MAX_LOSS:-0.02}
 WIDTH_SETS=${WIDTH_SETS:-"36,52,64 32,48,64"}
 SAVE_EVERY=${SAVE_EVERY:-100}      # the base run spans sessions: lose at most 100 iterations (6 min idle)
-STEPS=${STEPS:-base difficulty branches oracle supervised paper}
+STEPS=${STEPS:-base difficulty branches oracle supervised paper zero}
 BASE=MSRResNet_x4_O
 
 [ -f "$DATA/meta_info.txt" ] || STEPS="photos data" "$REPO/scripts/recipe_fsrcnn_x4.sh"
@@ -71,9 +73,10 @@ for widths in $WIDTH_SETS; do
     rm -rf "$CKPT/$run1.partial"
   fi
   oracle=$DATA/meta_info_oracle_msrresnet_$tag.txt
-  if want oracle && { [ ! -f "$oracle" ] || [ ! -f "$CKPT/classsr_msrresnet_${tag}_edge_x4.pth" ]; }; then
+  edge=$CKPT/classsr_msrresnet_${tag}_{score}_x4.pth  # one router per edge score, all from one pass
+  if want oracle && { [ ! -f "$oracle" ] || [ ! -f "${edge/\{score\}/laplacian}" ]; }; then
     timed "oracle_msrresnet_$tag" "$CLASSSR" label --data "$DATA" --by oracle -opt "$branches" --tol "$TOL" \
-      -o "$oracle" --edge-router "$CKPT/classsr_msrresnet_${tag}_edge_x4.pth" --max-loss "$MAX_LOSS"
+      -o "$oracle" --score gradient,laplacian --edge-router "$edge" --max-loss "$MAX_LOSS"
   fi
   phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
     local name=$1 out=$2 n=$3; shift 3
@@ -91,6 +94,15 @@ for widths in $WIDTH_SETS; do
   if want paper; then
     phase2 "ClassSR_MSRResNet_${tag}_2_paper" "$CKPT/classsr_msrresnet_${tag}_paper_x4.pth" "$N_PAPER" \
       classsr:routing=hard datasets:train:batch_size_per_gpu=32
+  fi
+  zero=$CKPT/classsr_msrresnet_${tag}_zero_branches_x4.pth  # the branches, with a fresh four-class classifier
+  zedge=$CKPT/classsr_msrresnet_${tag}_zero_{score}_x4.pth
+  if want zero && [ ! -f "${zedge/\{score\}/laplacian}" ]; then
+    [ -f "$zero" ] || "$CLASSSR" export -opt "$CFG/ClassSR_SRResNet_x4_2_classifier.yml" -w "$branches" \
+      --set "network_g.widths=[$widths]" network_g.zero_class=true -o "$zero"
+    timed "oracle_msrresnet_${tag}_zero" "$CLASSSR" label --data "$DATA" --by oracle -opt "$zero" --tol "$TOL" \
+      -o "$DATA/meta_info_oracle_msrresnet_${tag}_zero.txt" --score gradient,laplacian --edge-router "$zedge" \
+      --max-loss "$MAX_LOSS"
   fi
 done
 cat logs/walltimes.txt
