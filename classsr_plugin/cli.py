@@ -583,7 +583,7 @@ def main(argv=None) -> int:
         low, high = {"png": (0, 9), "jpg": (1, 100), "webp": (1, 101)}[args.format]
         if not low <= args.quality <= high:
             parser.error(f"--quality {args.quality}: {args.format} takes {low}-{high}")
-    else:
+    elif getattr(args, "func", None) is not cmd_prepare:  # prepare's stride follows the scale (default_stride)
         check_stride(parser, args)
     if getattr(args, "max_pixels", None) is not None:
         from .imageio import set_max_pixels

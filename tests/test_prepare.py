@@ -22,3 +22,22 @@ def test_a_photo_smaller_than_one_sub_image_is_skipped_by_name(tmp_path):
     assert "tiny.png" in skipped and "6x6 is smaller than one sub-image (32 px input, 128 px here" in skipped
     names = [line.split()[0] for line in (tmp_path / "out" / "meta_info.txt").read_text().splitlines()[1:]]
     assert names and all("_s1.00_" in n for n in names)
+
+
+def test_prepare_stride_follows_the_scale_when_not_given(tmp_path):
+    """`classsr prepare` without --stride cuts every 16 input px at x4 and every 64 at scale 1
+    (the same number of sub-images a photo); the tiling commands' default of 28 once applied here,
+    cutting 5x as many sub-images at scale 1."""
+    import json
+    import cv2
+    import numpy as np
+    from classsr_plugin.cli import main
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    cv2.imwrite(str(hr / "a.png"), (np.random.default_rng(0).random((256, 256, 3)) * 255).astype(np.uint8))
+    for args, stride in ([], 16), (["--task", "denoise", "--sigma", "25"], 64):
+        out = tmp_path / f"out{stride}"
+        assert main(["prepare", "--hr", str(hr), "--out", str(out), "--scales", "1", *args]) == 0
+        assert json.load(open(out / "settings.json"))["stride"] == stride
+    assert main(["prepare", "--hr", str(hr), "--out", str(tmp_path / "o40"), "--scales", "1", "--stride", "40"]) == 0
+    assert json.load(open(tmp_path / "o40" / "settings.json"))["stride"] == 40
