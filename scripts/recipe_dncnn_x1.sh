@@ -19,8 +19,8 @@
 #   paper       phase 2 with the paper's losses                   -> $CKPT/classsr_dncnn_<task>_paper.pth
 #   eval        every router on the held-out crops (tiles 32/24, budgets, oracle) -> $RUN/eval/dncnn_<task>_*
 # Deblurring runs the same steps up to the held-out table (STEPS default: no supervised/paper).
-# A step whose checkpoint exists is skipped; `STEPS="base"` runs one; `STEPS=park` keeps the base
-# run's newest state for a commit.
+# A step whose checkpoint exists is skipped; `STEPS="base"` runs one; `STEPS=park` keeps the newest
+# state of the base run and of the branches run for a commit (both also park when stopped).
 set -euo pipefail
 
 TASK=${TASK:-denoise}
@@ -52,7 +52,7 @@ MODEL=classsr_dncnn_$TASK
 
 [ -d "$RUN/photos/train" ] || STEPS=photos "$REPO/scripts/recipe_fsrcnn_x4.sh"
 
-if want park; then park "$BASE"; fi
+if want park; then park "$BASE"; park "ClassSR_${KEY}_1_branches"; fi
 
 if want data && [ ! -f "$DATA/meta_info.txt" ]; then
   timed "data_$TASK" "$CLASSSR" prepare "${DEG[@]}" --hr "$RUN/photos/train" --out "$DATA" --classes 3 \
@@ -75,12 +75,15 @@ if want difficulty && [ ! -f "$DATA/meta_info_difficulty.txt" ]; then
   timed "difficulty_$TASK" "$CLASSSR" label --data "$DATA" --by difficulty --ref "$O" --classes 3
 fi
 
+RUN1=ClassSR_${KEY}_1_branches
 if want branches && [ ! -f "$BRANCHES" ]; then
-  train "ClassSR_${KEY}_1_branches" "ClassSR_${KEY}_1_branches.yml" "$N_BRANCHES" \
+  trap 'park "$RUN1"' EXIT  # parked like the base run
+  train "$RUN1" "ClassSR_${KEY}_1_branches.yml" "$N_BRANCHES" \
     "classsr:init_base=$O" classsr:init_narrow=slice classsr:distill=1 \
     "datasets:train:meta_info=$DATA/meta_info_difficulty.txt" "datasets:train:classes=[0,1]"
-  "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_1_branches.yml" -w "$(latest "ClassSR_${KEY}_1_branches")" \
-    -o "$BRANCHES"
+  "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_1_branches.yml" -w "$(latest "$RUN1")" -o "$BRANCHES"
+  trap - EXIT
+  rm -rf "$CKPT/$RUN1.partial"
 fi
 
 if want oracle && [ ! -f "$DATA/meta_info_oracle.txt" ]; then
