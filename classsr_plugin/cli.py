@@ -353,8 +353,9 @@ def _tiling_args(p, tile_help="tile size", execution="regions"):
     p.add_argument("--exec", default=execution, choices=list(MODES),
                    help=f"regions: adjacent cells of a class run together with --margin px of context; tiles: each "
                         f"tile through its branch (the paper's way) (default: {execution})")
-    p.add_argument("--margin", type=non_negative, default=Execution.margin,
-                   help="context px around each region (--exec regions; at most --tile)")
+    p.add_argument("--margin", type=non_negative, default=None,
+                   help="context px around each region (--exec regions; at most --tile; default: the model's, "
+                        "2 unless its config sets margin)")
     p.add_argument("--workers", type=positive, default=None,
                    help="inter-op workers, one thread each (default: torch's thread count; 1: one call at a "
                         "time on all threads)")
@@ -372,7 +373,7 @@ def _execution(parser, args) -> Execution:
     stride = args.stride if args.stride is not None or args.exec == "tiles" else None
     if stride is not None and not 0 < stride <= args.tile:
         parser.error(f"--stride {stride}: needs 1 <= stride <= --tile ({args.tile})")
-    if args.margin > args.tile:
+    if args.margin is not None and args.margin > args.tile:
         parser.error(f"--margin {args.margin}: at most --tile ({args.tile}): more context than a cell costs "
                      f"more than the cell itself")
     return Execution.of(args.exec, tile=args.tile, stride=stride, margin=args.margin, workers=args.workers,

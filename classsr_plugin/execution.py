@@ -16,6 +16,14 @@ from typing import Callable, Iterable, List, Optional
 import torch
 
 MODES = ("regions", "tiles")
+MARGIN = 2  # regions' context when neither the call nor the model sets one (benchmarks/margins.py)
+
+
+def check_margin(margin, allow_none: bool = False, key: str = "margin") -> None:
+    if margin is None and allow_none:
+        return
+    if not isinstance(margin, int) or isinstance(margin, bool) or margin < 0:
+        raise ValueError(f"{key}={margin!r}: must be an int >= 0")
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,9 @@ class Execution:
     tile:      classifier window and cell size, LR px (the method's granularity).
     stride:    tiles only: distance between tile starts (overlap = tile - stride).
     margin:    regions only: LR px of context around each rectangle (the smallest within
-               0.01 dB of the whole image for the shipped base network: benchmarks/margins.py).
+               0.01 dB of the whole image: benchmarks/margins.py). None: the model's own
+               (ClassSR's `margin`, MARGIN = 2 unless its config sets one: a network whose
+               trained receptive field reaches further, MSRResNet say, needs more).
     max_cells: regions only: longest rectangle side, in cells.
     coarsen:   regions only: run the cheapest cover of the class map by rectangles, each at the
                widest class among its cells, by a cost model (FLOPs per pixel, margins and a
@@ -43,7 +53,7 @@ class Execution:
     mode: str = "regions"
     tile: int = 32
     stride: int = 28
-    margin: int = 2
+    margin: Optional[int] = None
     max_cells: int = 8
     coarsen: bool = True
     batch: Optional[int] = None
@@ -56,11 +66,10 @@ class Execution:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{key}={value!r}: must be an int >= 1")
-        if not isinstance(self.margin, int) or isinstance(self.margin, bool) or self.margin < 0:
-            raise ValueError(f"margin={self.margin!r}: must be an int >= 0")
+        check_margin(self.margin, allow_none=True)
         if self.mode == "tiles" and self.stride > self.tile:
             raise ValueError(f"tile={self.tile}, stride={self.stride}: need 1 <= stride <= tile")
-        if self.margin > self.tile:
+        if self.margin is not None and self.margin > self.tile:
             raise ValueError(f"margin={self.margin}: at most the cell size ({self.tile} px); more context "
                              f"than a cell costs more than the cell itself")
 

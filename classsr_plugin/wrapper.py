@@ -1,7 +1,7 @@
 """ClassSR: a classifier routes each LR sub-image to one of M branches, the base network and
 narrower copies of it (Kong et al., CVPR 2021)."""
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, NamedTuple, Optional, Union
 
 import torch
@@ -16,7 +16,7 @@ from .classifier import build_classifier
 from .cost import BUDGET_MODES, TileCost, count_flops, route_under_budget
 from .derive import BaseSpec, check_widths, derive_widths, measure_widths
 from .shared import SlicedBranch, check_shareable
-from .execution import Execution, Workers
+from .execution import MARGIN, Execution, Workers, check_margin
 from .regions import CellGrid, block_rows, paint, plan, rectangles, run_regions
 from .tiling import OUTPUT_DTYPES, TileGrid, stored
 
@@ -103,12 +103,15 @@ class ClassSR(nn.Module):
                  where it declares one (skip_context), else bicubic upsampling (the identity at
                  scale 1). The classifier then chooses among num_classes + 1 classes; class k + 1
                  is branch k. The branches and their widths are unchanged.
+    margin:      LR px of context around each rectangle in regions when the call does not say
+                 (execution.MARGIN = 2 if None): what the trained base network's receptive field
+                 needs, measured by benchmarks/margins.py --trained (MSRResNet: 3).
     """
 
     def __init__(self, base: dict, num_classes: int = 3, widths: Optional[List[int]] = None,
                  width_key: Optional[str] = None, classifier: Optional[dict] = None,
                  channels_last: Union[bool, str] = "auto", probe_tile: int = 32, share_weights: bool = False,
-                 zero_class: bool = False):
+                 zero_class: bool = False, margin: Optional[int] = None):
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes: must be an int >= 2, got {num_classes!r}")
@@ -124,12 +127,16 @@ class ClassSR(nn.Module):
         widths = check_widths(widths, base_width, num_classes, multiple)
 
         zero_class = flag(zero_class, "zero_class")
+        check_margin(margin, allow_none=True)
+        self.margin = MARGIN if margin is None else margin
         self.arch, self.base_cfg, self.width_key, self.widths = arch, base, width_key, widths
         self.zero_class = False  # until the zero class's path exists (after the probe finds the scale)
         self.config = dict(base={"type": arch.__name__, **base}, num_classes=num_classes,
                            widths=widths, width_key=width_key, classifier=classifier)
         if zero_class:
             self.config["zero_class"] = True
+        if margin is not None:  # configs written before `margin` existed stay as they were
+            self.config["margin"] = margin
         branches = [self._build_branch(w) for w in widths]
         self.share_weights = flag(share_weights, "share_weights")
         if self.share_weights:
@@ -370,6 +377,8 @@ class ClassSR(nn.Module):
         pixel instead of 12 (tiles: converted at the end)."""
         start = time.perf_counter()
         ex = Execution.of(execution, **settings)
+        if ex.margin is None:
+            ex = replace(ex, margin=self.margin)
         batched = torch.is_tensor(img) and img.dim() == 4
         if batched and img.shape[0] != 1:
             raise ValueError(f"input of shape {tuple(img.shape)}: restore_image takes one image")

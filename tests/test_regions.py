@@ -327,3 +327,27 @@ def test_restore_image_reports_the_classes_that_ran():
     plain = model.restore_image(img, force_class=assign.view(-1), coarsen=False)
     assert plain.class_map[2, 2] == 1 and plain.counts == [0, 1, 24]
     assert res.flops_percent < plain.flops_percent  # one window fewer: less margin to run
+
+
+def test_a_model_carries_its_own_margin(tmp_path):
+    """ClassSR(margin=3): regions use 3 px of context unless the call says otherwise; the margin
+    travels in the saved config, and eval's regions row names it. Without one: execution.MARGIN."""
+    from classsr_plugin.checkpoint import load
+    from classsr_plugin.execution import MARGIN
+    torch.manual_seed(0)
+    base = {"type": "FSRCNN", "d": 16, "s": 8, "m": 2}
+    model = ClassSR(base=base, margin=3).eval()
+    assert model.config["margin"] == 3 and "margin" not in ClassSR(base=base).config
+    assert ClassSR(base=base).margin == MARGIN == 2 and Execution().margin is None
+    img = torch.rand(3, 96, 128)
+    cls = torch.randint(0, 3, (12,))
+    run = lambda m, **kw: m.restore_image(img, force_class=cls, max_cells=1, **kw).image  # noqa: E731
+    own, three, zero = run(model), run(model, margin=3), run(model, margin=0)
+    diff = lambda a, b: float((a - b).abs().max())  # noqa: E731  (workers may sum in another order)
+    assert diff(own, three) < 1e-6 < 1e-4 < diff(own, zero)
+    assert diff(own, run(model, margin=MARGIN)) > 1e-6  # not the global default
+    model.save(str(tmp_path / "m.pth"))
+    again = load(str(tmp_path / "m.pth"))
+    assert again.margin == 3 and diff(run(again), own) < 1e-6
+    with pytest.raises(ValueError, match="margin=-1"):
+        ClassSR(base=base, margin=-1)
