@@ -33,6 +33,7 @@ TOL=${TOL:-3e-6}
 LR_ROUTER=${LR_ROUTER:-0.003}
 MAX_LOSS=${MAX_LOSS:-0.02}
 WIDTH_SETS=${WIDTH_SETS:-"36,52,64 32,48,64"}
+REGION_MARGIN=${REGION_MARGIN:-3}  # the trained MSRResNet-O's (benchmarks/margins.py --trained), in every export
 SAVE_EVERY=${SAVE_EVERY:-100}      # the base run spans sessions: lose at most 100 iterations (6 min idle)
 STEPS=${STEPS:-base difficulty branches oracle supervised paper zero}
 BASE=MSRResNet_x4_O
@@ -68,7 +69,7 @@ for widths in $WIDTH_SETS; do
       "network_g:widths=[$widths]" "classsr:init_base=$CKPT/msrresnet_o_x4.pth" classsr:init_narrow=slice \
       classsr:distill=1 "datasets:train:meta_info=$LABELS" "datasets:train:classes=[0,1]"
     "$CLASSSR" export -opt "$CFG/ClassSR_SRResNet_x4_1_branches.yml" \
-      -w "$(latest "$run1")" -o "$branches" --set "network_g.widths=[$widths]"
+      -w "$(latest "$run1")" -o "$branches" --set "network_g.widths=[$widths]" "network_g.margin=$REGION_MARGIN"
     trap - EXIT
     rm -rf "$CKPT/$run1.partial"
   fi
@@ -84,7 +85,7 @@ for widths in $WIDTH_SETS; do
     train "$name" ClassSR_SRResNet_x4_2_classifier.yml "$n" "network_g:widths=[$widths]" \
       "path:pretrain_network_g=$branches" path:param_key_g=params "$@"
     "$CLASSSR" export -opt "$CFG/ClassSR_SRResNet_x4_2_classifier.yml" -w "$(latest "$name")" -o "$out" \
-      --set "network_g.widths=[$widths]"
+      --set "network_g.widths=[$widths]" "network_g.margin=$REGION_MARGIN"
   }
   if want supervised; then
     phase2 "ClassSR_MSRResNet_${tag}_2_supervised" "$CKPT/classsr_msrresnet_${tag}_supervised_x4.pth" "$N_ROUTER" \
@@ -99,7 +100,7 @@ for widths in $WIDTH_SETS; do
   zedge=$CKPT/classsr_msrresnet_${tag}_zero_{score}_x4.pth
   if want zero && [ ! -f "${zedge/\{score\}/laplacian}" ]; then
     [ -f "$zero" ] || "$CLASSSR" export -opt "$CFG/ClassSR_SRResNet_x4_2_classifier.yml" -w "$branches" \
-      --set "network_g.widths=[$widths]" network_g.zero_class=true -o "$zero"
+      --set "network_g.widths=[$widths]" "network_g.margin=$REGION_MARGIN" network_g.zero_class=true -o "$zero"
     timed "oracle_msrresnet_${tag}_zero" "$CLASSSR" label --data "$DATA" --by oracle -opt "$zero" --tol "$TOL" \
       -o "$DATA/meta_info_oracle_msrresnet_${tag}_zero.txt" --score gradient,laplacian --edge-router "$zedge" \
       --max-loss "$MAX_LOSS"
