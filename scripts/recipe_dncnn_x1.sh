@@ -22,6 +22,7 @@
 # A step whose checkpoint exists is skipped; `STEPS="base"` runs one; `STEPS=park` keeps the newest
 # state of the base run and of the branches run for a commit (both also park when stopped).
 set -euo pipefail
+{  # the whole recipe is read before it runs: editing this file while it runs cannot break the run
 
 TASK=${TASK:-denoise}
 case $TASK in
@@ -117,3 +118,5 @@ if want eval; then  # every router over the same branches, against DnCNN-O; the 
   done
 fi
 cat logs/walltimes.txt
+exit
+}

@@ -31,6 +31,7 @@
 # Wall times go to $RUN/logs/walltimes.txt, each step's output to $RUN/logs/<step>.out.
 # On a GPU: NUM_GPU=1 and larger N_*.
 set -euo pipefail
+{  # the whole recipe is read before it runs: editing this file while it runs cannot break the run
 
 source "$(dirname "$0")/recipe_common.sh"
 N_BASE=${N_BASE:-24000}        # FSRCNN-O, batch 16 (residual: converges fast)
@@ -135,3 +136,5 @@ if want laplacian; then  # the edge routers again, scored by the RMS of the Lapl
     "$CKPT/classsr_zero_lap_x4.pth" "$CKPT/classsr_zero_nested_lap_x4.pth"
 fi
 cat logs/walltimes.txt
+exit
+}

@@ -22,6 +22,7 @@
 # and of each width set's branches run (also hours) into $CKPT for a commit. A step whose checkpoint
 # exists is skipped.
 set -euo pipefail
+{  # the whole recipe is read before it runs: editing this file while it runs cannot break the run
 
 source "$(dirname "$0")/recipe_common.sh"
 N_BASE=${N_BASE:-6000}           # MSRResNet-O, batch 16 (3.5-4 s an iteration on 2 cores, torch 2.14)
@@ -107,3 +108,5 @@ for widths in $WIDTH_SETS; do
   fi
 done
 cat logs/walltimes.txt
+exit
+}
