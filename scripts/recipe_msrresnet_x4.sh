@@ -8,7 +8,7 @@
 #   base        MSRResNet x4 on all sub-images: MSRResNet-O               -> $CKPT/msrresnet_o_x4.pth
 #               (hours on 2 cores: `park` below keeps the newest state in $CKPT/MSRResNet_x4_O.partial/
 #               for a commit, and the next run resumes from it, on this machine or a fresh clone)
-#   difficulty  classes by MSRResNet-O's PSNR (equal thirds)              -> meta_info_difficulty_msrresnet.txt
+#   difficulty  classes by MSRResNet-O's PSNR (equal thirds)              -> $CKPT/meta_info_difficulty_msrresnet.txt
 #   branches    phase 1 for each width set in $WIDTH_SETS (the paper's 36/52/64, and latency widths):
 #               the narrow branches from MSRResNet-O's leading channels, each on its class, distilled
 #                                                                          -> $CKPT/classsr_msrresnet_<w>_branches_x4.pth
@@ -54,11 +54,13 @@ if want base && [ ! -f "$CKPT/msrresnet_o_x4.pth" ]; then
   rm -rf "$CKPT/$BASE.partial"
 fi
 
-LABELS=$DATA/meta_info_difficulty_msrresnet.txt
+LABELS=$DATA/meta_info_difficulty_msrresnet.txt  # 22 min of MSRResNet-O over every sub-image: kept in $CKPT too
+[ -f "$LABELS" ] || [ ! -f "$CKPT/$(basename "$LABELS")" ] || cp "$CKPT/$(basename "$LABELS")" "$LABELS"
 if want difficulty && [ ! -f "$LABELS" ]; then
   timed difficulty_msrresnet "$CLASSSR" label --data "$DATA" --by difficulty --ref "$CKPT/msrresnet_o_x4.pth" \
     --classes 3 -o "$LABELS"
 fi
+[ ! -f "$LABELS" ] || cp "$LABELS" "$CKPT/"
 
 for widths in $WIDTH_SETS; do
   tag=${widths//,/_}
