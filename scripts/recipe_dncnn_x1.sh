@@ -72,8 +72,11 @@ if want base && [ ! -f "$O" ]; then
   rm -rf "$CKPT/$BASE.partial"
 fi
 
+KEPT=$CKPT/meta_info_difficulty_dncnn_$TASK.txt  # the labels, committed: a fresh clone skips the step
+[ -f "$DATA/meta_info_difficulty.txt" ] || [ ! -f "$KEPT" ] || cp "$KEPT" "$DATA/meta_info_difficulty.txt"
 if want difficulty && [ ! -f "$DATA/meta_info_difficulty.txt" ]; then
   timed "difficulty_$TASK" "$CLASSSR" label --data "$DATA" --by difficulty --ref "$O" --classes 3
+  cp "$DATA/meta_info_difficulty.txt" "$KEPT"
 fi
 
 RUN1=ClassSR_${KEY}_1_branches
