@@ -71,6 +71,10 @@ def test_checkpoint_round_trip(tmp_path):
 def test_batchnorm_archs_are_refused_by_name():
     with pytest.raises(ValueError, match=r"share_weights: DnCNN has BatchNorm2d layer 'body\.\d+'"):
         ClassSR(base=dict(type="DnCNN", num_feat=16, num_layers=4), share_weights=True)
+    # without BN (what the DnCNN configs train: BN did not learn here) the slices are one network
+    model = ClassSR(base=dict(type="DnCNN", num_feat=16, num_layers=4, bn=False), share_weights=True)
+    assert not [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert model.restore_image(torch.rand(3, 40, 40)).image.shape == (3, 40, 40)
 
 
 def test_supernet_phase_trains_every_width_by_the_sandwich_rule():

@@ -19,7 +19,7 @@ def _restoration(task, args, stem):
     return dict(title=f"ClassSR-DnCNN {task} ({args})", scale=1, data_name=task, lr1="1e-3",
                 data=f"classsr prepare --task {task} {args} --hr <clean folder> --out datasets/classsr_{task} ; "
                      f"classsr prepare --whole --task {task} {args} --hr <val clean> --out datasets/classsr_val_{task}",
-                base="{type: DnCNN, num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_layers: 17}",
+                base="{type: DnCNN, num_in_ch: 3, num_out_ch: 3, num_feat: 64, num_layers: 17, bn: false}",
                 base_name="DnCNN (num_feat=64)", val=["  val_tile: 32", "  val_stride: 24  # scale 1: wider overlap, see README"],
                 classifier=["  classifier: {type: ClassModule, nf: 128}  # the paper's: 7.6 MFLOPs, 0.7% of a DnCNN-17 tile"])
 
