@@ -91,7 +91,7 @@ def main():
             deg = Degradation(args.task, 1, sigma=args.sigma if args.task == "denoise" else None)
             y, x = (hr.shape[1] - c) // 2, (hr.shape[2] - c) // 2
             hr_c = hr[:, y:y + c, x:x + c]
-            lr_c = (torch.from_numpy(deg(hr_c.permute(1, 2, 0).numpy(), "margins")).permute(2, 0, 1) * 255).round() / 255
+            lr_c = deg.of_picture(hr_c, "margins")
         print(f"\n## {path} (trained, {base.network_g['type']} x{s}), demo photo, input {c}x{c} centre crop"
               f"{'' if s > 1 else f' ({deg})'}\n")
         print(table(["margin (LR px)", "PSNR vs HR", "dB vs the whole image"], rows_for(model, lr_c, hr_c, margins, args.max_cells)))

@@ -77,22 +77,6 @@ def flag(value, where: str) -> bool:
     return value
 
 
-STRIDE = 28  # tile stride when --stride is not given
-
-
-def check_stride(parser: argparse.ArgumentParser, args) -> None:
-    """stride in (0, tile]: a usage error otherwise. A stride not given is 28 (STRIDE); regions
-    take no stride, so there only a stride given on the command line is checked (28 would not fit
-    --tile 16)."""
-    tile, stride = getattr(args, "tile", None), getattr(args, "stride", None)
-    if hasattr(args, "stride") and stride is None:
-        args.stride = STRIDE
-        if getattr(args, "exec", "tiles") == "regions":
-            return
-        stride = STRIDE
-    if tile is not None and stride is not None and not 0 < stride <= tile:
-        parser.error(f"--stride {stride}: needs 1 <= stride <= --tile ({tile})")
-
 
 def fit_tile(tile: int, stride: int, width: int, height: int):
     """A tile no larger than the image needs: one beyond the image (and the default 32) is cut

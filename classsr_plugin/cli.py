@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from .checks import (check_device, check_stride, describe, factors, fraction, fractions, non_negative,
+from .checks import (check_device, describe, factors, fraction, fractions, non_negative,
                      positive, tile_size, tolerances)
 from .cost import BUDGET_MODES
 from .execution import MODES, Execution, flops_basis
@@ -584,8 +584,6 @@ def main(argv=None) -> int:
         low, high = {"png": (0, 9), "jpg": (1, 100), "webp": (1, 101)}[args.format]
         if not low <= args.quality <= high:
             parser.error(f"--quality {args.quality}: {args.format} takes {low}-{high}")
-    elif getattr(args, "func", None) is not cmd_prepare:  # prepare's stride follows the scale (default_stride)
-        check_stride(parser, args)
     if getattr(args, "max_pixels", None) is not None:
         from .imageio import set_max_pixels
         set_max_pixels(args.max_pixels)

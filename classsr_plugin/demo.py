@@ -62,7 +62,7 @@ def run(input_path=None, out_dir="results/demo", ex: Execution = Execution(), mo
         hr, lr, name = None, read_picture(input_path).rgb, os.path.splitext(os.path.basename(input_path))[0]
     elif degrade is not None:  # a restoration model runs at full resolution: a centre crop keeps it short
         hr, name = _centre_crop(weights.demo_photo(), RESTORE_CROP), "BytheWater"
-        lr = _degraded(hr, degrade, name)
+        lr = degrade.of_picture(hr, name)
     else:
         (hr, lr), name = bicubic_pair(weights.demo_photo(), scale), "BytheWater"
     os.makedirs(out_dir, exist_ok=True)
@@ -117,12 +117,6 @@ def _centre_crop(img, size):
     h, w = img.shape[1:]
     y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
     return img[:, y:y + size, x:x + size]
-
-
-def _degraded(hr, degrade, name):
-    """The degraded input, as the shipped model's held-out data were made (seeded by name, saved 8-bit)."""
-    out = degrade(hr.permute(1, 2, 0).numpy(), name)
-    return (torch.from_numpy(out).permute(2, 0, 1) * 255).round() / 255
 
 
 def _detail_crop(hr, bicubic, size):

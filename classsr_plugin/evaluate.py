@@ -149,8 +149,7 @@ def _runs(model, ex: Execution, device, reference, reference_name, budgets, budg
     runs += [("ClassSR", _classsr_run(model, ex, device)),
              (f"widest branch ({model.width_key}={model.widths[-1]})", _classsr_run(model, ex, device, force_class=m - 1))]
     if reference is not None and ex.mode == "tiles":  # beside the reference on the whole image
-        margin = model.margin if ex.margin is None else ex.margin
-        runs.append((f"ClassSR, regions (margin {margin})", _classsr_run(model, replace(ex, mode="regions"), device)))
+        runs.append((f"ClassSR, regions (margin {model.execution(ex).margin})", _classsr_run(model, replace(ex, mode="regions"), device)))
     runs += [(budget_label(b, budget_mode), _classsr_run(model, ex, device, budget=b, budget_mode=budget_mode))
              for b in budgets]
     # the oracle's classes are per tile (its statistics come from the tile grid)

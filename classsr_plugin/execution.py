@@ -19,11 +19,10 @@ MODES = ("regions", "tiles")
 MARGIN = 2  # regions' context when neither the call nor the model sets one (benchmarks/margins.py)
 
 
-def check_margin(margin, allow_none: bool = False, key: str = "margin") -> None:
-    if margin is None and allow_none:
-        return
-    if not isinstance(margin, int) or isinstance(margin, bool) or margin < 0:
-        raise ValueError(f"{key}={margin!r}: must be an int >= 0")
+def check_margin(margin) -> None:
+    """None (not set here) or an int >= 0."""
+    if margin is not None and (not isinstance(margin, int) or isinstance(margin, bool) or margin < 0):
+        raise ValueError(f"margin={margin!r}: must be an int >= 0")
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ class Execution:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{key}={value!r}: must be an int >= 1")
-        check_margin(self.margin, allow_none=True)
+        check_margin(self.margin)
         if self.mode == "tiles" and self.stride > self.tile:
             raise ValueError(f"tile={self.tile}, stride={self.stride}: need 1 <= stride <= tile")
         if self.margin is not None and self.margin > self.tile:

@@ -33,13 +33,9 @@ import torch.nn.functional as F
 
 Rect = Tuple[int, int, int, int, int]  # class, first row, first col, rows, cols (in cells)
 
+# `ex` below has its margin set (ClassSR.execution fills in the model's)
 from .execution import MARGIN, Execution, Workers  # noqa: F401  (MARGIN: the default, by benchmarks/margins.py)
 from .tiling import crops, ramp, stored
-
-
-def margin_of(ex: Execution) -> int:
-    """The execution's margin; None (the model's own, resolved by ClassSR.restore_image) -> MARGIN."""
-    return MARGIN if ex.margin is None else ex.margin
 
 
 class CellGrid:
@@ -248,7 +244,7 @@ def rectangles(class_map: torch.Tensor, grid: CellGrid, ex: Execution,
     merge_cells (each rectangle one class as routed)."""
     if cost_px is None:
         return merge_cells(class_map, ex.max_cells)
-    return cover(class_map, grid, margin_of(ex), ex.max_cells, cost_px)
+    return cover(class_map, grid, ex.margin, ex.max_cells, cost_px)
 
 
 def paint(rects: Sequence[Rect], shape) -> torch.Tensor:
@@ -277,7 +273,7 @@ def plan(grid: CellGrid, rects: Sequence[Rect], ex: Execution, block: Optional[i
     starting in different blocks then go to different calls (so that only a few blocks of the
     output are in float at once), the top block's calls first."""
     groups = defaultdict(list)
-    for win in windows_of(grid, rects, margin_of(ex)):
+    for win in windows_of(grid, rects, ex.margin):
         groups[(win.box[0] // block if block else 0, win.k, *win.size)].append(win)
     calls = []
     for (band, k, h, w), wins in groups.items():
@@ -301,7 +297,7 @@ def run_regions(img: torch.Tensor, grid: CellGrid, calls: Sequence[Call], branch
     sum where needed, converted to dtype) and freed; with a plan made for these blocks, peak
     memory is the output in dtype plus about three float blocks."""
     workers = workers or Workers(1)
-    half, s, H, W = margin_of(ex) // 2, scale, grid.height, grid.width
+    half, s, H, W = ex.margin // 2, scale, grid.height, grid.width
     block = block_rows(grid, s, out_channels)
     # the rectangles tile the image and each one's weights are its indicator smoothed by one
     # separable kernel, so the weights sum to 1 everywhere as long as no rectangle is narrower

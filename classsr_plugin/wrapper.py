@@ -127,7 +127,7 @@ class ClassSR(nn.Module):
         widths = check_widths(widths, base_width, num_classes, multiple)
 
         zero_class = flag(zero_class, "zero_class")
-        check_margin(margin, allow_none=True)
+        check_margin(margin)
         self.margin = MARGIN if margin is None else margin
         self.arch, self.base_cfg, self.width_key, self.widths = arch, base, width_key, widths
         self.zero_class = False  # until the zero class's path exists (after the probe finds the scale)
@@ -353,6 +353,11 @@ class ClassSR(nn.Module):
         return checkpoint.load(path, expect=cls)
 
     # -- whole images --------------------------------------------------------------------------
+    def execution(self, execution: Union[str, Execution, None] = None, **settings) -> Execution:
+        """Execution.of(execution, **settings), this model's margin where it leaves it open."""
+        ex = Execution.of(execution, **settings)
+        return ex if ex.margin is not None else replace(ex, margin=self.margin)
+
     @torch.no_grad()
     def restore_image(self, img: torch.Tensor, execution: Union[str, Execution, None] = None, *,
                       force_class=None, logit_bias: Optional[torch.Tensor] = None,
@@ -376,9 +381,7 @@ class ClassSR(nn.Module):
         only a few blocks of rows are ever in float, so a large output needs about 3 bytes a
         pixel instead of 12 (tiles: converted at the end)."""
         start = time.perf_counter()
-        ex = Execution.of(execution, **settings)
-        if ex.margin is None:
-            ex = replace(ex, margin=self.margin)
+        ex = self.execution(execution, **settings)
         batched = torch.is_tensor(img) and img.dim() == 4
         if batched and img.shape[0] != 1:
             raise ValueError(f"input of shape {tuple(img.shape)}: restore_image takes one image")

@@ -57,3 +57,18 @@ unpark() {
   cp "$src/$it.state" "$exp/training_states/" && cp "$src/net_g_$it.pth" "$exp/models/"
   echo "unpark $name: resuming from the parked iteration $it"
 }
+# parked NAME CMD...: run CMD (a long training and its export) with run NAME parked whatever stops
+# it (a kill, the end of a session), and the parked copy dropped once CMD has finished
+parked() {
+  local name=$1; shift
+  trap "park $name" EXIT
+  "$@"
+  trap - EXIT
+  rm -rf "$CKPT/$name.partial"
+}
+# kept FILE [NAME]: a step's product that lives beside the data and is committed as $CKPT/NAME
+# too (default: FILE's name): copied into $CKPT when present, back from it when missing (a fresh clone)
+kept() {
+  local copy=$CKPT/${2:-$(basename "$1")}
+  if [ -f "$1" ]; then cp "$1" "$copy"; elif [ -f "$copy" ]; then cp "$copy" "$1"; fi
+}

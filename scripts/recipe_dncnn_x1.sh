@@ -64,31 +64,27 @@ if want data && [ "$(ls "$HELDOUT/lr" 2>/dev/null | wc -l)" -lt "$(ls "$RUN/phot
     --out "$HELDOUT"
 fi
 
-if want base && [ ! -f "$O" ]; then
-  trap 'park "$BASE"' EXIT  # whatever stops the run, its newest state is ready to commit
+base_run() {
   train "$BASE" "${KEY}_baseline.yml" "$N_BASE" "train:optim_g:lr=$LR_BASE"
   "$CLASSSR" export -opt "$CFG/${KEY}_baseline.yml" -w "$(latest "$BASE")" -o "$O"
-  trap - EXIT
-  rm -rf "$CKPT/$BASE.partial"
-fi
+}
+if want base && [ ! -f "$O" ]; then parked "$BASE" base_run; fi
 
-KEPT=$CKPT/meta_info_difficulty_dncnn_$TASK.txt  # the labels, committed: a fresh clone skips the step
-[ -f "$DATA/meta_info_difficulty.txt" ] || [ ! -f "$KEPT" ] || cp "$KEPT" "$DATA/meta_info_difficulty.txt"
-if want difficulty && [ ! -f "$DATA/meta_info_difficulty.txt" ]; then
+LABELS=$DATA/meta_info_difficulty.txt
+kept "$LABELS" "meta_info_difficulty_dncnn_$TASK.txt"  # committed: a fresh clone skips the step
+if want difficulty && [ ! -f "$LABELS" ]; then
   timed "difficulty_$TASK" "$CLASSSR" label --data "$DATA" --by difficulty --ref "$O" --classes 3
-  cp "$DATA/meta_info_difficulty.txt" "$KEPT"
+  kept "$LABELS" "meta_info_difficulty_dncnn_$TASK.txt"
 fi
 
 RUN1=ClassSR_${KEY}_1_branches
-if want branches && [ ! -f "$BRANCHES" ]; then
-  trap 'park "$RUN1"' EXIT  # parked like the base run
+branches_run() {
   train "$RUN1" "ClassSR_${KEY}_1_branches.yml" "$N_BRANCHES" \
     "classsr:init_base=$O" classsr:init_narrow=slice classsr:distill=1 \
-    "datasets:train:meta_info=$DATA/meta_info_difficulty.txt" "datasets:train:classes=[0,1]"
+    "datasets:train:meta_info=$LABELS" "datasets:train:classes=[0,1]"
   "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_1_branches.yml" -w "$(latest "$RUN1")" -o "$BRANCHES"
-  trap - EXIT
-  rm -rf "$CKPT/$RUN1.partial"
-fi
+}
+if want branches && [ ! -f "$BRANCHES" ]; then parked "$RUN1" branches_run; fi
 
 if want oracle && [ ! -f "$DATA/meta_info_oracle.txt" ]; then
   timed "oracle_$TASK" "$CLASSSR" label --data "$DATA" --by oracle -opt "$BRANCHES" --tol "$TOL" \

@@ -46,36 +46,32 @@ if want park; then
   for widths in $WIDTH_SETS; do park "ClassSR_MSRResNet_${widths//,/_}_1_branches"; done
 fi
 
-if want base && [ ! -f "$CKPT/msrresnet_o_x4.pth" ]; then
-  trap 'park "$BASE"' EXIT  # whatever stops the run, its newest state is ready to commit
+base_run() {
   train "$BASE" MSRResNet_x4_baseline.yml "$N_BASE" "train:optim_g:lr=$LR_BASE" logger:print_freq=50
   "$CLASSSR" export -opt "$CFG/MSRResNet_x4_baseline.yml" -w "$(latest "$BASE")" -o "$CKPT/msrresnet_o_x4.pth"
-  trap - EXIT
-  rm -rf "$CKPT/$BASE.partial"
-fi
+}
+if want base && [ ! -f "$CKPT/msrresnet_o_x4.pth" ]; then parked "$BASE" base_run; fi
 
-LABELS=$DATA/meta_info_difficulty_msrresnet.txt  # 22 min of MSRResNet-O over every sub-image: kept in $CKPT too
-[ -f "$LABELS" ] || [ ! -f "$CKPT/$(basename "$LABELS")" ] || cp "$CKPT/$(basename "$LABELS")" "$LABELS"
+LABELS=$DATA/meta_info_difficulty_msrresnet.txt
+kept "$LABELS"  # 22 min of MSRResNet-O over every sub-image: a fresh clone takes the committed copy
 if want difficulty && [ ! -f "$LABELS" ]; then
   timed difficulty_msrresnet "$CLASSSR" label --data "$DATA" --by difficulty --ref "$CKPT/msrresnet_o_x4.pth" \
     --classes 3 -o "$LABELS"
 fi
-[ ! -f "$LABELS" ] || cp "$LABELS" "$CKPT/"
+kept "$LABELS"
 
 for widths in $WIDTH_SETS; do
   tag=${widths//,/_}
   branches=$CKPT/classsr_msrresnet_${tag}_branches_x4.pth
   run1=ClassSR_MSRResNet_${tag}_1_branches
-  if want branches && [ ! -f "$branches" ]; then
-    trap "park $run1" EXIT
+  branches_run() {
     train "$run1" ClassSR_SRResNet_x4_1_branches.yml "$N_BRANCHES" \
       "network_g:widths=[$widths]" "classsr:init_base=$CKPT/msrresnet_o_x4.pth" classsr:init_narrow=slice \
       classsr:distill=1 "datasets:train:meta_info=$LABELS" "datasets:train:classes=[0,1]"
     "$CLASSSR" export -opt "$CFG/ClassSR_SRResNet_x4_1_branches.yml" \
       -w "$(latest "$run1")" -o "$branches" --set "network_g.widths=[$widths]" "network_g.margin=$REGION_MARGIN"
-    trap - EXIT
-    rm -rf "$CKPT/$run1.partial"
-  fi
+  }
+  if want branches && [ ! -f "$branches" ]; then parked "$run1" branches_run; fi
   oracle=$DATA/meta_info_oracle_msrresnet_$tag.txt
   edge=$CKPT/classsr_msrresnet_${tag}_{score}_x4.pth  # one router per edge score, all from one pass
   if want oracle && { [ ! -f "$oracle" ] || [ ! -f "${edge/\{score\}/laplacian}" ]; }; then

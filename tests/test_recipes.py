@@ -34,3 +34,25 @@ def test_unpark_into_a_fresh_run_then_park(tmp_path):
 def test_park_without_a_run_says_so(tmp_path):
     r = _bash("park Nothing_yet; unpark Nothing_yet", tmp_path / "run", tmp_path / "ckpt")
     assert r.returncode == 0 and "no training state yet" in r.stdout, r.stdout + r.stderr
+
+
+def test_parked_keeps_a_stopped_run_and_drops_a_finished_one(tmp_path):
+    run, ckpt = tmp_path / "run", tmp_path / "ckpt"
+    state = 'mkdir -p "$RUN/experiments/$1/training_states" "$RUN/experiments/$1/models"; ' \
+            'touch "$RUN/experiments/$1/training_states/100.state" "$RUN/experiments/$1/models/net_g_100.pth"'
+    # the step stops (fails, is killed) after a saved state: the run is parked for a commit
+    r = _bash(f"step() {{ {state}; false; }}; parked Net_O step Net_O", run, ckpt)
+    assert r.returncode != 0 and "park Net_O: iteration 100" in r.stdout, r.stdout + r.stderr
+    assert sorted(os.listdir(ckpt / "Net_O.partial")) == ["100.state", "net_g_100.pth"]
+    # the step finishes: nothing parked is left
+    r = _bash(f"step() {{ {state}; }}; parked Net_O step Net_O", run, ckpt)
+    assert r.returncode == 0 and not (ckpt / "Net_O.partial").exists(), r.stdout + r.stderr
+
+
+def test_kept_copies_a_product_into_the_checkpoints_and_back(tmp_path):
+    run, ckpt = tmp_path / "run", tmp_path / "ckpt"
+    r = _bash('echo labels > "$RUN/l.txt"; kept "$RUN/l.txt" m.txt', run, ckpt)
+    assert r.returncode == 0 and (ckpt / "m.txt").read_text() == "labels\n", r.stderr
+    (run / "l.txt").unlink()  # a fresh clone: only the committed copy
+    r = _bash('kept "$RUN/l.txt" m.txt; kept "$RUN/none.txt"', run, ckpt)
+    assert r.returncode == 0 and (run / "l.txt").read_text() == "labels\n", r.stderr

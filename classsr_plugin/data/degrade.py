@@ -83,3 +83,10 @@ class Degradation:
         else:  # motion: length grows with the strength range
             kernel = motion_kernel(int(round(rng.uniform(3 * lo, 3 * hi))) | 1, rng.uniform(0, 180), 21)
         return np.clip(cv2.filter2D(hr, -1, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT), 0, 1)
+
+    def of_picture(self, img, key: str):
+        """A clean [C, H, W] float tensor in [0, 1] -> its degraded input as a [C, H, W] tensor,
+        rounded to 8 bits as `classsr prepare` saves its inputs."""
+        import torch
+        out = self(img.permute(1, 2, 0).numpy(), key)
+        return (torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1) * 255).round() / 255
