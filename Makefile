@@ -15,6 +15,8 @@ MMPY := $(MMVENV)/bin/python
 MMSTAMP := $(MMVENV)/.installed
 INPUT ?=
 MODEL ?=
+TASK ?=
+DEMO_MODEL = $(or $(MODEL),$(if $(filter denoise,$(TASK)),dncnn-s25))
 
 .PHONY: demo test mmagic-env bench weights photo-packages clean
 
@@ -34,8 +36,10 @@ $(MMSTAMP): setup.cfg setup.py pyproject.toml scripts/build_mmcv.sh
 
 mmagic-env: $(MMSTAMP)
 
+# MODEL=<shipped model> (classsr infer --help lists them); TASK=denoise: the shipped denoiser (dncnn-s25)
 demo: $(STAMP)
-	$(VENV)/bin/classsr demo $(if $(INPUT),--input $(INPUT)) $(if $(MODEL),--model $(MODEL))
+	$(if $(filter-out denoise,$(TASK)),$(error TASK=$(TASK): no shipped model for it (TASK=denoise, or MODEL=<shipped model>)))
+	$(VENV)/bin/classsr demo $(if $(INPUT),--input $(INPUT)) $(if $(DEMO_MODEL),--model $(DEMO_MODEL))
 
 # everything in .venv (BasicSR, mmengine without MMagic), then the MMagic tests in .venv-mmagic
 test: $(STAMP) $(MMSTAMP)
@@ -51,13 +55,15 @@ PHOTO_PACKAGES := opencv-doc libjxl-testdata lomiri-wallpapers-16.04 lomiri-wall
 photo-packages:
 	apt-get install -y --no-install-recommends $(PHOTO_PACKAGES)
 
-# MODEL=msrresnet: scripts/recipe_msrresnet_x4.sh; MODEL=dncnn: scripts/recipe_dncnn_x1.sh (TASK=denoise
-# or deblur); their cards are not generated yet
+# MODEL=msrresnet: scripts/recipe_msrresnet_x4.sh (its card is not generated yet); MODEL=dncnn:
+# scripts/recipe_dncnn_x1.sh (TASK=denoise, the shipped dncnn-s25 and its card; or TASK=deblur, up to
+# the held-out table)
 weights: $(STAMP)
 ifeq ($(MODEL),msrresnet)
 	RUN=$(WEIGHTS_RUN) scripts/recipe_msrresnet_x4.sh
 else ifeq ($(MODEL),dncnn)
-	RUN=$(WEIGHTS_RUN) scripts/recipe_dncnn_x1.sh
+	RUN=$(WEIGHTS_RUN) TASK=$(or $(TASK),denoise) scripts/recipe_dncnn_x1.sh
+	$(if $(filter-out denoise,$(or $(TASK),denoise)),,$(PY) scripts/make_card.py --model dncnn-s25 --run $(WEIGHTS_RUN))
 else
 	RUN=$(WEIGHTS_RUN) scripts/recipe_fsrcnn_x4.sh
 	$(PY) scripts/make_card.py --run $(WEIGHTS_RUN)

@@ -37,6 +37,9 @@ def _demo_models(scale, key=None):
                              f"classsr_plugin.weights names no degradation for the demo's input: run `classsr infer "
                              f"--model {shipped.key}` on degraded images")
         return model, ref
+    if shipped.key != weights.DEFAULT:  # the untrained stand-in below is the default model's network
+        raise FileNotFoundError(f"--model {shipped.key}: {shipped.name}'s weights are missing from this install "
+                                f"({shipped.path}, {shipped.reference})")
     torch.manual_seed(0)
     print("NOTE: no shipped weights found: the network is UNTRAINED (random init); this shows the "
           "pipeline (tiling, routing, FLOPs), not image quality.")

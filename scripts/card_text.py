@@ -11,6 +11,28 @@ def _photos(card):
     return train, held, by_pkg
 
 
+def _photos_section(card, held_note=""):
+    train, held, _ = _photos(card)
+    rows = lambda ps: "\n".join(f"| {p['id']} | {p['package']} | {p['source']} | {p['width']}x{p['height']} |"  # noqa: E731
+                                for p in ps)
+    head = "| id | package | source | size |\n|---|---|---|---|"
+    skipped = ", ".join(card["photos"]["reserved_skipped"]) or "none present among the listed names"
+    return f"""## Photos
+
+Training ({len(train)}):
+
+{head}
+{rows(train)}
+
+Held out ({len(held)}{held_note}):
+
+{head}
+{rows(held)}
+
+Reserved for an independent evaluation and skipped by name: {skipped}.
+"""
+
+
 def verdict(card):
     """The Results issue's targets, checked on the held-out numbers."""
     rows = card["heldout"]
@@ -164,9 +186,7 @@ The same photo routed by the best zero-class router ({z['router']}; not shipped;
 
 
 def model_card(card, table):
-    train, held, _ = _photos(card)
     d = card["demo_photo"]
-    lst = lambda ps: "\n".join(f"| {p['id']} | {p['package']} | {p['source']} | {p['width']}x{p['height']} |" for p in ps)  # noqa: E731
     return f"""# Model card: ClassSR-FSRCNN x4 and FSRCNN-O (shipped weights)
 
 Made by `make weights` (scripts/recipe_fsrcnn_x4.sh, then scripts/make_card.py); every number
@@ -199,19 +219,115 @@ below was measured by that run on this machine. card.json holds the same facts f
 
 {_shared_table(card)}
 
-## Photos
+{_photos_section(card)}"""
 
-Training ({len(train)}):
 
-| id | package | source | size |
-|---|---|---|---|
-{lst(train)}
+# ---- scale 1: ClassSR-DnCNN (scripts/recipe_dncnn_x1.sh, make_card.py --model dncnn-s25) ----
 
-Held out ({len(held)}):
+def restoration_verdict(card):
+    """Issue 25's targets on the held-out crops: against the widest branch (the base network) on the
+    same tiles, regions against the base on the whole image, each narrow branch against the noisy
+    input on its tiles, budgets monotone."""
+    rows, base = card["heldout"], card["base_name"]
+    cs, ref, inp = rows["ClassSR"], rows[base], rows["input"]
+    d = cs["psnr"] - ref["psnr"]
+    ok = d >= -0.02 and cs["flops_percent"] <= 70
+    lines = [f"- ClassSR at its own routing: {d:+.3f} dB against {base} on the same tiles, at "
+             f"{cs['flops_percent']:.1f}% of its FLOPs (target: at least -0.02 dB at no more than 70%): "
+             f"**{'met' if ok else 'not met'}**."]
+    whole = rows.get(f"{base}, whole image")
+    regions = next((r for k, r in rows.items() if k.startswith("ClassSR, regions")), None)
+    if whole and regions:
+        lines.append(f"- In regions (the default engine) ClassSR needs {100 * regions['flops_percent'] / whole['flops_percent']:.1f}% "
+                     f"of {base}'s FLOPs on the whole image, at {regions['psnr']:.2f} dB ({base} whole: "
+                     f"{whole['psnr']:.2f} dB). Wall-clock: `benchmarks/inference_speed.py` (README).")
+    narrow = [c for c in card["per_class"][:-1] if c["tiles"]]
+    worse = [c["name"] for c in narrow if c["branches"][c["class"]] <= c["bicubic"]]
+    lines.append("- Every narrow branch beats the noisy input on the tiles routed to it: "
+                 + ("**met** (" + "; ".join(f"{c['name']}: {c['branches'][c['class']]:.2f} dB vs input "
+                                            f"{c['bicubic']:.2f}" for c in narrow) + ")." if not worse
+                    else f"**not met** ({', '.join(worse)})."))
+    budgets = sorted(((float(k.split()[-1]), r) for k, r in rows.items() if k.startswith("ClassSR budget")),
+                     key=lambda t: t[0])
+    falls = [f"{a:g}->{b:g}" for (a, ra), (b, rb) in zip(budgets, budgets[1:]) if rb["psnr"] < ra["psnr"]]
+    sweep = ", ".join(f"{b:g}: {r['psnr']:.2f}" for b, r in budgets)
+    lines.append(f"- Budgets monotone ({sweep} dB): "
+                 + ("**met**." if not falls else f"**not met** ({', '.join(falls)})."))
+    lines.append(f"- Noisy input: {inp['psnr']:.2f} dB.")
+    return "\n".join(lines)
 
-| id | package | source | size |
-|---|---|---|---|
-{lst(held)}
 
-Reserved for an independent evaluation and skipped by name: {', '.join(card['photos']['reserved_skipped']) or 'none present among the listed names'}.
+def _restoration_routers(card):
+    return _candidates_table(card, list(card["candidates"]), "router")
+
+
+def restoration_block(card, table):
+    train, held, _ = _photos(card)
+    c, base, deg = card["classsr"], card["base_name"], card["degradation"]
+    return f"""
+Trained on this 2-core CPU by `make weights MODEL=dncnn` (scripts/recipe_dncnn_x1.sh, resumable
+steps, then `scripts/make_card.py --model dncnn-s25`, which measured everything below and wrote
+this section). The same {len(train)} training photos as the SR models; held out: centre
+{card['crop']} px crops of the same {len(held)} held-out photos, noise seeded per image ({deg}).
+
+- Protocol: {base} (DnCNN, {c['base'].get('num_layers')} layers, {c['widths'][-1]} features, no BatchNorm) is
+  trained first; ClassSR's widest branch *is* {base}, frozen; the narrow branches
+  ({c['widths'][0]}, {c['widths'][1]} features) are sliced from it and trained on their difficulty
+  class (by {base}'s PSNR) with its output as a second target. Router: **{c['router']}** (compared below).
+- Wall time: {_walltimes(card)}.
+
+Held-out crops, tiles of 32 px every 24 px
+(`classsr eval --scale 1 --hr HR --lr NOISY --stride 24 --budgets ... --oracle ...`):
+
+{table}
+{restoration_verdict(card)}
+
+Routers compared on the same crops over the same branches: edge scores (no weights; thresholds
+fitted to the branches' errors on the training sub-images, `classsr label --edge-router --score`
+gradient, Laplacian, or coarse: the score of the 2x2-averaged sub-image, which averages some of the
+noise away), supervised (the paper's classifier by cross-entropy to oracle labels) and paper (its
+losses, hard routing):
+
+{_restoration_routers(card)}
+
+![PSNR vs FLOPs](docs/{card['plot']})
+
+Class map of a held-out crop ({card['class_map']['photo']}; 32 px cells per class {card['class_map']['counts']}):
+
+![class map]({card['class_map']['path']})
 """
+
+
+def restoration_card(card, table):
+    d, c, base = card["demo_photo"], card["classsr"], card["base_name"]
+    return f"""# Model card: ClassSR-DnCNN ({card['degradation']}) and {base} (shipped weights)
+
+Made by `make weights MODEL=dncnn` (scripts/recipe_dncnn_x1.sh, then `scripts/make_card.py --model
+dncnn-s25`); every number below was measured by that run on this machine. card_dncnn.json holds the
+same facts for the tests.
+
+- Task: colour denoising, additive Gaussian noise, {card['degradation']} (on 0-255), noise seeded per
+  image; scale 1. `classsr infer --model dncnn-s25 -i NOISY -o OUT`; `make demo MODEL=dncnn-s25`.
+- {base}: DnCNN ({c['base']}), {card['base_params']:,} parameters, trained first on all training sub-images.
+- ClassSR-DnCNN: 3 branches, features = {c['widths']}; the widest is {base} unchanged (frozen in every
+  phase); classifier {c['classifier']}; router: {c['router']}.
+- Sub-images (32x32; scales 1, 0.75, 0.5), per class: {card['sub_images']}.
+- Wall time: {_walltimes(card)}.
+- Hardware: {card['hardware']}.
+- Demo (ships in the package, held out): {d['name']}: noisy input {d['input_psnr']:.2f} dB, {base} {d['base_psnr']:.2f} dB,
+  ClassSR {d['classsr_psnr']:.2f} dB at {d['classsr_flops_percent']:.1f}% of {base}'s FLOPs on the whole crop
+  (regions; 32 px cells per class {d['classsr_counts']}).
+
+## Held-out crops
+
+{table}
+{restoration_verdict(card)}
+
+## Routers
+
+{_restoration_routers(card)}
+
+{_photos_section(card, f", centre {card['crop']} px crops")}"""
+
+
+CARDS = {"fsrcnn": (model_card, readme_block), "dncnn-s25": (restoration_card, restoration_block)}

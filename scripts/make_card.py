@@ -1,18 +1,23 @@
 """Measure the weights a recipe run made, pick the router to ship, and regenerate the model card
-and README's results section from the measurements (scripts/recipe_fsrcnn_x4.sh; `make weights`).
+and README's results section from the measurements (`make weights`; --model fsrcnn: the run of
+scripts/recipe_fsrcnn_x4.sh, --model dncnn-s25: of scripts/recipe_dncnn_x1.sh, TASK=denoise).
 
-On the held-out photos, through classsr_plugin.evaluate (the same code as `classsr eval`):
-  - every candidate (edge-score (gradient, Laplacian), supervised and paper routers; shared weights): its own routing
-    and the budget sweep (an evaluation newer than its checkpoint is reused);
-  - the shipped one in full: bicubic, FSRCNN-O (tiled and whole image), ClassSR, budgets, oracle;
-  - the per-class branch table; a class-map picture of a held-out 2K photo.
+On the held-out photos (at scale 1: the recipe's noisy centre crops of them), through
+classsr_plugin.evaluate (the same code as `classsr eval`):
+  - every candidate the recipe made (edge-score, supervised and paper routers over the same branches;
+    zero-class routers and shared weights where the recipe makes them): its own routing and the
+    budget sweep (an evaluation newer than its checkpoint is reused);
+  - the shipped one in full: bicubic (the noisy input), the base network (tiled and whole image),
+    ClassSR, budgets, oracle;
+  - the per-class branch table; a class-map picture of a held-out photo.
 The router ships whose own routing is best within 70% of the base's FLOPs (else the best mean
 PSNR over the budget sweep, equal FLOPs), unless a zero-class router (the same branches behind a
 class that costs nothing) is as good over the sweep for less, within 0.02 dB, and --zero-class
-says its wall-clock was measured to gain (`choose`); all are documented. Writes classsr_plugin/weights/{classsr_fsrcnn_x4.pth,
-fsrcnn_o_x4.pth, card.json, MODEL_CARD.md}, docs/ pictures and README's results block.
+says its wall-clock was measured to gain (`choose`); all are documented. Writes the model's files
+in classsr_plugin/weights/ (its `weights.MODELS` entry: checkpoints, card json, model card), docs/
+pictures and README's results block.
 
-Usage: python scripts/make_card.py --run RUN_DIR    (checkpoints: scripts/checkpoints)
+Usage: python scripts/make_card.py --run RUN_DIR [--model dncnn-s25]    (checkpoints: scripts/checkpoints)
 """
 import argparse
 import json
@@ -21,6 +26,7 @@ import platform
 import re
 import shutil
 import sys
+from dataclasses import dataclass, field
 
 import torch
 
@@ -36,53 +42,114 @@ from classsr_plugin.evaluate import bicubic_pair, evaluate
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
 CKPT = os.path.join(REPO, "scripts", "checkpoints")
-ROUTERS = {"edge score": "classsr_edge_x4.pth", "Laplacian score": "classsr_lap_x4.pth",
-           "supervised": "classsr_supervised_x4.pth", "paper": "classsr_paper_x4.pth"}
-# the same branches behind a first class that costs nothing (the recipe's `zero` step)
-ZERO_ROUTERS = {"zero, edge score": "classsr_zero_edge_x4.pth", "zero, nested edge score": "classsr_zero_nested_x4.pth",
-                "zero, Laplacian score": "classsr_zero_lap_x4.pth",
-                "zero, nested Laplacian score": "classsr_zero_nested_lap_x4.pth",
-                "zero, supervised": "classsr_zero_supervised_x4.pth", "zero, paper": "classsr_zero_paper_x4.pth"}
-CANDIDATES = {**ROUTERS, **ZERO_ROUTERS, "shared": "classsr_shared_x4.pth"}
 TOLERANCE = 0.02  # dB the zero class's own routing may lose against the plain router's
-MAP_PHOTO = "plasma_Kite"  # a held-out 2K photo with a large smooth sky
 
 
-def demo_numbers(model, ref):
-    """The shipped demo photo as `classsr demo` and tests/test_weights.py run it."""
+@dataclass(frozen=True)
+class Spec:
+    """What differs between the shipped models' cards: the recipe's files and the held-out data."""
+    key: str                  # classsr_plugin.weights.MODELS key: where the chosen files ship
+    base_name: str            # the base network trained alone, as tables call it
+    base_file: str            # ... its recipe checkpoint, in CKPT
+    routers: dict             # plain routers over the same branches: {name: file in CKPT}
+    zero_routers: dict = field(default_factory=dict)  # the same branches behind a class that costs nothing
+    extra: dict = field(default_factory=dict)         # other candidates (shared weights)
+    data: str = "train_x4"    # RUN/data/<data>: the training sub-images (label counts)
+    heldout: str = "photos/heldout"   # RUN/<heldout>: the HR photos (bicubic LR), or a prepared folder's hr/
+    heldout_lr: str = None            # RUN/<heldout_lr>: degraded inputs beside it (scale 1)
+    budgets: str = "0.5,0.6,0.65,0.7,0.8,0.9,1"
+    low_budgets: str = "0.1,0.2,0.3,0.4"
+    oracle: str = "0,3e-6,1e-5,3e-5"
+    map_photo: str = "plasma_Kite"  # a held-out photo with a large smooth sky
+    plot: str = "psnr_vs_flops_fsrcnn_x4.png"
+    block: str = "results"    # README's <!-- BLOCK:start --> ... <!-- BLOCK:end -->
+    eval_by_file: bool = False  # candidates' evaluations in RUN/eval/<file stem> (as the recipe's eval step writes)
+
+    @property
+    def candidates(self):
+        return {**self.routers, **self.zero_routers, **self.extra}
+
+    def folder(self, run, name, file):
+        stem = os.path.splitext(file)[0] if self.eval_by_file else name.replace(", ", "_").replace(" ", "_")
+        return os.path.join(run, "eval", stem)
+
+
+SPECS = {s.key: s for s in [
+    Spec("fsrcnn", "FSRCNN-O", "fsrcnn_o_x4.pth",
+         routers={"edge score": "classsr_edge_x4.pth", "Laplacian score": "classsr_lap_x4.pth",
+                  "supervised": "classsr_supervised_x4.pth", "paper": "classsr_paper_x4.pth"},
+         zero_routers={"zero, edge score": "classsr_zero_edge_x4.pth",
+                       "zero, nested edge score": "classsr_zero_nested_x4.pth",
+                       "zero, Laplacian score": "classsr_zero_lap_x4.pth",
+                       "zero, nested Laplacian score": "classsr_zero_nested_lap_x4.pth",
+                       "zero, supervised": "classsr_zero_supervised_x4.pth", "zero, paper": "classsr_zero_paper_x4.pth"},
+         extra={"shared": "classsr_shared_x4.pth"}),
+    # scripts/recipe_dncnn_x1.sh (TASK=denoise): held-out = centre crops of the same held-out photos, noise seeded
+    Spec("dncnn-s25", "DnCNN-O", "dncnn_denoise_o.pth",
+         routers={f"{s} score": f"classsr_dncnn_denoise_{s.lower()}.pth" for s in ("gradient", "Laplacian", "coarse")}
+         | {"supervised": "classsr_dncnn_denoise_supervised.pth", "paper": "classsr_dncnn_denoise_paper.pth"},
+         data="train_denoise", heldout="data/heldout_denoise/hr", heldout_lr="data/heldout_denoise/lr",
+         budgets="0.4,0.5,0.6,0.7,0.8,1", low_budgets="", oracle="0,3e-6", plot="psnr_vs_flops_dncnn_s25.png",
+         block="results-dncnn", eval_by_file=True),
+]}
+
+
+def demo_numbers(spec, model, ref):
+    """The shipped demo photo as `classsr demo` and the weights tests run it: x4 from its bicubic LR,
+    or at scale 1 its centre crop, degraded as the model's held-out data."""
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     from basicsr.utils.matlab_functions import imresize
 
     from classsr_plugin import run_tiled
-    hr, lr = bicubic_pair(demo_photo(), 4)
+    from classsr_plugin.demo import RESTORE_CROP, _centre_crop
+    s = model.scale
+    name = "By the Water (Maciej Wiklo, KDE Plasma wallpapers, LGPL-3; held out)"
+    if s == 1:
+        hr = _centre_crop(demo_photo(), RESTORE_CROP)
+        lr = weights.get(spec.key).degrade().of_picture(hr, "BytheWater")
+        name += f", centre {RESTORE_CROP} px"
+    else:
+        hr, lr = bicubic_pair(demo_photo(), s)
     res = model.restore_image(lr)
     with torch.no_grad():
-        ref_img = run_tiled(lr, ref, 4, 32, 28)
-    psnr = lambda img: calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=4)  # noqa: E731
-    return {"name": "By the Water (Maciej Wiklo, KDE Plasma wallpapers, LGPL-3; held out)",
-            "size": list(hr.shape[1:]), "coarsen": True, "classsr_psnr": psnr(res.image), "classsr_counts": res.counts,
-            "classsr_flops_percent": res.flops_percent, "fsrcnn_o_psnr": psnr(ref_img),
-            "bicubic_psnr": psnr(imresize(lr, 4).clamp(0, 1))}
+        ref_img = ref(lr[None])[0] if s == 1 else run_tiled(lr, ref, s, 32, 28)
+    psnr = lambda img: calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=s if s > 1 else 0)  # noqa: E731
+    out = {"name": name, "size": list(hr.shape[1:]), "coarsen": True, "classsr_psnr": psnr(res.image),
+           "classsr_counts": res.counts, "classsr_flops_percent": res.flops_percent}
+    if s == 1:  # the base network on the whole crop, as the demo runs it; the degraded input itself
+        return {**out, "base_psnr": psnr(ref_img), "input_psnr": psnr(lr),
+                "degradation": str(weights.get(spec.key).degrade())}
+    return {**out, "fsrcnn_o_psnr": psnr(ref_img), "bicubic_psnr": psnr(imresize(lr, s).clamp(0, 1))}
 
 
-def class_map_picture(model, path_in, path_out):
-    """The class map of a held-out photo, at half size (JPEG), with a legend."""
+def class_map_picture(model, lr, path_out, half=True):
+    """The class map of a held-out LR picture (at half size for a 2K photo), with a legend."""
     from classsr_plugin.visual import add_legend, class_overlay
-    _, lr = bicubic_pair(read_picture(path_in).rgb, 4)
     res = model.restore_image(lr)
-    pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, 4, zero=model.zero_class),
+    pic = add_legend(class_overlay(res.image, res.class_map, model.num_classes, res.layout, model.scale,
+                                   zero=model.zero_class),
                      [f"{k}: {name}" for k, name in enumerate(model.class_names)], model.zero_class)
-    half = torch.nn.functional.interpolate(pic[None], scale_factor=0.5, mode="area")[0]
-    write_picture(path_out, half)
+    if half:
+        pic = torch.nn.functional.interpolate(pic[None], scale_factor=0.5, mode="area")[0]
+    write_picture(path_out, pic)
     return res.counts
 
 
-def walltimes(run):
+def map_input(spec, run):
+    """The held-out picture the class map shows, as ClassSR's input."""
+    hr_dir = os.path.join(run, spec.heldout)
+    file = next(f for f in sorted(os.listdir(hr_dir)) if f.startswith(spec.map_photo))
+    if spec.heldout_lr:
+        return read_picture(os.path.join(run, spec.heldout_lr, file)).rgb
+    return bicubic_pair(read_picture(os.path.join(hr_dir, file)).rgb, 4)[1]
+
+
+def walltimes(spec, run):
     """Seconds per recipe step from RUN's log; steps this run did not log keep the times the
     previous card recorded (a later session may run only some steps, e.g. `zero`)."""
     out = {}
-    earlier = _earlier_card().get("wall_seconds", {})
+    earlier = _earlier_card(spec).get("wall_seconds", {})
     with open(os.path.join(run, "logs", "walltimes.txt")) as f:
         for line in f:
             m = re.match(r"(\S+) ([0-9.]+) s", line)
@@ -91,9 +158,9 @@ def walltimes(run):
     return {**earlier, **out}
 
 
-def _earlier_card() -> dict:
+def _earlier_card(spec) -> dict:
     """The card this run replaces (facts a partial re-run keeps), or {}."""
-    path = os.path.join(weights.HERE, "card.json")
+    path = weights.get(spec.key).facts_path
     if not os.path.exists(path):
         return {}
     with open(path) as f:
@@ -104,22 +171,28 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def compare(run, ckpt, heldout, budgets, low_budgets=()):
+def _eval(spec, run, model, out, **kw):
+    hr = os.path.join(run, spec.heldout)
+    lr = os.path.join(run, spec.heldout_lr) if spec.heldout_lr else None
+    return evaluate(model, [hr], [lr], out, budget_mode="target", **kw)
+
+
+def compare(spec, run, budgets, low_budgets=()):
     """Every candidate the recipe made, on the held-out photos: their own routing and the budget
     sweep -> {name: {"rows", "sweep" (mean PSNR over `budgets`, which every candidate reaches:
     equal FLOPs), "params"}}. Zero-class candidates also run `low_budgets` (below the cheapest
     branch's floor, where only they go)."""
     out = {}
-    for name, file in CANDIDATES.items():
-        path = os.path.join(ckpt, file)
+    for name, file in spec.candidates.items():
+        path = os.path.join(CKPT, file)
         if not os.path.exists(path):
             continue
         model = load(path)
         mine = sorted(set(budgets) | (set(low_budgets) if model.zero_class else set()))
-        folder = os.path.join(run, "eval", name.replace(", ", "_").replace(" ", "_"))
+        folder = spec.folder(run, name, file)
         rep = _cached(folder, path, mine)
         if rep is None:  # a PSNR-vs-FLOPs curve over the whole sweep
-            rep = evaluate(model, [heldout], [None], folder, budgets=mine, budget_mode="target")
+            rep = _eval(spec, run, model, folder, budgets=mine)
         rows = next(iter(rep["folders"].values()))["rows"]
         out[name] = {"rows": {k: r for k, r in rows.items() if k == "ClassSR" or k.startswith("ClassSR budget")},
                      "sweep": sum(rows[f"ClassSR budget {b:g}"]["psnr"] for b in budgets) / len(budgets),
@@ -145,7 +218,7 @@ def _cached(out, ckpt, budgets):
 
 
 def _best(candidates, names, limit):
-    """The router whose own routing gives the best PSNR within `limit`% of FSRCNN-O's FLOPs, or,
+    """The router whose own routing gives the best PSNR within `limit`% of the base's FLOPs, or,
     if none is within, the best mean over the budget sweep."""
     names = [n for n in names if n in candidates]
     if not names:
@@ -155,37 +228,40 @@ def _best(candidates, names, limit):
             else max(names, key=lambda n: candidates[n]["sweep"]))
 
 
-def choose(candidates, base_psnr, zero_class=False):
-    """The router to ship: the best plain router (within 70% of FSRCNN-O's FLOPs, the Results
+def choose(spec, candidates, base_psnr, zero_class=False):
+    """The router to ship: the best plain router (within 70% of the base's FLOPs, the Results
     issue's target), unless the best zero-class router (within 60%, the zero class's target) is
     at least as good over the budget sweep (equal FLOPs), costs less at its own routing, and
     loses at most TOLERANCE dB there against the plain router (a user trades no more than that
-    for the lower cost). `base_psnr` (FSRCNN-O on the same tiles) is printed beside it.
+    for the lower cost). `base_psnr` (the base network on the same tiles) is printed beside it.
     FLOPs are not time: the zero class ships only with `zero_class` (--zero-class), once
     benchmarks/inference_speed.py --psnr has shown it faster in regions at equal PSNR."""
-    plain = _best(candidates, ROUTERS, 70)
-    zero = _best(candidates, ZERO_ROUTERS, 60)
+    plain = _best(candidates, spec.routers, 70)
+    zero = _best(candidates, spec.zero_routers, 60)
     if zero is None:
+        pr = candidates[plain]["rows"]["ClassSR"]
+        print(f"plain: {plain} {pr['psnr']:.3f} dB at {pr['flops_percent']:.1f}%; {spec.base_name} {base_psnr:.3f} dB")
         return plain
     z, p = candidates[zero], candidates[plain]
     zr, pr = z["rows"]["ClassSR"], p["rows"]["ClassSR"]
     ok = (z["sweep"] >= p["sweep"] and zr["flops_percent"] < pr["flops_percent"]
           and zr["psnr"] >= pr["psnr"] - TOLERANCE)
     print(f"plain: {plain} {pr['psnr']:.3f} dB at {pr['flops_percent']:.1f}% (sweep {p['sweep']:.3f}); zero class: "
-          f"{zero} {zr['psnr']:.3f} dB at {zr['flops_percent']:.1f}% (sweep {z['sweep']:.3f}); FSRCNN-O "
+          f"{zero} {zr['psnr']:.3f} dB at {zr['flops_percent']:.1f}% (sweep {z['sweep']:.3f}); {spec.base_name} "
           f"{base_psnr:.3f} dB -> {'zero class' if ok else 'plain'}" + ("" if zero_class or not ok else
                                                                         " by FLOPs; plain without --zero-class"))
     return zero if ok and zero_class else plain
 
 
-def ship(candidates, base_psnr, zero_class=False):
-    """Copy the chosen router's checkpoint (its widest branch is FSRCNN-O) and FSRCNN-O into the
-    package. Shared weights ship beside it only if their sweep is at least as good."""
-    best = choose(candidates, base_psnr, zero_class)
-    shutil.copyfile(os.path.join(CKPT, candidates[best]["file"]), weights.CLASSSR_FSRCNN_X4)
-    shutil.copyfile(os.path.join(CKPT, "fsrcnn_o_x4.pth"), weights.FSRCNN_O_X4)
+def ship(spec, candidates, base_psnr, zero_class=False):
+    """Copy the chosen router's checkpoint (its widest branch is the base network) and the base
+    network into the package. Shared weights ship beside it only if their sweep is at least as good."""
+    best = choose(spec, candidates, base_psnr, zero_class)
+    shipped = weights.get(spec.key)
+    shutil.copyfile(os.path.join(CKPT, candidates[best]["file"]), shipped.path)
+    shutil.copyfile(os.path.join(CKPT, spec.base_file), shipped.reference)
     shared = candidates.get("shared")
-    shared_path = os.path.join(weights.HERE, "classsr_fsrcnn_x4_shared.pth")
+    shared_path = shipped.path.replace(".pth", "_shared.pth")
     shipped_shared = bool(shared and shared["sweep"] >= candidates[best]["sweep"])
     if shipped_shared:
         shutil.copyfile(os.path.join(CKPT, shared["file"]), shared_path)
@@ -194,88 +270,105 @@ def ship(candidates, base_psnr, zero_class=False):
     return best, shipped_shared
 
 
-def card_facts(run, model, ref, folder, candidates, best, shipped_shared, map_counts, map_path):
+def card_facts(spec, run, model, ref, folder, candidates, best, shipped_shared, map_counts, map_path):
     photos = json.load(open(os.path.join(run, "photos", "photos.json")))
+    shipped = weights.get(spec.key)
     return {
-        "weights": {"classsr": os.path.basename(weights.CLASSSR_FSRCNN_X4), "reference": os.path.basename(weights.FSRCNN_O_X4)},
-        "classsr": {"arch": "FSRCNN", "widths": model.widths, "classifier": model.config["classifier"], "router": best,
-                    "zero_class": model.zero_class,
-                    "base": model.config["base"]},
+        "weights": {"classsr": shipped.file, "reference": shipped.reference_file},
+        "classsr": {"arch": model.arch.__name__, "widths": model.widths, "classifier": model.config["classifier"],
+                    "router": best, "zero_class": model.zero_class, "base": model.config["base"]},
         "photos": photos,
-        "sub_images": _sub_images(run),
-        "wall_seconds": walltimes(run),
+        "sub_images": _sub_images(spec, run),
+        "wall_seconds": walltimes(spec, run),
         "hardware": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                     f"{torch.get_num_threads()} threads, no GPU",
         "heldout": folder["rows"], "per_class": folder["per_class"],
         "candidates": candidates, "shipped_shared": shipped_shared, "base_params": n_params(ref),
-        "class_map": {"photo": MAP_PHOTO, "path": os.path.relpath(map_path, REPO), "counts": map_counts},
-        "demo_photo": demo_numbers(model, ref),
+        "class_map": {"photo": spec.map_photo, "path": os.path.relpath(map_path, REPO), "counts": map_counts},
+        "demo_photo": demo_numbers(spec, model, ref),
+        "base_name": spec.base_name, "plot": spec.plot,
+        **(_restoration_facts(spec, run) if model.scale == 1 else {}),
     }
+
+
+def _restoration_facts(spec, run):
+    """The degradation and the held-out crops' size (the recipe's CROP)."""
+    hr_dir = os.path.join(run, spec.heldout)
+    first = read_picture(os.path.join(hr_dir, sorted(os.listdir(hr_dir))[0])).rgb
+    return {"degradation": str(weights.get(spec.key).degrade()), "crop": max(first.shape[1:])}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", required=True, help="RUN folder of scripts/recipe_fsrcnn_x4.sh")
-    ap.add_argument("--budgets", default="0.5,0.6,0.65,0.7,0.8,0.9,1",
-                    help="the sweep every candidate reaches (its mean compares them at equal FLOPs)")
-    ap.add_argument("--low-budgets", default="0.1,0.2,0.3,0.4",
-                    help="budgets below the cheapest branch's floor: zero-class candidates only")
+    ap.add_argument("--run", required=True, help="RUN folder of the model's recipe")
+    ap.add_argument("--model", default="fsrcnn", choices=sorted(SPECS),
+                    help="which shipped model: fsrcnn (scripts/recipe_fsrcnn_x4.sh), dncnn-s25 "
+                         "(scripts/recipe_dncnn_x1.sh, TASK=denoise)")
+    ap.add_argument("--budgets", help="the sweep every candidate reaches (its mean compares them at equal FLOPs; "
+                                      "default per model)")
+    ap.add_argument("--low-budgets", help="budgets below the cheapest branch's floor: zero-class candidates only")
     ap.add_argument("--zero-class", action="store_true",
                     help="let a zero-class router ship when it wins by FLOPs (measure its wall-clock first)")
     ap.add_argument("--compare-only", action="store_true",
                     help="evaluate the candidates and print the choice; ship and write nothing")
-    ap.add_argument("--oracle", default="0,3e-6,1e-5,3e-5")
+    ap.add_argument("--oracle", help="MSE tolerances of the oracle rows (default per model)")
     args = ap.parse_args(argv)
     alias_torchvision_for_basicsr()
-    run, heldout = args.run, os.path.join(args.run, "photos", "heldout")
-    budgets = [float(b) for b in args.budgets.split(",")]
-    low = [float(b) for b in args.low_budgets.split(",") if b]
+    spec, run = SPECS[args.model], args.run
+    budgets = [float(b) for b in (args.budgets or spec.budgets).split(",")]
+    low = [float(b) for b in (args.low_budgets if args.low_budgets is not None else spec.low_budgets).split(",") if b]
     if 1.0 not in budgets:
-        ap.error("--budgets must include 1 (widest everywhere: FSRCNN-O on the same tiles, the tolerance's yardstick)")
-    candidates = compare(run, CKPT, heldout, budgets, low)
+        ap.error(f"--budgets must include 1 (widest everywhere: {spec.base_name} on the same tiles, the tolerance's "
+                 "yardstick)")
+    candidates = compare(spec, run, budgets, low)
+    if not candidates:
+        ap.error(f"no candidate checkpoint of {args.model} in {CKPT}: run its recipe first")
     base_psnr = next(iter(candidates.values()))["rows"]["ClassSR budget 1"]["psnr"]
     if args.compare_only:
-        print(f"FSRCNN-O on the same tiles: {base_psnr:.3f} dB; would ship: "
-              f"{choose(candidates, base_psnr, args.zero_class)}")
+        print(f"{spec.base_name} on the same tiles: {base_psnr:.3f} dB; would ship: "
+              f"{choose(spec, candidates, base_psnr, args.zero_class)}")
         return 0
-    best, shipped_shared = ship(candidates, base_psnr, args.zero_class)
-    model, ref = load(weights.CLASSSR_FSRCNN_X4), load(weights.FSRCNN_O_X4)
-    out = os.path.join(run, "eval", "shipped")
-    rep = evaluate(model, [heldout], [None], out, budgets=sorted(set(budgets) | set(low if model.zero_class else ())),
-                   budget_mode="target", reference=ref,
-                   reference_name="FSRCNN-O",
-                   oracle_tols=[float(t) for t in args.oracle.split(",")])
+    best, shipped_shared = ship(spec, candidates, base_psnr, args.zero_class)
+    shipped = weights.get(spec.key)
+    model, ref = load(shipped.path), load(shipped.reference)
+    out = os.path.join(run, "eval", "shipped" if spec.key == "fsrcnn" else f"shipped_{spec.key}")
+    rep = _eval(spec, run, model, out, budgets=sorted(set(budgets) | set(low if model.zero_class else ())),
+                reference=ref, reference_name=spec.base_name,
+                oracle_tols=[float(t) for t in (args.oracle or spec.oracle).split(",")])
     os.makedirs(DOCS, exist_ok=True)
-    shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, "psnr_vs_flops_fsrcnn_x4.png"))
-    map_path = os.path.join(DOCS, f"classmap_{MAP_PHOTO}.jpg")
-    photo = next(os.path.join(heldout, f) for f in os.listdir(heldout) if f.startswith(MAP_PHOTO))
-    card = card_facts(run, model, ref, next(iter(rep["folders"].values())), candidates, best, shipped_shared,
-                      class_map_picture(model, photo, map_path), map_path)
+    shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, spec.plot))
+    stem = f"classmap_{spec.map_photo}" + ("" if spec.key == "fsrcnn" else f"_{spec.key}")
+    map_path = os.path.join(DOCS, f"{stem}.jpg")
+    lr = map_input(spec, run)
+    half = model.scale > 1  # a held-out crop at scale 1 is small already
+    card = card_facts(spec, run, model, ref, next(iter(rep["folders"].values())), candidates, best, shipped_shared,
+                      class_map_picture(model, lr, map_path, half), map_path)
     zeros = [n for n, c in candidates.items() if c["zero_class"]]
     if zeros and not model.zero_class:  # the best zero-class router's map beside the shipped one's
         zero = max(zeros, key=lambda n: candidates[n]["sweep"])
-        zero_path = os.path.join(DOCS, f"classmap_zero_{MAP_PHOTO}.jpg")
-        counts = class_map_picture(load(os.path.join(CKPT, candidates[zero]["file"])), photo, zero_path)
+        zero_path = os.path.join(DOCS, f"classmap_zero_{spec.map_photo}.jpg")
+        counts = class_map_picture(load(os.path.join(CKPT, candidates[zero]["file"])), lr, zero_path, half)
         card["class_map_zero"] = {"router": zero, "path": os.path.relpath(zero_path, REPO), "counts": counts}
-    with open(os.path.join(weights.HERE, "card.json"), "w") as f:
+    with open(shipped.facts_path, "w") as f:
         json.dump(card, f, indent=1)
-    from card_text import model_card, readme_block
+    import card_text
     with open(os.path.join(out, "eval.md")) as f:
         table = f.read()
-    with open(os.path.join(weights.HERE, "MODEL_CARD.md"), "w") as f:
-        f.write(model_card(card, table))
-    _replace_block(os.path.join(REPO, "README.md"), readme_block(card, table))
+    card_md, block = card_text.CARDS[spec.key]
+    with open(os.path.join(weights.HERE, shipped.card), "w") as f:
+        f.write(card_md(card, table))
+    _replace_block(os.path.join(REPO, "README.md"), block(card, table), spec.block)
     print(f"shipped router: {best}; shared weights shipped too: {shipped_shared}")
     return 0
 
 
-def _sub_images(run):
+def _sub_images(spec, run):
     """Sub-images per class of each label file; files this run lacks (a later session may prepare
     the data again without every step's labels) keep the counts the previous card recorded."""
-    earlier = _earlier_card().get("sub_images", {})
+    earlier = _earlier_card(spec).get("sub_images", {})
     out = {}
     for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt", "meta_info_oracle_zero.txt"):
-        out[name] = _meta_counts(os.path.join(run, "data", "train_x4", name)) or earlier.get(name)
+        out[name] = _meta_counts(os.path.join(run, "data", spec.data, name)) or earlier.get(name)
     return out
 
 
@@ -286,7 +379,8 @@ def _meta_counts(path):
     return [classes.count(k) for k in range(max(classes) + 1)]
 
 
-def _replace_block(path, text, start="<!-- results:start -->", end="<!-- results:end -->"):
+def _replace_block(path, text, block="results"):
+    start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
     doc = open(path).read()
     a, b = doc.index(start) + len(start), doc.index(end)
     with open(path, "w") as f:

@@ -17,7 +17,8 @@
 #                                                                -> $CKPT/classsr_dncnn_<task>_<score>.pth
 #   supervised  phase 2, supervised router                        -> $CKPT/classsr_dncnn_<task>_supervised.pth
 #   paper       phase 2 with the paper's losses                   -> $CKPT/classsr_dncnn_<task>_paper.pth
-#   eval        every router on the held-out crops (tiles 32/24, budgets, oracle) -> $RUN/eval/dncnn_<task>_*
+#   eval        every router on the held-out crops (tiles 32/24, budgets)  -> $RUN/eval/classsr_dncnn_<task>_*
+#               (then `make weights MODEL=dncnn` runs scripts/make_card.py --model dncnn-s25 for denoise)
 # Deblurring runs the same steps up to the held-out table (STEPS default: no supervised/paper).
 # A step whose checkpoint exists is skipped; `STEPS="base"` runs one; `STEPS=park` keeps the newest
 # state of the base run and of the branches run for a commit (both also park when stopped).
@@ -44,6 +45,7 @@ LR_ROUTER=${LR_ROUTER:-0.003}
 MAX_LOSS=${MAX_LOSS:-0.02}
 SCORES=${SCORES:-gradient,laplacian,coarse}
 CROP=${CROP:-768}
+BUDGETS=${BUDGETS:-0.4,0.5,0.6,0.7,0.8,1}  # make_card.py's (dncnn-s25) sweep: its evaluations reuse these
 SAVE_EVERY=${SAVE_EVERY:-200}
 STEPS=${STEPS:-$DEFAULT_STEPS}
 BASE=DnCNN_${TASK}_O
@@ -107,13 +109,16 @@ if want paper; then
     datasets:train:batch_size_per_gpu=32
 fi
 
-if want eval; then  # every router over the same branches, against DnCNN-O; the noisy input is eval's "input" row
+# every router over the same branches on the held-out crops (the noisy input is eval's "input" row): its
+# own routing and the budgets make_card.py compares them by; make_card.py then runs the one it ships in
+# full (DnCNN-O on the same tiles and whole, regions, oracle: the same for every router, run once)
+if want eval; then
   for ckpt in "$CKPT/${MODEL}"_{gradient,laplacian,coarse,supervised,paper}.pth; do
     [ -f "$ckpt" ] || continue
     out=$RUN/eval/$(basename "$ckpt" .pth)
-    [ -f "$out/eval.json" ] && continue
-    timed "eval_$(basename "$ckpt" .pth)" "$CLASSSR" eval -opt "$ckpt" --reference "$O" --hr "$HELDOUT/hr" \
-      --lr "$HELDOUT/lr" --scale 1 --stride 24 --budgets 0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0 --oracle 0,3e-6,1e-5 -o "$out"
+    [ "$out/eval.json" -nt "$ckpt" ] && continue
+    timed "eval_$(basename "$ckpt" .pth)" "$CLASSSR" eval -opt "$ckpt" --hr "$HELDOUT/hr" --lr "$HELDOUT/lr" \
+      --scale 1 --stride 24 --budgets "$BUDGETS" --budget-mode target -o "$out"
   done
 fi
 cat logs/walltimes.txt

@@ -99,3 +99,7 @@ def test_demo_of_a_scale1_model(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["demo", "--model", "dn", "--out", str(tmp_path / "x")]) != 0
     assert "ClassSR-Dn is a scale-1 model" in capsys.readouterr().err
+    # a named model whose files are missing is refused by name (the untrained stand-in is the default model's)
+    monkeypatch.setitem(weights.MODELS, "dn", dataclasses.replace(entry, file="gone.pth"))
+    assert main(["demo", "--model", "dn", "--out", str(tmp_path / "y")]) != 0
+    assert "--model dn: ClassSR-Dn's weights are missing from this install" in capsys.readouterr().err

@@ -16,6 +16,7 @@ class Shipped:
     reference_file: str
     task: str            # what it does, for --help
     card: str = "MODEL_CARD.md"
+    facts: str = "card.json"  # the card's measurements (scripts/make_card.py), which the tests check
     degradation: dict = None  # scale 1: data.degrade.Degradation's arguments (the demo's input); None: SR, bicubic
 
     def degrade(self):
@@ -31,12 +32,19 @@ class Shipped:
     def reference(self) -> str:
         return os.path.join(HERE, self.reference_file)
 
+    @property
+    def facts_path(self) -> str:
+        return os.path.join(HERE, self.facts)
+
     def present(self) -> bool:
         return os.path.exists(self.path) and os.path.exists(self.reference)
 
 
 MODELS = {m.key: m for m in [
     Shipped("fsrcnn", "ClassSR-FSRCNN", "classsr_fsrcnn_x4.pth", "FSRCNN-O", "fsrcnn_o_x4.pth", "x4 super-resolution"),
+    Shipped("dncnn-s25", "ClassSR-DnCNN", "classsr_dncnn_s25.pth", "DnCNN-O", "dncnn_o_s25.pth",
+            "colour denoising, Gaussian sigma 25", card="MODEL_CARD_dncnn.md", facts="card_dncnn.json",
+            degradation={"task": "denoise", "sigma": "25"}),
 ]}
 DEFAULT = "fsrcnn"
 
