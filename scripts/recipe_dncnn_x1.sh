@@ -45,6 +45,9 @@ LR_ROUTER=${LR_ROUTER:-0.003}
 MAX_LOSS=${MAX_LOSS:-0.02}
 SCORES=${SCORES:-gradient,laplacian,coarse}
 CROP=${CROP:-768}
+# regions' context (LR px) in every ClassSR export: the smallest within 0.01 dB of the whole image for the
+# trained DnCNN-O (benchmarks/margins.py --trained $CKPT/dncnn_denoise_o.pth --task denoise --sigma 25)
+REGION_MARGIN=${REGION_MARGIN:-4}  # measured: margin 0/2/4/8/16: -0.321/-0.012/+0.029/+0.033/+0.003 dB
 BUDGETS=${BUDGETS:-0.4,0.5,0.6,0.7,0.8,1}  # make_card.py's (dncnn-s25) sweep: its evaluations reuse these
 SAVE_EVERY=${SAVE_EVERY:-200}
 STEPS=${STEPS:-$DEFAULT_STEPS}
@@ -84,7 +87,8 @@ branches_run() {
   train "$RUN1" "ClassSR_${KEY}_1_branches.yml" "$N_BRANCHES" \
     "classsr:init_base=$O" classsr:init_narrow=slice classsr:distill=1 \
     "datasets:train:meta_info=$LABELS" "datasets:train:classes=[0,1]"
-  "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_1_branches.yml" -w "$(latest "$RUN1")" -o "$BRANCHES"
+  "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_1_branches.yml" -w "$(latest "$RUN1")" -o "$BRANCHES" \
+    --set "network_g.margin=$REGION_MARGIN"
 }
 if want branches && [ ! -f "$BRANCHES" ]; then parked "$RUN1" branches_run; fi
 
@@ -97,7 +101,8 @@ phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
   local name=$1 out=$2 n=$3; shift 3
   [ -f "$out" ] && return 0
   train "$name" "ClassSR_${KEY}_2_classifier.yml" "$n" "path:pretrain_network_g=$BRANCHES" path:param_key_g=params "$@"
-  "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_2_classifier.yml" -w "$(latest "$name")" -o "$out"
+  "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_2_classifier.yml" -w "$(latest "$name")" -o "$out" \
+    --set "network_g.margin=$REGION_MARGIN"
 }
 if want supervised; then
   phase2 "ClassSR_${KEY}_2_supervised" "$CKPT/${MODEL}_supervised.pth" "$N_ROUTER" classsr:router=supervised \
