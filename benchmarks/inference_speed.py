@@ -19,13 +19,14 @@ bicubic first, then / 4). Per model, size and load, times summed over the photos
 - ClassSR, tiles: the paper's way (32 px tiles every 28).
 FLOPs-predicted speed-ups count every pixel a branch runs, margins included.
 
-A model may also be a checkpoint file (`--models fsrcnn,scripts/checkpoints/classsr_zero_edge_x4.pth`):
+A model may also be another shipped model by name (a scale-1 one runs on --crop px centre crops of
+the photos, degraded as its held-out data: `--models dncnn-s25`) or a checkpoint file (`--models fsrcnn,scripts/checkpoints/classsr_zero_edge_x4.pth`):
 its own classifier routes, as for the shipped model. With --psnr, each row's output is scored
 against the HR photo (basicsr's PSNR, 4 px border): speed at equal quality, e.g. with and without
 the zero class.
 
 Run: .venv/bin/python benchmarks/inference_speed.py [--repeats 5] [--models fsrcnn,msrresnet]
-     [--sizes 2k,4k] [--load idle,busy] [--photos DIR] [--threads 2] [--psnr]
+     [--sizes 2k,4k] [--load idle,busy] [--photos DIR] [--threads 2] [--psnr] [--crop 768]
 """
 import argparse
 import os
@@ -127,12 +128,13 @@ def runs_for(model, lr, routing, tiles: bool, variants: bool = True):
     return runs
 
 
-def score(out, hr) -> float:
-    """basicsr's PSNR of a run's output (a tensor or a restore result) against the HR photo."""
+def score(out, hr, scale=4) -> float:
+    """basicsr's PSNR of a run's output (a tensor or a restore result) against the HR photo (no
+    border crop at scale 1, as classsr eval)."""
     from basicsr.metrics import calculate_psnr
     from basicsr.utils import tensor2img
     img = getattr(out, "image", out).float().clamp(0, 1)
-    return calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=4)
+    return calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale if scale > 1 else 0)
 
 
 def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True):
@@ -164,7 +166,7 @@ def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True):
                 f = None
             flops[k] = None if f is None else flops.get(k, 0.0) + f
             if psnr:
-                quality[k] = quality.get(k, 0.0) + score(out[k], hr) / len(photos)
+                quality[k] = quality.get(k, 0.0) + score(out[k], hr, model.scale) / len(photos)
     return secs, flops, ideal, counts, quality
 
 
@@ -186,6 +188,19 @@ def report(name, size, load, secs, flops, ideal, counts, quality):
           f"FLOPs-predicted {predicted:.2f}x; latency efficiency {ideal[0] / own:.2f} (each class alone, weighted "
           f"by its share of cells as they ran: {ideal[0]:.2f} s, against {own:.2f} s; by the shares as routed, "
           f"before the cover moved cells to wider classes: {ideal[1] / own:.2f})")
+
+
+def crops_degraded(paths, crop, degradation):
+    """Scale 1: centre crops of the photos (a denoiser on a whole 2K photo takes tens of seconds
+    here) and their inputs, degraded as the model's held-out data (noise seeded by the name)."""
+    from classsr_plugin.demo import _centre_crop
+    out = []
+    for path in paths:
+        img = read_picture(path).rgb if isinstance(path, str) else path
+        hr = _centre_crop(img, crop)
+        name = os.path.splitext(os.path.basename(path))[0] if isinstance(path, str) else "BytheWater"
+        out.append((hr, degradation.of_picture(hr, name)))
+    return out
 
 
 def photos_at(paths, size):
@@ -210,6 +225,10 @@ def main():
     ap.add_argument("--photos", help="a folder of photos (default: the shipped demo photo)")
     ap.add_argument("--no-tiles", action="store_true", help="leave out the tiles row")
     ap.add_argument("--psnr", action="store_true", help="score every run's output against the HR photo")
+    ap.add_argument("--crop", type=int, default=768, help="scale 1: the centre crop of each photo (px)")
+    ap.add_argument("--task", default="denoise", help="scale-1 checkpoint files: the degradation (shipped models "
+                                                     "use their own)")
+    ap.add_argument("--sigma", default="25", help="... its noise level")
     ap.add_argument("--no-variants", action="store_true", help="leave out the workers-1 and 1-thread rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -218,8 +237,11 @@ def main():
     print(f"{torch.get_num_threads()} threads, medians of {args.repeats} interleaved runs, {len(sources)} photo(s)"
           + (f" from {args.photos}" if args.photos else " (the shipped demo photo)"))
     for name in args.models.split(","):
-        if name == "fsrcnn":
-            model, routing, label = checkpoint.load(weights.CLASSSR_FSRCNN_X4), "classifier", "ClassSR-FSRCNN (shipped)"
+        degradation = None
+        if name in weights.MODELS:
+            shipped = weights.get(name)
+            model, routing, label = checkpoint.load(shipped.path), "classifier", f"{shipped.name} (shipped)"
+            degradation = shipped.degrade()
         elif os.path.isfile(name):
             model, routing = checkpoint.load(name), "classifier"
             label = f"ClassSR {os.path.basename(name)}" + (" (zero class)" if model.zero_class else "")
@@ -228,8 +250,12 @@ def main():
             widths = [int(w) for w in args.msrresnet_widths.split(",")]
             model = ClassSR(base=MSRRESNET, widths=widths).eval()
             routing, label = "std", f"ClassSR-MSRResNet {'/'.join(map(str, widths))} (untrained, std thirds)"
-        for size in args.sizes.split(","):
-            photos = photos_at(sources, size)
+        if model.scale == 1:
+            from classsr_plugin.data.degrade import Degradation
+            degradation = degradation or Degradation(args.task, 1, sigma=args.sigma)
+        sizes = args.sizes.split(",") if model.scale > 1 else [f"{args.crop} px centre crops, {degradation}"]
+        for size in sizes:
+            photos = photos_at(sources, size) if model.scale > 1 else crops_degraded(sources, args.crop, degradation)
             for load in args.load.split(","):
                 with Busy(load == "busy"):
                     res = bench(model, photos, routing, args.repeats, not args.no_tiles, args.psnr, not args.no_variants)
