@@ -1,0 +1,33 @@
+"""The model cards' verdicts (scripts/card_text.py): the targets are checked on the measured rows,
+not typed, so a miss must read "not met"."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+import card_text  # noqa: E402
+
+
+def _row(psnr, flops):
+    return {"psnr": psnr, "flops_percent": flops}
+
+
+def _card(classsr_db, flops, narrow_db=30.0, budget_dbs=(30.0, 30.5, 31.0)):
+    rows = {"input": _row(20.2, 0), "DnCNN-O": _row(31.0, 100), "DnCNN-O, whole image": _row(31.0, 56.0),
+            "ClassSR": _row(classsr_db, flops), "ClassSR, regions (margin 4)": _row(classsr_db, 30.0)}
+    rows.update({f"ClassSR budget {b:g}": _row(db, 100 * b) for b, db in zip((0.4, 0.7, 1.0), budget_dbs)})
+    per_class = [{"class": 0, "name": "num_feat=36", "tiles": 10, "bicubic": 21.0, "branches": [narrow_db, 0, 0]},
+                 {"class": 1, "name": "num_feat=50", "tiles": 0, "bicubic": 0.0, "branches": [0, 0, 0]},
+                 {"class": 2, "name": "num_feat=64", "tiles": 5, "bicubic": 19.0, "branches": [0, 0, 28.0]}]
+    return {"heldout": rows, "base_name": "DnCNN-O", "per_class": per_class}
+
+
+def test_restoration_verdict_meets_and_misses():
+    ok = card_text.restoration_verdict(_card(30.99, 65.0))
+    assert "-0.010 dB against DnCNN-O on the same tiles, at 65.0% of its FLOPs" in ok
+    assert ok.count("**met**") == 3 and "not met" not in ok
+    assert "53.6% of DnCNN-O's FLOPs on the whole image" in ok  # 30 / 56
+    # each target fails on its own: too costly, too lossy, a narrow branch below the input, a falling budget
+    assert "**not met**" in card_text.restoration_verdict(_card(30.99, 75.0)).splitlines()[0]
+    assert "**not met**" in card_text.restoration_verdict(_card(30.95, 65.0)).splitlines()[0]
+    assert "**not met** (num_feat=36)" in card_text.restoration_verdict(_card(30.99, 65.0, narrow_db=20.5))
+    assert "**not met** (0.7->1)" in card_text.restoration_verdict(_card(30.99, 65.0, budget_dbs=(30, 31.2, 31.0)))
