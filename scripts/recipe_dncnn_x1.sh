@@ -48,7 +48,7 @@ CROP=${CROP:-768}
 # regions' context (LR px) in every ClassSR export: the smallest within 0.01 dB of the whole image for the
 # trained DnCNN-O (benchmarks/margins.py --trained $CKPT/dncnn_denoise_o.pth --task denoise --sigma 25)
 REGION_MARGIN=${REGION_MARGIN:-4}  # measured: margin 0/2/4/8/16: -0.321/-0.012/+0.029/+0.033/+0.003 dB
-BUDGETS=${BUDGETS:-0.4,0.5,0.6,0.7,0.8,1}  # make_card.py's (dncnn-s25) sweep: its evaluations reuse these
+BUDGETS=${BUDGETS:-0.4,0.6,0.8,1}  # make_card.py's (dncnn-s25) sweep: its evaluations reuse these
 SAVE_EVERY=${SAVE_EVERY:-200}
 STEPS=${STEPS:-$DEFAULT_STEPS}
 BASE=DnCNN_${TASK}_O
