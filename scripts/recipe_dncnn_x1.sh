@@ -10,8 +10,8 @@
 #               (parked in $CKPT/DnCNN_<task>_O.partial/ between sessions, as the MSRResNet run)
 #   difficulty  classes by DnCNN-O's PSNR (equal thirds); at a fixed noise level the input's own
 #               PSNR hardly varies between sub-images, so only a trained denoiser ranks them
-#   branches    phase 1: narrow branches from DnCNN-O's leading channels, each on its class,
-#               distilled; the widest is DnCNN-O, frozen         -> $CKPT/classsr_dncnn_<task>_branches.pth
+#   branches    phase 1: narrow branches (from scratch: see INIT_NARROW), each on its class,
+#               distilled from DnCNN-O; the widest is DnCNN-O, frozen         -> $CKPT/classsr_dncnn_<task>_branches.pth
 #   oracle      oracle labels and edge-score routers, one per score (gradient, laplacian, coarse:
 #               noise swamps the pixel-level scores, and this measures by how much)
 #                                                                -> $CKPT/classsr_dncnn_<task>_<score>.pth
@@ -50,6 +50,12 @@ CROP=${CROP:-768}
 REGION_MARGIN=${REGION_MARGIN:-4}  # measured: margin 0/2/4/8/16: -0.321/-0.012/+0.029/+0.033/+0.003 dB
 BUDGETS=${BUDGETS:-0.4,0.6,0.8,1}  # make_card.py's (dncnn-s25) sweep: its evaluations reuse these
 SAVE_EVERY=${SAVE_EVERY:-200}
+# The narrow branches start from He's initialisation, not from DnCNN-O's leading channels (the SR
+# recipes' `slice`): sliced from DnCNN-O, a 36-feature DnCNN-17 (no skips, nothing to restore the
+# scale) outputs a residual of std 0.007 where DnCNN-O's is 0.096 (0.013 at 50 features), and after
+# 6000 iterations the 36-feature branch still scored 25.0 dB on its own class against DnCNN-O's 39.8
+# (the noisy input: 20.5); the 50-feature one recovered (39.6).
+INIT_NARROW=${INIT_NARROW:-scratch}
 STEPS=${STEPS:-$DEFAULT_STEPS}
 BASE=DnCNN_${TASK}_O
 O=$CKPT/dncnn_${TASK}_o.pth
@@ -85,7 +91,7 @@ fi
 RUN1=ClassSR_${KEY}_1_branches
 branches_run() {
   train "$RUN1" "ClassSR_${KEY}_1_branches.yml" "$N_BRANCHES" \
-    "classsr:init_base=$O" classsr:init_narrow=slice classsr:distill=1 \
+    "classsr:init_base=$O" "classsr:init_narrow=$INIT_NARROW" classsr:distill=1 \
     "datasets:train:meta_info=$LABELS" "datasets:train:classes=[0,1]"
   "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_1_branches.yml" -w "$(latest "$RUN1")" -o "$BRANCHES" \
     --set "network_g.margin=$REGION_MARGIN"
