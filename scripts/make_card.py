@@ -107,7 +107,7 @@ def demo_numbers(spec, model, ref):
     name = "By the Water (Maciej Wiklo, KDE Plasma wallpapers, LGPL-3; held out)"
     if s == 1:
         hr = _centre_crop(demo_photo(), RESTORE_CROP)
-        lr = weights.get(spec.key).degrade().of_picture(hr, "BytheWater")
+        lr = weights.CATALOGUE[spec.key].degrade().of_picture(hr, "BytheWater")
         name += f", centre {RESTORE_CROP} px"
     else:
         hr, lr = bicubic_pair(demo_photo(), s)
@@ -119,7 +119,7 @@ def demo_numbers(spec, model, ref):
            "classsr_counts": res.counts, "classsr_flops_percent": res.flops_percent}
     if s == 1:  # the base network on the whole crop, as the demo runs it; the degraded input itself
         return {**out, "base_psnr": psnr(ref_img), "input_psnr": psnr(lr),
-                "degradation": str(weights.get(spec.key).degrade())}
+                "degradation": str(weights.CATALOGUE[spec.key].degrade())}
     return {**out, "fsrcnn_o_psnr": psnr(ref_img), "bicubic_psnr": psnr(imresize(lr, s).clamp(0, 1))}
 
 
@@ -160,7 +160,7 @@ def walltimes(spec, run):
 
 def _earlier_card(spec) -> dict:
     """The card this run replaces (facts a partial re-run keeps), or {}."""
-    path = weights.get(spec.key).facts_path
+    path = weights.CATALOGUE[spec.key].facts_path
     if not os.path.exists(path):
         return {}
     with open(path) as f:
@@ -257,7 +257,7 @@ def ship(spec, candidates, base_psnr, zero_class=False):
     """Copy the chosen router's checkpoint (its widest branch is the base network) and the base
     network into the package. Shared weights ship beside it only if their sweep is at least as good."""
     best = choose(spec, candidates, base_psnr, zero_class)
-    shipped = weights.get(spec.key)
+    shipped = weights.CATALOGUE[spec.key]
     shutil.copyfile(os.path.join(CKPT, candidates[best]["file"]), shipped.path)
     shutil.copyfile(os.path.join(CKPT, spec.base_file), shipped.reference)
     shared = candidates.get("shared")
@@ -272,7 +272,7 @@ def ship(spec, candidates, base_psnr, zero_class=False):
 
 def card_facts(spec, run, model, ref, folder, candidates, best, shipped_shared, map_counts, map_path):
     photos = json.load(open(os.path.join(run, "photos", "photos.json")))
-    shipped = weights.get(spec.key)
+    shipped = weights.CATALOGUE[spec.key]
     return {
         "weights": {"classsr": shipped.file, "reference": shipped.reference_file},
         "classsr": {"arch": model.arch.__name__, "widths": model.widths, "classifier": model.config["classifier"],
@@ -295,7 +295,7 @@ def _restoration_facts(spec, run):
     """The degradation and the held-out crops' size (the recipe's CROP)."""
     hr_dir = os.path.join(run, spec.heldout)
     first = read_picture(os.path.join(hr_dir, sorted(os.listdir(hr_dir))[0])).rgb
-    return {"degradation": str(weights.get(spec.key).degrade()), "crop": max(first.shape[1:])}
+    return {"degradation": str(weights.CATALOGUE[spec.key].degrade()), "crop": max(first.shape[1:])}
 
 
 def main(argv=None):
@@ -320,6 +320,10 @@ def main(argv=None):
     if 1.0 not in budgets:
         ap.error(f"--budgets must include 1 (widest everywhere: {spec.base_name} on the same tiles, the tolerance's "
                  "yardstick)")
+    readme = open(os.path.join(REPO, "README.md")).read()
+    if not args.compare_only and not all(f"<!-- {spec.block}:{e} -->" in readme for e in ("start", "end")):
+        ap.error(f"README.md has no <!-- {spec.block}:start --> ... <!-- {spec.block}:end --> block for "
+                 f"{args.model}'s results: add one where they belong first")
     candidates = compare(spec, run, budgets, low)
     if not candidates:
         ap.error(f"no candidate checkpoint of {args.model} in {CKPT}: run its recipe first")
@@ -329,7 +333,7 @@ def main(argv=None):
               f"{choose(spec, candidates, base_psnr, args.zero_class)}")
         return 0
     best, shipped_shared = ship(spec, candidates, base_psnr, args.zero_class)
-    shipped = weights.get(spec.key)
+    shipped = weights.CATALOGUE[spec.key]
     model, ref = load(shipped.path), load(shipped.reference)
     out = os.path.join(run, "eval", "shipped" if spec.key == "fsrcnn" else f"shipped_{spec.key}")
     rep = _eval(spec, run, model, out, budgets=sorted(set(budgets) | set(low if model.zero_class else ())),

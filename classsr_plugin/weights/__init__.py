@@ -40,13 +40,17 @@ class Shipped:
         return os.path.exists(self.path) and os.path.exists(self.reference)
 
 
-MODELS = {m.key: m for m in [
+# every model a recipe and scripts/make_card.py can ship (make_card writes its files here)
+CATALOGUE = {m.key: m for m in [
     Shipped("fsrcnn", "ClassSR-FSRCNN", "classsr_fsrcnn_x4.pth", "FSRCNN-O", "fsrcnn_o_x4.pth", "x4 super-resolution"),
     Shipped("dncnn-s25", "ClassSR-DnCNN", "classsr_dncnn_s25.pth", "DnCNN-O", "dncnn_o_s25.pth",
             "colour denoising, Gaussian sigma 25", card="MODEL_CARD_dncnn.md", facts="card_dncnn.json",
             degradation={"task": "denoise", "sigma": "25"}),
 ]}
 DEFAULT = "fsrcnn"
+# what --model takes: the default (an untrained stand-in runs the demo without its files) and every
+# other model whose files are in this install
+MODELS = {k: m for k, m in CATALOGUE.items() if k == DEFAULT or m.present()}
 
 
 def get(key: str = None) -> Shipped:
