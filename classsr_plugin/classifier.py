@@ -151,12 +151,15 @@ def edge_classes(scores: torch.Tensor, thresholds: Sequence[float]) -> torch.Ten
     return (scores[:, None] > torch.as_tensor(thresholds, dtype=scores.dtype)[None]).sum(1)
 
 
-def fit_edge(scores: torch.Tensor, errors: torch.Tensor, rel_cost: Sequence[float], lam: float, grid: int = 61):
+def fit_edge(scores: torch.Tensor, errors: torch.Tensor, rel_cost: Sequence[float], lam: float, grid: int = 61,
+             weights: torch.Tensor = None):
     """Thresholds (M = 3: both, by a grid over score quantiles; else one by one) minimising the
-    pooled added error + lam x relative FLOPs over the sub-images: errors [N, M] is each
-    branch's MSE, narrow -> widest. Returns the thresholds."""
+    mean added error (each sub-image's times its weight, where given) + lam x relative FLOPs over
+    the sub-images: errors [N, M] is each branch's MSE, narrow -> widest. Returns the thresholds."""
     rel = torch.as_tensor(rel_cost, dtype=errors.dtype)
     delta = errors - errors[:, -1:]
+    if weights is not None:
+        delta = delta * torch.as_tensor(weights, dtype=errors.dtype)[:, None]
     qs = scores.quantile(torch.linspace(0, 1, grid, dtype=scores.dtype)).tolist()
     m = errors.shape[1]
     rows = torch.arange(len(scores))

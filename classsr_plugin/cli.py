@@ -106,7 +106,7 @@ def cmd_label(args) -> int:
         groups = label.photo_groups(args.data) if args.edge_router else None
         for i, kind in enumerate(kinds if args.edge_router else []):
             _fit_edge_router(model, err, scores[:, i].contiguous(), args.lam, args.max_loss,
-                             args.edge_router.replace("{score}", kind), kind, groups)
+                             args.edge_router.replace("{score}", kind), kind, groups, args.fit)
     print(f"wrote {out}")
     return 0
 
@@ -122,10 +122,10 @@ def _oracle_table(err, model, tol, tols):
         print(f"| {t:g}{mark} | {' / '.join(f'{100 * s:.0f}%' for s in share)} | {pct:.1f} | {db:+.3f} |")
 
 
-def _fit_edge_router(model, err, scores, lam, max_loss, out, score, groups=None):
+def _fit_edge_router(model, err, scores, lam, max_loss, out, score, groups=None, fit="pooled"):
     from .checkpoint import save
     from .data.label import edge_router
-    routed, rows, chosen = edge_router(model, err, scores, lam, max_loss, score, groups)
+    routed, rows, chosen = edge_router(model, err, scores, lam, max_loss, score, groups, fit)
     print("dB: PSNR change against the widest everywhere, of the pooled MSE and the mean over photos (the "
           "one --max-loss bounds)\n| lam | thresholds | classes (narrow..wide) | FLOPs % | dB pooled | dB per photo |\n"
           "|---|---|---|---|---|---|")
@@ -455,6 +455,10 @@ def _add_data(sub):
     p.add_argument("--max-loss", type=float, default=0.01,
                    help="edge router without --lam: the dB the router may lose on these sub-images, the mean over "
                         "photos of each photo's PSNR change (held-out tables average PSNR per image)")
+    p.add_argument("--fit", choices=("pooled", "photo"), default="pooled",
+                   help="edge router: what its thresholds minimise at each lam: the added MSE of all sub-images "
+                        "pooled (default), or per photo, each photo's added MSE relative to its own (the loss "
+                        "--max-loss bounds; a flat photo's sub-images then weigh more)")
     p.add_argument("--batch", type=positive, default=128)
     p.add_argument("-o", "--out", help="meta file to write (default: DATA/meta_info_<by>.txt)")
     p.set_defaults(func=cmd_label)

@@ -64,6 +64,8 @@ class Spec:
     plot: str = "psnr_vs_flops_fsrcnn_x4.png"
     block: str = "results"    # README's <!-- BLOCK:start --> ... <!-- BLOCK:end -->
     eval_by_file: bool = False  # candidates' evaluations in RUN/eval/<file stem> (as the recipe's eval step writes)
+    steps: str = r"photos|data|data_heldout|FSRCNN_.*|difficulty|ClassSR_FSRCNN_.*|oracle(_shared|_zero)?(_lap)?(_photo)?"
+    # ... the names its recipe's steps log in RUN/logs/walltimes.txt (other recipes log there too)
 
     @property
     def candidates(self):
@@ -77,11 +79,13 @@ class Spec:
 SPECS = {s.key: s for s in [
     Spec("fsrcnn", "FSRCNN-O", "fsrcnn_o_x4.pth",
          routers={"edge score": "classsr_edge_x4.pth", "Laplacian score": "classsr_lap_x4.pth",
+                  "Laplacian score, per-photo fit": "classsr_lap_photo_x4.pth",
                   "supervised": "classsr_supervised_x4.pth", "paper": "classsr_paper_x4.pth"},
          zero_routers={"zero, edge score": "classsr_zero_edge_x4.pth",
                        "zero, nested edge score": "classsr_zero_nested_x4.pth",
                        "zero, Laplacian score": "classsr_zero_lap_x4.pth",
                        "zero, nested Laplacian score": "classsr_zero_nested_lap_x4.pth",
+                       "zero, Laplacian score, per-photo fit": "classsr_zero_lap_photo_x4.pth",
                        "zero, supervised": "classsr_zero_supervised_x4.pth", "zero, paper": "classsr_zero_paper_x4.pth"},
          extra={"shared": "classsr_shared_x4.pth"}),
     # scripts/recipe_dncnn_x1.sh (TASK=denoise): held-out = centre crops of the same held-out photos, noise seeded
@@ -90,7 +94,9 @@ SPECS = {s.key: s for s in [
          | {"supervised": "classsr_dncnn_denoise_supervised.pth", "paper": "classsr_dncnn_denoise_paper.pth"},
          data="train_denoise", heldout="data/heldout_denoise/hr", heldout_lr="data/heldout_denoise/lr",
          budgets="0.4,0.6,0.8,1", low_budgets="", oracle="0,3e-6", plot="psnr_vs_flops_dncnn_s25.png",
-         block="results-dncnn", eval_by_file=True),
+         block="results-dncnn", eval_by_file=True,
+         steps=r"data_denoise|data_heldout_denoise|DnCNN_denoise_.*|difficulty_denoise|ClassSR_DnCNN_denoise_.*|"
+               r"oracle_denoise"),
 ]}
 
 
@@ -146,8 +152,8 @@ def map_input(spec, run):
 
 
 def walltimes(spec, run):
-    """Seconds per recipe step from RUN's log; steps this run did not log keep the times the
-    previous card recorded (a later session may run only some steps, e.g. `zero`)."""
+    """Seconds per step of this model's recipe from RUN's log; steps this run did not log keep the
+    times the previous card recorded (a later session may run only some steps, e.g. `zero`)."""
     out = {}
     earlier = _earlier_card(spec).get("wall_seconds", {})
     with open(os.path.join(run, "logs", "walltimes.txt")) as f:
@@ -155,7 +161,7 @@ def walltimes(spec, run):
             m = re.match(r"(\S+) ([0-9.]+) s", line)
             if m:
                 out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))  # resumed steps add up
-    return {**earlier, **out}
+    return {k: v for k, v in {**earlier, **out}.items() if re.fullmatch(spec.steps, k)}
 
 
 def _earlier_card(spec) -> dict:
@@ -312,6 +318,9 @@ def main(argv=None):
     ap.add_argument("--compare-only", action="store_true",
                     help="evaluate the candidates and print the choice; ship and write nothing")
     ap.add_argument("--oracle", help="MSE tolerances of the oracle rows (default per model)")
+    ap.add_argument("--render", action="store_true",
+                    help="measure nothing: rewrite the model card and README block from the card's json and the "
+                         "shipped model's last evaluation (after a change to the text, or to the wall times' log)")
     args = ap.parse_args(argv)
     alias_torchvision_for_basicsr()
     spec, run = SPECS[args.model], args.run
@@ -324,6 +333,13 @@ def main(argv=None):
     if not args.compare_only and not all(f"<!-- {spec.block}:{e} -->" in readme for e in ("start", "end")):
         ap.error(f"README.md has no <!-- {spec.block}:start --> ... <!-- {spec.block}:end --> block for "
                  f"{args.model}'s results: add one where they belong first")
+    if args.render:
+        card = _earlier_card(spec)
+        if not card:
+            ap.error(f"--render: no card of {args.model} yet ({weights.CATALOGUE[args.model].facts_path})")
+        card["wall_seconds"] = walltimes(spec, run)
+        write_card(spec, card, _shipped_eval(spec, run))
+        return 0
     candidates = compare(spec, run, budgets, low)
     if not candidates:
         ap.error(f"no candidate checkpoint of {args.model} in {CKPT}: run its recipe first")
@@ -335,7 +351,7 @@ def main(argv=None):
     best, shipped_shared = ship(spec, candidates, base_psnr, args.zero_class)
     shipped = weights.CATALOGUE[spec.key]
     model, ref = load(shipped.path), load(shipped.reference)
-    out = os.path.join(run, "eval", "shipped" if spec.key == "fsrcnn" else f"shipped_{spec.key}")
+    out = _shipped_eval(spec, run)
     rep = _eval(spec, run, model, out, budgets=sorted(set(budgets) | set(low if model.zero_class else ())),
                 reference=ref, reference_name=spec.base_name,
                 oracle_tols=[float(t) for t in (args.oracle or spec.oracle).split(",")])
@@ -353,17 +369,28 @@ def main(argv=None):
         zero_path = os.path.join(DOCS, f"classmap_zero_{spec.map_photo}.jpg")
         counts = class_map_picture(load(os.path.join(CKPT, candidates[zero]["file"])), lr, zero_path, half)
         card["class_map_zero"] = {"router": zero, "path": os.path.relpath(zero_path, REPO), "counts": counts}
+    write_card(spec, card, out)
+    print(f"shipped router: {best}; shared weights shipped too: {shipped_shared}")
+    return 0
+
+
+def _shipped_eval(spec, run):
+    return os.path.join(run, "eval", "shipped" if spec.key == "fsrcnn" else f"shipped_{spec.key}")
+
+
+def write_card(spec, card, evaluation):
+    """The card's json, the model card and README's block, from the facts and the shipped
+    model's evaluation folder (its eval.md is the card's table)."""
+    shipped = weights.CATALOGUE[spec.key]
     with open(shipped.facts_path, "w") as f:
         json.dump(card, f, indent=1)
     import card_text
-    with open(os.path.join(out, "eval.md")) as f:
+    with open(os.path.join(evaluation, "eval.md")) as f:
         table = f.read()
     card_md, block = card_text.CARDS[spec.key]
     with open(os.path.join(weights.HERE, shipped.card), "w") as f:
         f.write(card_md(card, table))
     _replace_block(os.path.join(REPO, "README.md"), block(card, table), spec.block)
-    print(f"shipped router: {best}; shared weights shipped too: {shipped_shared}")
-    return 0
 
 
 def _sub_images(spec, run):

@@ -26,6 +26,9 @@
 #                                                                          -> $CKPT/classsr_zero_{edge,nested,supervised,paper}_x4.pth
 #   laplacian   edge-score routers scored by the RMS of the Laplacian (a ramp scores 0), without and
 #               with the zero class, and nested             -> $CKPT/classsr_{lap,zero_lap,zero_nested_lap}_x4.pth
+#   photofit    the Laplacian routers again, thresholds fitted to the loss per photo (`label --fit photo`:
+#               each sub-image's added error relative to its photo's), without and with the zero class
+#                                                                          -> $CKPT/classsr_{lap,zero_lap}_photo_x4.pth
 # A step whose checkpoint exists is skipped; a training step stopped midway resumes
 # (--auto_resume). `STEPS="branches oracle"` runs only those; delete a checkpoint to redo a step.
 # Wall times go to $RUN/logs/walltimes.txt, each step's output to $RUN/logs/<step>.out.
@@ -43,7 +46,7 @@ TOL=${TOL:-3e-6}                # oracle tolerance: the classifier's mistakes ne
 LR_ROUTER=${LR_ROUTER:-0.003}   # supervised router (fresh, unscaled init): at 2e-4 it stayed on the majority class
 LR_SUPERNET=${LR_SUPERNET:-0.0002} # shared weights from FSRCNN-O: at 1e-3 the widest lost 0.8 dB on held-out photos
 MAX_LOSS=${MAX_LOSS:-0.02}      # edge router: the dB it may lose on training sub-images, per photo (the target's allowance)
-STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared zero laplacian}
+STEPS=${STEPS:-photos data base difficulty branches oracle supervised paper supernet shared zero laplacian photofit}
 
 if want photos; then timed photos "$CLASSSR" photos --out "$RUN/photos"; fi
 
@@ -134,6 +137,14 @@ if want laplacian; then  # the edge routers again, scored by the RMS of the Lapl
     --edge-router "$CKPT/classsr_zero_lap_x4.pth" --score laplacian --max-loss "$MAX_LOSS"
   [ -f "$CKPT/classsr_zero_nested_lap_x4.pth" ] || "$PY" "$REPO/scripts/nest_zero.py" "$CKPT/classsr_lap_x4.pth" \
     "$CKPT/classsr_zero_lap_x4.pth" "$CKPT/classsr_zero_nested_lap_x4.pth"
+fi
+if want photofit; then  # the same one pass per model; only the thresholds' objective differs
+  [ -f "$CKPT/classsr_lap_photo_x4.pth" ] || timed oracle_lap_photo "$CLASSSR" label --data "$DATA" --by oracle \
+    -opt "$CKPT/classsr_branches_x4.pth" --tol "$TOL" -o "$DATA/meta_info_oracle.txt" \
+    --edge-router "$CKPT/classsr_lap_photo_x4.pth" --score laplacian --max-loss "$MAX_LOSS" --fit photo
+  [ -f "$CKPT/classsr_zero_lap_photo_x4.pth" ] || timed oracle_zero_lap_photo "$CLASSSR" label --data "$DATA" \
+    --by oracle -opt "$CKPT/classsr_zero_branches_x4.pth" --tol "$TOL" -o "$DATA/meta_info_oracle_zero.txt" \
+    --edge-router "$CKPT/classsr_zero_lap_photo_x4.pth" --score laplacian --max-loss "$MAX_LOSS" --fit photo
 fi
 cat logs/walltimes.txt
 exit

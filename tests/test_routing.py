@@ -317,3 +317,34 @@ def test_edge_router_bounds_the_loss_per_photo():
     assert per_photo[5] >= -0.02 and per_photo[2][0] < 0.01 and per_photo[0] < pooled[0]
     from classsr_plugin.classifier import edge_classes
     assert label.photo_db(errors, edge_classes(scores, pooled[1]).numpy(), groups) < -1  # what per photo avoids
+
+
+def test_photo_weights_make_the_fit_minimise_the_per_photo_loss():
+    """fit="photo": each sub-image's added MSE weighs 1 / (its photo's count x widest MSE), so the
+    mean the thresholds minimise is (up to one constant) the mean over photos of each photo's
+    relative MSE change: the first-order per-photo PSNR loss that --max-loss bounds."""
+    import numpy as np
+    from classsr_plugin.data import label
+    rng = np.random.default_rng(0)
+    groups = np.repeat([0, 1, 2], [50, 120, 30])
+    widest = rng.uniform(0.5, 1.5, len(groups)) * np.array([1e-6, 1e-3, 3e-4])[groups]
+    errors = np.stack([widest * rng.uniform(1, 1.01, len(groups)), widest], 1)
+    w = label.photo_weights(errors, groups)
+    assert label.photo_weights(np.full((60, 2), 1e-3), np.repeat([0, 1, 2], 20)) == pytest.approx(1)
+    k = rng.integers(0, 2, len(groups))
+    added = errors[np.arange(len(k)), k] - widest
+    relative = [added[groups == p].sum() / widest[groups == p].sum() for p in range(3)]
+    ratio = np.mean(w * added) / np.mean(relative)
+    assert ratio == pytest.approx(widest.mean())  # the pooled MSE: the units of the pooled objective
+    k2 = 1 - k  # another routing: the same constant
+    added2 = errors[np.arange(len(k)), k2] - widest
+    assert np.mean(w * added2) / np.mean([added2[groups == p].sum() / widest[groups == p].sum() for p in range(3)]) \
+        == pytest.approx(ratio)
+    scores = torch.linspace(0, 1, len(groups), dtype=torch.float64)
+    model = two_branch_model(0.0)
+    _, rows, chosen = label.edge_router(model, errors, scores, max_loss=0.02, groups=groups, fit="photo")
+    assert chosen[5] >= -0.02 and chosen in rows
+    with pytest.raises(ValueError, match="groups"):
+        label.edge_router(model, errors, scores, fit="photo")
+    with pytest.raises(ValueError, match="'pooled' or 'photo'"):
+        label.edge_router(model, errors, scores, groups=groups, fit="photos")

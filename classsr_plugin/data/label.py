@@ -89,6 +89,17 @@ def photo_db(errors: np.ndarray, k: np.ndarray, groups: np.ndarray) -> float:
     return float(np.mean(10 * np.log10(widest[seen] / chosen[seen])))
 
 
+def photo_weights(errors: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """A weight per sub-image that turns the mean added MSE into the mean over photos of each
+    photo's added MSE relative to its own, times the pooled MSE (the pooled objective's units, so
+    one lam grid serves both; all weights 1 where photos have equal MSE and counts): the first-order
+    change of the per-photo PSNR that held-out tables average."""
+    count = np.bincount(groups).astype(np.float64)
+    mse = np.bincount(groups, errors[:, -1]) / np.maximum(count, 1)
+    photos = np.count_nonzero(count)
+    return errors[:, -1].mean() * len(groups) / (photos * count[groups] * np.maximum(mse[groups], 1e-12))
+
+
 def routed_stats(errors: np.ndarray, rel: np.ndarray, k: np.ndarray):
     """One routing k (class per sub-image) -> (share per class, branches' FLOPs % of the widest
     given their relative costs, PSNR change of the mean MSE against the widest everywhere)."""
@@ -123,19 +134,26 @@ def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: st
 
 
 def edge_router(model, errors: np.ndarray, scores: torch.Tensor, lam=None, max_loss: float = 0.01,
-                score: str = "gradient", groups: np.ndarray = None):
+                score: str = "gradient", groups: np.ndarray = None, fit: str = "pooled"):
     """The trained branches of `model` with an edge-score router (scores: `score` of each
     sub-image, classifier.EDGE_SCORES) fitted to their errors on these sub-images -> (the new
     ClassSR, rows (lam, thresholds, shares, FLOPs %, dB pooled, dB per photo or None) per lam
     tried, the chosen row). lam None: the largest of a grid whose router loses at most max_loss dB
     here (the allowed loss is spent on training data, never on test photos): per photo where
-    `groups` (photo_groups) is given, as held-out tables average PSNR per image, else pooled."""
+    `groups` (photo_groups) is given, as held-out tables average PSNR per image, else pooled.
+    fit "photo" (needs groups): the thresholds minimise that per-photo loss too (photo_weights),
+    not only the pick among them; "pooled": every sub-image's added MSE counts alike."""
+    if fit not in ("pooled", "photo"):
+        raise ValueError(f"fit: {fit!r} is not 'pooled' or 'photo'")
+    if fit == "photo" and groups is None:
+        raise ValueError("fit 'photo' needs the photo of each sub-image (groups)")
     from ..classifier import edge_classes, fit_edge
     cost = model.tile_cost(32).branches
     rel = np.array([c / cost[-1] for c in cost])
     rows = []
+    weights = torch.from_numpy(photo_weights(errors, groups)) if fit == "photo" else None
     for lam_k in ([lam] if lam is not None else np.logspace(-6, -4, 9)):
-        t = fit_edge(scores, torch.from_numpy(errors), rel.tolist(), float(lam_k))
+        t = fit_edge(scores, torch.from_numpy(errors), rel.tolist(), float(lam_k), weights=weights)
         k = edge_classes(scores, t).numpy()
         rows.append((float(lam_k), t, *routed_stats(errors, rel, k), None if groups is None else photo_db(errors, k, groups)))
     loss = (lambda r: r[4]) if groups is None else (lambda r: r[5])
