@@ -16,7 +16,9 @@ bicubic first, then / 4). Per model, size and load, times summed over the photos
 - each class alone: every cell to one branch; latency efficiency = sum over classes of (share
   of cells x that run's time) / own routing's time: 1.0 = routing costs no more than its class
   shares run as whole images would (no fragmentation cost);
-- ClassSR, tiles: the paper's way (32 px tiles every 28).
+- ClassSR, tiles: the paper's way (32 px tiles every 28);
+- with --budgets: the budget knob at each of them (in regions, as a fraction of the base on the
+  whole image), so that with --psnr two models compare along their whole speed-quality curves.
 FLOPs-predicted speed-ups count every pixel a branch runs, margins included.
 
 A model may also be another shipped model by name (a scale-1 one runs on --crop px centre crops of
@@ -70,14 +72,17 @@ def medians(fns: dict, repeats: int) -> tuple:
 
 
 class Busy:
-    """One competing CPU-bound process (a Python busy loop, at most `limit` s), for a `with` block."""
+    """One competing CPU-bound process (a Python busy loop, at most `limit` s), for a `with` block.
+    It also stops as soon as this script is gone (killed, Ctrl-C): a leftover would make every
+    later "idle" measurement on the machine a busy one."""
 
     def __init__(self, on: bool, limit: float = 3600):
         self.on, self.limit, self.proc = on, limit, None
 
     def __enter__(self):
         if self.on:
-            code = f"import time\nend = time.time() + {self.limit}\nwhile time.time() < end: pass"
+            code = (f"import os, time\nend, parent = time.time() + {self.limit}, {os.getpid()}\n"
+                    "while time.time() < end and os.getppid() == parent:\n    for _ in range(100000): pass")
             self.proc = subprocess.Popen([sys.executable, "-c", code])
             time.sleep(0.5)
         return self
@@ -105,7 +110,7 @@ def kw_std(model, lr) -> dict:
     return dict(force_class=std_thirds(CellGrid(lr.shape[1], lr.shape[2], 32).windows(lr), model.num_classes))
 
 
-def runs_for(model, lr, routing, tiles: bool, variants: bool = True):
+def runs_for(model, lr, routing, tiles: bool, variants: bool = True, budgets=()):
     """The runs timed on one LR image: name -> function."""
     m = model.num_classes
     base = model.build_base().eval()
@@ -123,6 +128,9 @@ def runs_for(model, lr, routing, tiles: bool, variants: bool = True):
         runs["ClassSR, regions, workers 1"] = lambda: model.restore_image(lr, workers=1, **kw)
         runs["ClassSR, regions, 1 thread"] = one_thread(lambda: model.restore_image(lr, workers=1, **kw))
     runs.update({f"class {k} alone": (lambda k=k: model.restore_image(lr, force_class=k)) for k in range(m - 1)})
+    if routing != "std":  # the budget knob's operating points (target: towards the budget either way)
+        runs.update({f"ClassSR, regions, budget {b:g}": (lambda b=b: model.restore_image(lr, budget=b, budget_mode="target"))
+                     for b in budgets})
     if tiles and routing != "std":
         runs["ClassSR, tiles"] = lambda: model.restore_image(lr, "tiles")
     return runs
@@ -137,14 +145,14 @@ def score(out, hr, scale=4) -> float:
     return calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale if scale > 1 else 0)
 
 
-def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True):
+def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True, budgets=()):
     """Summed medians over the photos, FLOPs, the latency efficiency's ideal time and (psnr) the
     mean PSNR of each run over the photos."""
     secs, flops, ideal, counts, quality = {}, {}, [0.0, 0.0], [0] * model.num_classes, {}
     cls = model.tile_cost(32).classifier
     for hr, lr in photos:
         with torch.inference_mode():
-            t, out = medians(runs_for(model, lr, routing, tiles, variants), repeats)
+            t, out = medians(runs_for(model, lr, routing, tiles, variants, budgets), repeats)
             f_whole, _ = count_flops(model.build_base().eval(), lr[None])
         n_cells = len(CellGrid(lr.shape[1], lr.shape[2], 32))
         own = out["ClassSR, regions"]
@@ -230,6 +238,8 @@ def main():
                                                      "use their own)")
     ap.add_argument("--sigma", default="25", help="... its noise level")
     ap.add_argument("--no-variants", action="store_true", help="leave out the workers-1 and 1-thread rows")
+    ap.add_argument("--budgets", default="", help="also time the budget knob at these fractions of the base's "
+                                                  "FLOPs (target mode; with --psnr: speed against quality along it)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     sources = list_images(args.photos) if args.photos else [weights.demo_photo()]
@@ -258,7 +268,8 @@ def main():
             photos = photos_at(sources, size) if model.scale > 1 else crops_degraded(sources, args.crop, degradation)
             for load in args.load.split(","):
                 with Busy(load == "busy"):
-                    res = bench(model, photos, routing, args.repeats, not args.no_tiles, args.psnr, not args.no_variants)
+                    res = bench(model, photos, routing, args.repeats, not args.no_tiles, args.psnr, not args.no_variants,
+                                [float(b) for b in args.budgets.split(",") if b])
                 report(label, size, load, *res)
     print(f"\nTotal run time: {time.perf_counter() - start:.0f} s")
 
