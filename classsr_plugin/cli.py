@@ -83,6 +83,8 @@ def cmd_prepare(args) -> int:
 def cmd_label(args) -> int:
     from .data import label
     out = args.out or os.path.join(args.data, f"meta_info_{args.by}.txt")
+    if args.widest_psnr and args.by != "oracle":
+        raise ValueError("--widest-psnr: for --by oracle (it gives the widest branch's errors)")
     if args.by == "difficulty":
         if not args.ref:
             raise KeyError("--ref: labelling by difficulty needs a trained reference network")
@@ -101,7 +103,8 @@ def cmd_label(args) -> int:
         paths = [model.path(k) for k in range(model.num_classes)]  # the zero class too, where there is one
         # every score from one pass: the branches' errors are the costly part
         feature = (lambda lq: torch.stack([EDGE_SCORES[k](lq) for k in kinds], 1)) if args.edge_router else None
-        err, scores = label.label_by_oracle(args.data, paths, args.tol, out, batch=args.batch, feature=feature)
+        err, scores = label.label_by_oracle(args.data, paths, args.tol, out, batch=args.batch, feature=feature,
+                                            widest_psnr=args.widest_psnr)
         _oracle_table(err, model, args.tol, args.tols)
         groups = label.photo_groups(args.data) if args.edge_router else None
         for i, kind in enumerate(kinds if args.edge_router else []):
@@ -459,6 +462,10 @@ def _add_data(sub):
                    help="edge router: what its thresholds minimise at each lam: the added MSE of all sub-images "
                         "pooled (default), or per photo, each photo's added MSE relative to its own (the loss "
                         "--max-loss bounds; a flat photo's sub-images then weigh more)")
+    p.add_argument("--widest-psnr", metavar="META",
+                   help="oracle: the widest branch's PSNR per sub-image from this meta file (`--by difficulty "
+                        "--ref BASE` output: the widest branch is the base network), so only the narrower "
+                        "branches run (checked on the first batch)")
     p.add_argument("--batch", type=positive, default=128)
     p.add_argument("-o", "--out", help="meta file to write (default: DATA/meta_info_<by>.txt)")
     p.set_defaults(func=cmd_label)

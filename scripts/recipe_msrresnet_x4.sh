@@ -32,7 +32,7 @@ N_ROUTER=${N_ROUTER:-6000}       # phase 2 supervised, batch 64 (classifier only
 N_PAPER=${N_PAPER:-1500}         # phase 2 with the paper's losses, batch 32 (every branch runs)
 TOL=${TOL:-3e-6}
 LR_ROUTER=${LR_ROUTER:-0.003}
-MAX_LOSS=${MAX_LOSS:-0.02}
+MAX_LOSS=${MAX_LOSS:-0.02}        # edge routers: fitted per photo (FSRCNN's held-out: better plain and zero routers)
 WIDTH_SETS=${WIDTH_SETS:-"36,52,64 32,48,64"}
 REGION_MARGIN=${REGION_MARGIN:-3}  # the trained MSRResNet-O's (benchmarks/margins.py --trained), in every export
 SAVE_EVERY=${SAVE_EVERY:-100}      # the base run spans sessions: lose at most 100 iterations (6 min idle)
@@ -75,8 +75,10 @@ for widths in $WIDTH_SETS; do
   oracle=$DATA/meta_info_oracle_msrresnet_$tag.txt
   edge=$CKPT/classsr_msrresnet_${tag}_{score}_x4.pth  # one router per edge score, all from one pass
   if want oracle && { [ ! -f "$oracle" ] || [ ! -f "${edge/\{score\}/laplacian}" ]; }; then
+    # the widest branch is MSRResNet-O: its errors come from the difficulty labels (22 min saved a width set)
     timed "oracle_msrresnet_$tag" "$CLASSSR" label --data "$DATA" --by oracle -opt "$branches" --tol "$TOL" \
-      -o "$oracle" --score gradient,laplacian --edge-router "$edge" --max-loss "$MAX_LOSS"
+      -o "$oracle" --score gradient,laplacian --edge-router "$edge" --max-loss "$MAX_LOSS" --widest-psnr "$LABELS" \
+      --fit photo
   fi
   phase2() {  # $1 = name, $2 = checkpoint, $3 = iterations, rest = overrides
     local name=$1 out=$2 n=$3; shift 3
@@ -102,7 +104,7 @@ for widths in $WIDTH_SETS; do
       --set "network_g.widths=[$widths]" "network_g.margin=$REGION_MARGIN" network_g.zero_class=true -o "$zero"
     timed "oracle_msrresnet_${tag}_zero" "$CLASSSR" label --data "$DATA" --by oracle -opt "$zero" --tol "$TOL" \
       -o "$DATA/meta_info_oracle_msrresnet_${tag}_zero.txt" --score gradient,laplacian --edge-router "$zedge" \
-      --max-loss "$MAX_LOSS"
+      --max-loss "$MAX_LOSS" --widest-psnr "$LABELS" --fit photo
   fi
 done
 cat logs/walltimes.txt

@@ -68,6 +68,33 @@ def test_label_by_oracle_sends_flat_tiles_to_the_narrow_branch(subimages):
     assert {c for _, _, c in read_meta(str(root / "same.txt"))} == {0}
 
 
+def test_oracle_takes_the_widest_errors_from_the_base_networks_difficulty_labels(subimages):
+    """--widest-psnr: the widest branch is the base network, whose PSNR per sub-image a difficulty
+    labelling already measured: the oracle runs only the narrower branches and gets the same
+    errors (to the 4 decimals of dB the file holds); a file of another network's PSNR, or of other
+    sub-images, is refused by name."""
+    root, _ = subimages
+    model = two_branch_model(0.0)
+    full, _ = label.label_by_oracle(str(root), list(model.branches), 1e-6, str(root / "o_full.txt"), progress=False)
+    label.label_by_difficulty(str(root), model.branches[1], 2, str(root / "base.txt"), progress=False)
+    calls = []
+    counted = lambda lq: calls.append(len(lq)) or model.branches[1](lq)  # noqa: E731
+    reused, _ = label.label_by_oracle(str(root), [model.branches[0], counted], 1e-6, str(root / "o_reused.txt"),
+                                      progress=False, widest_psnr=str(root / "base.txt"), batch=16)
+    assert np.allclose(reused, full, rtol=1e-4, atol=1e-9)  # the file holds at most 100 dB: MSE 1e-10
+    assert sum(calls) == 16  # the widest ran on the first batch only, to check the file
+    assert [c for *_, c in read_meta(str(root / "o_reused.txt"))] == [c for *_, c in read_meta(str(root / "o_full.txt"))]
+    label.label_by_difficulty(str(root), model.branches[0], 2, str(root / "other.txt"), progress=False)
+    with pytest.raises(ValueError, match="is not the widest branch's"):
+        label.label_by_oracle(str(root), list(model.branches), 1e-6, str(root / "x.txt"), progress=False,
+                              widest_psnr=str(root / "other.txt"))
+    lines = (root / "base.txt").read_text().splitlines(keepends=True)
+    (root / "short.txt").write_text("".join(lines[:-1]))
+    with pytest.raises(ValueError, match="same sub-images"):
+        label.label_by_oracle(str(root), list(model.branches), 1e-6, str(root / "x.txt"), progress=False,
+                              widest_psnr=str(root / "short.txt"))
+
+
 def test_label_by_difficulty_gives_equal_classes(subimages):
     root, is_tex = subimages
     net = two_branch_model(0.0).branches[0]

@@ -40,11 +40,11 @@ def _batches(root: str, items, batch: int, progress: bool):
 
 @torch.no_grad()
 def sub_image_errors(root: str, nets: Sequence[Callable], batch: int = 128, progress: bool = True,
-                     meta: str = META, feature: Callable = None):
-    """MSE (on [0, 1], outputs clipped) of every network on every listed sub-image pair.
-    Returns (items of the meta file, errors [N, len(nets)], feature(lq) per sub-image [N] or
-    None without a feature)."""
-    items = read_meta(os.path.join(root, meta))
+                     meta: str = META, feature: Callable = None, items=None):
+    """MSE (on [0, 1], outputs clipped) of every network on every listed sub-image pair (the meta
+    file's, or `items`). Returns (the items, errors [N, len(nets)], feature(lq) per sub-image [N]
+    or None without a feature)."""
+    items = read_meta(os.path.join(root, meta)) if items is None else items
     errors, feats = [], []
     for lq, gt in _batches(root, items, batch, progress):
         errors.append(torch.stack([(net(lq).clamp(0, 1) - gt).pow(2).mean((1, 2, 3)) for net in nets], 1))
@@ -123,11 +123,42 @@ def label_by_difficulty(root: str, net: Callable, classes: int, out: str, name: 
     return np.bincount(labels, minlength=classes).tolist()
 
 
-def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: str, feature: Callable = None, **kw):
+def widest_errors(path: str, items, root: str = None, widest: Callable = None, batch: int = 128,
+                  rel_tol: float = 1e-3) -> np.ndarray:
+    """The widest branch's MSE per listed sub-image from another meta file's psnr column (a
+    difficulty labelling by the base network, which the widest branch is): the oracle then skips
+    the costliest network's pass over every sub-image. The file must list the same sub-images in
+    the same order; with `widest`, its errors on the first `batch` sub-images are checked against
+    the file's (4 decimals of dB: relative MSE within about 1e-5)."""
+    given = read_meta(path)
+    if [g[0] for g in given] != [it[0] for it in items]:
+        raise ValueError(f"--widest-psnr: {path} does not list the same sub-images in the same order as the "
+                         f"meta file being labelled ({len(given)} against {len(items)})")
+    mse = 10 ** (-np.array([g[1] for g in given], dtype=np.float64) / 10)
+    if widest is not None:
+        _, check, _ = sub_image_errors(root, [widest], batch=batch, progress=False, items=items[:batch])
+        # relative, with 1e-9 of slack (the PSNR formula's floor is MSE 1e-10, 100 dB; a tol is ~1e-6)
+        worst = float(np.max(np.abs(check[:, 0] - mse[:len(check)]) / (check[:, 0] + 1e-9 / rel_tol)))
+        if worst > rel_tol:
+            raise ValueError(f"--widest-psnr: {path}'s psnr is not the widest branch's (relative MSE difference "
+                             f"up to {worst:.2g} on the first {len(check)} sub-images): label by difficulty with "
+                             f"this model's base network first")
+    return mse
+
+
+def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: str, feature: Callable = None,
+                    widest_psnr: str = None, **kw):
     """Oracle classes for supervised routing; the psnr column is the widest branch's.
     Returns the errors [N, M] (for a table of other tolerances) and the feature per sub-image
-    (for fitting an edge-score router; None without a feature)."""
-    items, err, feats = sub_image_errors(root, branches, feature=feature, **kw)
+    (for fitting an edge-score router; None without a feature). widest_psnr: a meta file with
+    the widest branch's PSNR per sub-image (widest_errors), so only the narrower ones run."""
+    if widest_psnr is None:
+        items, err, feats = sub_image_errors(root, branches, feature=feature, **kw)
+    else:
+        items = read_meta(os.path.join(root, kw.get("meta", META)))
+        widest = widest_errors(widest_psnr, items, root, branches[-1], kw.get("batch", 128))
+        items, err, feats = sub_image_errors(root, branches[:-1], feature=feature, **kw)
+        err = np.concatenate([err, widest[:, None]], 1)
     write_meta(out, items, psnr_of(err[:, -1]), oracle_classes(err, tol),
                f"widest branch PSNR; class = cheapest branch within MSE {tol:g} of the widest")
     return err, feats
