@@ -51,7 +51,8 @@ class PhaseSettings:
     routing: str = "soft"            # soft: the paper's p-weighted blend; hard: the argmax branch
     router: str = "paper"            # classifier phase: paper losses, or supervised (oracle labels)
     init_base: Optional[str] = None  # pretrained base network -> the widest branch
-    init_narrow: str = "scratch"     # scratch | slice (leading channels of the widest)
+    init_narrow: str = "scratch"     # scratch | slice (leading channels of the widest) | prune (plain chains)
+    prune_data: Optional[str] = None  # prune: a folder of training inputs (prepare's lq/) to calibrate on
     freeze_widest: bool = True       # the widest branch stays the base network
     distill: float = 0.0             # branches phase: weight of L1 to the widest branch's output
     collapse_share: float = 0.9      # warn when one class takes more than this
@@ -82,7 +83,14 @@ class PhaseSettings:
         _choice(w, "phase", self.phase, PHASES)
         _choice(w, "routing", self.routing, ("soft", "hard"))
         _choice(w, "router", self.router, ("paper", "supervised"))
-        _choice(w, "init_narrow", self.init_narrow, ("scratch", "slice"))
+        _choice(w, "init_narrow", self.init_narrow, ("scratch", "slice", "prune"))
+        if self.init_narrow == "prune" and not (self.init_base and self.prune_data):
+            raise ValueError(f"{w}init_narrow: 'prune' reconstructs a trained base on training inputs: set "
+                             f"{w}init_base and {w}prune_data (the training sub-images' lq/ folder)")
+        if self.prune_data is not None and self.init_narrow != "prune":
+            raise ValueError(f"{w}prune_data: for init_narrow: prune (now {self.init_narrow!r})")
+        if self.prune_data is not None and not os.path.isdir(str(self.prune_data)):
+            raise FileNotFoundError(f"{w}prune_data: {self.prune_data} is not a folder")
         if self.router == "supervised" and self.phase != "classifier":
             raise ValueError(f"{w}router: 'supervised' trains the classifier alone: use it with phase: classifier")
         for key in ("freeze_widest", "allow_untrained", "reset_classifier"):
@@ -148,6 +156,12 @@ class PhaseSettings:
         if self.init_narrow == "slice":
             n = [slice_init(b, model.branches[-1]) for b in model.branches[:-1]]
             log(f"ClassSR: narrow branches sliced from the widest ({n} tensors)")
+        elif self.init_narrow == "prune":
+            from .prune import calibration_inputs, prune_branches
+            x = calibration_inputs(self.prune_data)
+            mse = prune_branches(model, x.to(next(model.parameters()).device))
+            log(f"ClassSR: narrow branches pruned from the widest on {len(x)} inputs from {self.prune_data} "
+                f"(output MSE against the widest: {', '.join(f'{m:.2e}' for m in mse)})")
 
     def freeze(self, model: ClassSR, log: Callable[[str], None] = print) -> None:
         """Freeze what the phase does not train. Call before wrapping the model in DDP, so DDP

@@ -8,7 +8,8 @@ Options, beside SRModel's (checked by classsr_plugin.phases.PhaseSettings):
     routing: soft | hard                      (paper losses: the p-weighted blend of all branches, or
                                                the argmax branch as at inference)
     init_base: path to a pretrained base network (the widest branch)
-    init_narrow: scratch | slice              (narrow branches from scratch or sliced base weights)
+    init_narrow: scratch | slice | prune      (from scratch, sliced base weights, or pruned from them
+                                               on prune_data, a folder of inputs: plain chains, DnCNN)
     freeze_widest: true                       (the widest branch stays the base network)
     distill: 0                                (branches phase: weight of L1 to the widest's output)
     val_tile: 32, val_stride: 28              (whole-image tiled validation)

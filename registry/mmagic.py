@@ -69,7 +69,7 @@ class ClassSREditModel(ClassSRTraining, BaseEditModel):
     phase: 'branches' (each sub-image through its class's branch; needs `classsr_label` in the
     data samples' metainfo), 'classifier' or 'joint' (pixel + class + average losses).
     init_base: a pretrained base generator checkpoint (an MMagic editor's, or plain weights) for
-    the widest branch; init_narrow: 'scratch' or 'slice'; routing: 'soft' or 'hard' (see
+    the widest branch; init_narrow: 'scratch', 'slice' or 'prune' (with prune_data); routing: 'soft' or 'hard' (see
     ClassSREngineModel). Validation and test run each whole
     image through ClassSR tiled (val_tile / val_stride) and record its class counts and FLOPs %
     for ClassSRMetric."""

@@ -10,7 +10,7 @@
 #               (parked in $CKPT/DnCNN_<task>_O.partial/ between sessions, as the MSRResNet run)
 #   difficulty  classes by DnCNN-O's PSNR (equal thirds); at a fixed noise level the input's own
 #               PSNR hardly varies between sub-images, so only a trained denoiser ranks them
-#   branches    phase 1: narrow branches (sliced from DnCNN-O: see INIT_NARROW), each on its class,
+#   branches    phase 1: narrow branches (pruned from DnCNN-O: see INIT_NARROW), each on its class,
 #               distilled from DnCNN-O; the widest is DnCNN-O, frozen         -> $CKPT/classsr_dncnn_<task>_branches.pth
 #   oracle      oracle labels and edge-score routers, one per score (gradient, laplacian, coarse:
 #               noise swamps the pixel-level scores, and this measures by how much)
@@ -36,7 +36,9 @@ esac
 DATA_NAME=train_$TASK HELDOUT_NAME=heldout_$TASK
 source "$(dirname "$0")/recipe_common.sh"
 N_BASE=${N_BASE:-6000}          # DnCNN-O, batch 16 of 32x32 (0.45 s an iteration on 2 cores beside a nice 10 run)
-N_BRANCHES=${N_BRANCHES:-6000}  # phase 1, batch 16
+N_BRANCHES=${N_BRANCHES:-3000}  # phase 1, batch 16 (pruned branches start close: see INIT_NARROW)
+LR_BRANCHES=${LR_BRANCHES:-1e-4}  # ... and the config's 1e-3 (the slice and scratch runs') undid a pruned start:
+                                  # distillation L1 from about 0.007 to 0.031 in 100 iterations
 N_ROUTER=${N_ROUTER:-6000}      # phase 2 supervised, batch 64 (classifier only)
 N_PAPER=${N_PAPER:-1500}        # phase 2 with the paper's losses, batch 32 (every branch runs)
 LR_BASE=${LR_BASE:-1e-3}
@@ -50,13 +52,19 @@ CROP=${CROP:-768}
 REGION_MARGIN=${REGION_MARGIN:-4}  # measured: margin 0/2/4/8/16: -0.321/-0.012/+0.029/+0.033/+0.003 dB
 BUDGETS=${BUDGETS:-0.4,0.6,0.8,1}  # make_card.py's (dncnn-s25) sweep: its evaluations reuse these
 SAVE_EVERY=${SAVE_EVERY:-200}
-# How the narrow branches start (measured, 6000 iterations each, distilled from the frozen DnCNN-O; PSNR on
-# 40 training sub-images per difficulty class, easiest first, DnCNN-O 39.8 / 36.6 / 30.8 dB):
+# How the narrow branches start (slice and scratch measured after 6000 iterations each, distilled from the
+# frozen DnCNN-O; PSNR on 40 training sub-images per difficulty class, easiest first, DnCNN-O 39.8 / 36.6 / 30.8):
 #   slice   (DnCNN-O's leading channels): 36 features 25.0 / 25.6 / 23.5 (a 17-layer net without skips,
 #           sliced, outputs a residual of std 0.007 where DnCNN-O's is 0.096, and 36 never recovered);
 #           50 features 39.6 / 36.8 / 28.8: oracle (tol 3e-6) 80.0% of the FLOPs at +0.048 dB
 #   scratch (He's initialisation): 36.4 / 34.1 / 25.5 and 37.2 / 35.5 / 26.6: oracle 99.8%
-INIT_NARROW=${INIT_NARROW:-slice}
+#   prune   (classsr_plugin/prune.py: DnCNN-O's most active channels, each conv refitted by least squares on
+#           192 training inputs), before any training (DnCNN-O 39.6 / 36.8 / 30.3 on these 40 + 40 + 40):
+#           36 features 38.0 / 35.8 / 29.6, 50 features 39.4 / 36.6 / 30.2 (sliced: 19.7 / 20.2 / 20.0 and
+#           19.3 / 19.9 / 19.6); after 3000 iterations at LR 1e-4 (1147 s with the pruning and BasicSR's final
+#           validation): 39.63 / 35.95 / 28.86 and 39.69 / 36.82 / 30.06: each on its own class level with
+#           DnCNN-O or above. The committed branches are these.
+INIT_NARROW=${INIT_NARROW:-prune}
 STEPS=${STEPS:-$DEFAULT_STEPS}
 BASE=DnCNN_${TASK}_O
 O=$CKPT/dncnn_${TASK}_o.pth
@@ -92,7 +100,8 @@ fi
 RUN1=ClassSR_${KEY}_1_branches
 branches_run() {
   train "$RUN1" "ClassSR_${KEY}_1_branches.yml" "$N_BRANCHES" \
-    "classsr:init_base=$O" "classsr:init_narrow=$INIT_NARROW" classsr:distill=1 \
+    "classsr:init_base=$O" "classsr:init_narrow=$INIT_NARROW" classsr:distill=1 "train:optim_g:lr=$LR_BRANCHES" \
+    $([ "$INIT_NARROW" = prune ] && echo "classsr:prune_data=$DATA/lq") \
     "datasets:train:meta_info=$LABELS" "datasets:train:classes=[0,1]"
   "$CLASSSR" export -opt "$CFG/ClassSR_${KEY}_1_branches.yml" -w "$(latest "$RUN1")" -o "$BRANCHES" \
     --set "network_g.margin=$REGION_MARGIN"

@@ -60,9 +60,9 @@ TINY = ["network_g:base:num_feat=16", "network_g:base:num_layers=4", "train:tota
         "logger:save_checkpoint_freq=2"]
 
 
-@pytest.mark.parametrize("task,args,tag", [("denoise", dict(sigma="25"), "s25"),
-                                           ("deblur", dict(blur="gaussian"), "gauss")])
-def test_restoration_end_to_end(tmp_path, task, args, tag):
+@pytest.mark.parametrize("task,args,tag,init", [("denoise", dict(sigma="25"), "s25", "prune"),
+                                                ("deblur", dict(blur="gaussian"), "gauss", "slice")])
+def test_restoration_end_to_end(tmp_path, task, args, tag, init):
     deg = Degradation(task, 1, **args)
     hr = photos(str(tmp_path / "hr"), names=("astronaut", "coffee"), size=96)
     rep = prepare(hr, str(tmp_path / "run" / "datasets" / f"classsr_{task}"), classes=3, scales=(1.0,),
@@ -81,9 +81,12 @@ def test_restoration_end_to_end(tmp_path, task, args, tag):
                            "net_g_latest.pth"), "-o", str(base),
                  "--set", "network_g.num_feat=16", "network_g.num_layers=4"]) == 0
     for i, phase in ((1, "branches"), (2, "classifier"), (3, "joint")):
-        extra = [f"classsr:init_base={base}", "classsr:init_narrow=slice", "classsr:distill=1"] if i == 1 else []
+        extra = [f"classsr:init_base={base}", f"classsr:init_narrow={init}", "classsr:distill=1"] if i == 1 else []
+        if i == 1 and init == "prune":  # DnCNN is a plain chain: its narrow branches reconstruct it
+            extra.append(f"classsr:prune_data={tmp_path / 'run' / 'datasets' / f'classsr_{task}' / 'lq'}")
         log = train(tmp_path / "run", f"ClassSR_DnCNN_{task}_{tag}_{i}_{phase}.yml", *TINY, *extra)
         assert f"phase '{phase}'" in log and "# psnr:" in log and "FLOPs" in log
+        assert (i == 1 and init == "prune") == ("narrow branches pruned from the widest" in log)
     ckpt = tmp_path / "run" / "experiments" / f"ClassSR_DnCNN_{task}_{tag}_3_joint" / "models" / "net_g_latest.pth"
     import yaml
     opt = yaml.safe_load(open(os.path.join(CONFIGS, f"ClassSR_DnCNN_{task}_{tag}_3_joint.yml")))
