@@ -24,9 +24,10 @@ def _convs(net: torch.nn.Module, what: str) -> List[torch.nn.Conv2d]:
     for name, m in net.named_modules():
         own = [p for p in m.parameters(recurse=False)]
         if isinstance(m, torch.nn.Conv2d):
-            if m.groups != 1 or m.stride != (1, 1):
-                raise ValueError(f"init_narrow 'prune': {what}.{name} has groups {m.groups}, stride {m.stride}; "
-                                 f"only a chain of plain stride-1 convolutions can be pruned")
+            if m.groups != 1 or m.stride != (1, 1) or m.padding_mode != "zeros":
+                raise ValueError(f"init_narrow 'prune': {what}.{name} has groups {m.groups}, stride {m.stride}, "
+                                 f"padding mode {m.padding_mode!r}; only a chain of plain stride-1 convolutions "
+                                 f"with zero padding can be pruned")
             convs.append(m)
         elif own:
             raise ValueError(f"init_narrow 'prune': {what}.{name} ({type(m).__name__}) has weights of its own; "
@@ -78,8 +79,10 @@ def prune_init(narrow: torch.nn.Module, wide: torch.nn.Module, inputs: torch.Ten
         raise ValueError(f"init_narrow 'prune': the narrow branch has {len(nc)} convolutions, the base {len(wc)}")
     ins, outs = _trace(wide, wc, inputs)
     check_chain(wc, ins, outs)
-    keep = None  # the wide channels the narrow net's activations stand for
     for i, (w, n) in enumerate(zip(wc, nc)):
+        if n.out_channels > w.out_channels or n.kernel_size != w.kernel_size:
+            raise ValueError(f"init_narrow 'prune': the narrow branch's conv {i} ({n.out_channels} outputs, kernel "
+                             f"{n.kernel_size}) is not a narrower copy of the base's ({w.out_channels}, {w.kernel_size})")
         x = _trace(narrow, nc, inputs)[0][i]  # the narrow net's own activations, earlier convs refitted
         y = outs[i]
         if i < len(nc) - 1:
