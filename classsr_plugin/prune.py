@@ -9,7 +9,8 @@ conv's most active output channels (mean squared activation after a ReLU) and it
 solved by least squares so that, fed with the narrow net's own activations so far, it reproduces
 the wide conv's outputs (before its activation) on those channels (the last conv: all of them).
 Measured the same way, before any training: 38.0 dB (50 features: 39.4), from 192 training inputs
-in seconds; the sliced 36 still scored 21.9 after 400 distilled iterations.
+(2.3 min for both branches on 2 cores, the inputs read from a folder of 30,407); the sliced 36
+still scored 21.9 after 400 distilled iterations.
 """
 import random
 from typing import List, Sequence

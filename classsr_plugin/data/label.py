@@ -157,7 +157,7 @@ def label_by_oracle(root: str, branches: Sequence[Callable], tol: float, out: st
     else:
         items = read_meta(os.path.join(root, kw.get("meta", META)))
         widest = widest_errors(widest_psnr, items, root, branches[-1], kw.get("batch", 128))
-        items, err, feats = sub_image_errors(root, branches[:-1], feature=feature, **kw)
+        items, err, feats = sub_image_errors(root, branches[:-1], feature=feature, items=items, **kw)
         err = np.concatenate([err, widest[:, None]], 1)
     write_meta(out, items, psnr_of(err[:, -1]), oracle_classes(err, tol),
                f"widest branch PSNR; class = cheapest branch within MSE {tol:g} of the widest")
