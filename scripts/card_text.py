@@ -247,14 +247,29 @@ def restoration_verdict(card):
                  + ("**met** (" + "; ".join(f"{c['name']}: {c['branches'][c['class']]:.2f} dB vs input "
                                             f"{c['bicubic']:.2f}" for c in narrow) + ")." if not worse
                     else f"**not met** ({', '.join(worse)})."))
+    knob = card.get("knob")  # the sweep as `--budget` runs it by default (ceiling), where measured
+    falls, sweep = _falls(knob or rows)
+    if knob:
+        lines.append(f"- Budgets monotone, the knob as `classsr infer --budget` runs it (ceiling: never costlier "
+                     f"than the router's own routing; {sweep} dB): "
+                     + ("**met**." if not falls else f"**not met** ({', '.join(falls)})."))
+        forced, swept = _falls(rows)
+        lines.append(f"- Forced towards each budget (target mode, the routers' comparison at equal FLOPs; {swept} "
+                     f"dB): " + (f"falls {', '.join(forced)}: more tiles on {base} is not always better, its "
+                                 "narrow branches beat it on the easiest tiles." if forced else "monotone too."))
+    else:
+        lines.append(f"- Budgets monotone ({sweep} dB): "
+                     + ("**met**." if not falls else f"**not met** ({', '.join(falls)})."))
+    lines.append(f"- Noisy input: {inp['psnr']:.2f} dB.")
+    return "\n".join(lines)
+
+
+def _falls(rows):
+    """Budget rows ("ClassSR budget [<= ]B") in budget order -> (the steps where PSNR falls, the sweep)."""
     budgets = sorted(((float(k.split()[-1]), r) for k, r in rows.items() if k.startswith("ClassSR budget")),
                      key=lambda t: t[0])
     falls = [f"{a:g}->{b:g}" for (a, ra), (b, rb) in zip(budgets, budgets[1:]) if rb["psnr"] < ra["psnr"]]
-    sweep = ", ".join(f"{b:g}: {r['psnr']:.2f}" for b, r in budgets)
-    lines.append(f"- Budgets monotone ({sweep} dB): "
-                 + ("**met**." if not falls else f"**not met** ({', '.join(falls)})."))
-    lines.append(f"- Noisy input: {inp['psnr']:.2f} dB.")
-    return "\n".join(lines)
+    return falls, ", ".join(f"{b:g}: {r['psnr']:.2f}" for b, r in budgets)
 
 
 def _restoration_routers(card):
@@ -272,7 +287,8 @@ this section). The same {len(train)} training photos as the SR models; held out:
 
 - Protocol: {base} (DnCNN, {c['base'].get('num_layers')} layers, {c['widths'][-1]} features, no BatchNorm) is
   trained first; ClassSR's widest branch *is* {base}, frozen; the narrow branches
-  ({c['widths'][0]}, {c['widths'][1]} features) are sliced from it and trained on their difficulty
+  ({c['widths'][0]}, {c['widths'][1]} features) start as {base} pruned (`init_narrow: prune`: its most
+  active channels, each convolution refitted by least squares) and are trained on their difficulty
   class (by {base}'s PSNR) with its output as a second target. Router: **{c['router']}** (compared below).
 - Wall time: {_walltimes(card)}.
 
@@ -284,9 +300,9 @@ Held-out crops, tiles of 32 px every 24 px
 
 Routers compared on the same crops over the same branches: edge scores (no weights; thresholds
 fitted to the branches' errors on the training sub-images, `classsr label --edge-router --score`
-gradient, Laplacian, or coarse: the score of the 2x2-averaged sub-image, which averages some of the
-noise away), supervised (the paper's classifier by cross-entropy to oracle labels) and paper (its
-losses, hard routing):
+gradient, Laplacian, or coarse: the gradient of 4x4 block means, which averages most of the
+noise away), supervised (the paper's classifier by cross-entropy to oracle labels; the recipe trains
+one per oracle tolerance) and paper (its losses, hard routing):
 
 {_restoration_routers(card)}
 

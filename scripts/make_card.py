@@ -20,6 +20,7 @@ pictures and README's results block.
 Usage: python scripts/make_card.py --run RUN_DIR [--model dncnn-s25]    (checkpoints: scripts/checkpoints)
 """
 import argparse
+import glob
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import torch
 
@@ -64,6 +66,7 @@ class Spec:
     plot: str = "psnr_vs_flops_fsrcnn_x4.png"
     block: str = "results"    # README's <!-- BLOCK:start --> ... <!-- BLOCK:end -->
     eval_by_file: bool = False  # candidates' evaluations in RUN/eval/<file stem> (as the recipe's eval step writes)
+    knob: bool = False        # also measure the budget sweep as `--budget` runs it by default (ceiling mode)
     steps: str = r"photos|data|data_heldout|FSRCNN_.*|difficulty|ClassSR_FSRCNN_.*|oracle(_shared|_zero)?(_lap)?(_photo)?"
     # ... the names its recipe's steps log in RUN/logs/walltimes.txt (other recipes log there too)
 
@@ -91,12 +94,14 @@ SPECS = {s.key: s for s in [
     # scripts/recipe_dncnn_x1.sh (TASK=denoise): held-out = centre crops of the same held-out photos, noise seeded
     Spec("dncnn-s25", "DnCNN-O", "dncnn_denoise_o.pth",
          routers={f"{s} score": f"classsr_dncnn_denoise_{s.lower()}.pth" for s in ("gradient", "Laplacian", "coarse")}
-         | {"supervised": "classsr_dncnn_denoise_supervised.pth", "paper": "classsr_dncnn_denoise_paper.pth"},
+         | {"supervised": "classsr_dncnn_denoise_supervised.pth",
+            "supervised, oracle tol 1e-5": "classsr_dncnn_denoise_supervised_tol1e-5.pth",
+            "paper": "classsr_dncnn_denoise_paper.pth"},
          data="train_denoise", heldout="data/heldout_denoise/hr", heldout_lr="data/heldout_denoise/lr",
          budgets="0.4,0.6,0.8,1", low_budgets="", oracle="0,3e-6", plot="psnr_vs_flops_dncnn_s25.png",
-         block="results-dncnn", eval_by_file=True,
+         block="results-dncnn", eval_by_file=True, knob=True,
          steps=r"data_denoise|data_heldout_denoise|DnCNN_denoise_.*|difficulty_denoise|ClassSR_DnCNN_denoise_.*|"
-               r"oracle_denoise"),
+               r"oracle_denoise(_tol.*)?"),
 ]}
 
 
@@ -152,16 +157,33 @@ def map_input(spec, run):
 
 
 def walltimes(spec, run):
-    """Seconds per step of this model's recipe from RUN's log; steps this run did not log keep the
-    times the previous card recorded (a later session may run only some steps, e.g. `zero`)."""
+    """Seconds per step of this model's recipe: a training step's from its BasicSR logs (every launch
+    of the run on this machine, parked and resumed ones included, first line to last), other steps'
+    from RUN's log, the last entry of each (a step done again replaces its earlier time, not adds to
+    it); steps this run did not log keep the times the previous card recorded (a later session may
+    run only some steps, e.g. `zero`)."""
     out = {}
     earlier = _earlier_card(spec).get("wall_seconds", {})
     with open(os.path.join(run, "logs", "walltimes.txt")) as f:
         for line in f:
             m = re.match(r"(\S+) ([0-9.]+) s", line)
             if m:
-                out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))  # resumed steps add up
+                out[m.group(1)] = float(m.group(2))
+    for name in out:
+        out[name] = max(out[name], training_seconds(os.path.join(run, "experiments", name)))
     return {k: v for k, v in {**earlier, **out}.items() if re.fullmatch(spec.steps, k)}
+
+
+def training_seconds(folder) -> float:
+    """The wall time of a BasicSR run from its logs: one train_*.log per launch, each timed from its
+    first timestamped line to its last (0 without logs: a run made on another machine)."""
+    total = 0.0
+    for log in sorted(glob.glob(os.path.join(folder, "train_*.log"))):
+        stamps = [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") for line in open(log, errors="replace")
+                  if (m := re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ ", line))]
+        if stamps:
+            total += (stamps[-1] - stamps[0]).total_seconds()
+    return total
 
 
 def _earlier_card(spec) -> dict:
@@ -177,10 +199,10 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _eval(spec, run, model, out, **kw):
+def _eval(spec, run, model, out, mode="target", **kw):
     hr = os.path.join(run, spec.heldout)
     lr = os.path.join(run, spec.heldout_lr) if spec.heldout_lr else None
-    return evaluate(model, [hr], [lr], out, budget_mode="target", **kw)
+    return evaluate(model, [hr], [lr], out, budget_mode=mode, **kw)
 
 
 def compare(spec, run, budgets, low_budgets=()):
@@ -363,6 +385,10 @@ def main(argv=None):
     half = model.scale > 1  # a held-out crop at scale 1 is small already
     card = card_facts(spec, run, model, ref, next(iter(rep["folders"].values())), candidates, best, shipped_shared,
                       class_map_picture(model, lr, map_path, half), map_path)
+    if spec.knob:  # the target sweep forces tiles onto wider branches; users' default never passes the router
+        knob = _eval(spec, run, model, out + "_knob", mode="ceiling", budgets=budgets)
+        card["knob"] = {k: r for k, r in next(iter(knob["folders"].values()))["rows"].items()
+                        if k.startswith("ClassSR budget")}
     zeros = [n for n, c in candidates.items() if c["zero_class"]]
     if zeros and not model.zero_class:  # the best zero-class router's map beside the shipped one's
         zero = max(zeros, key=lambda n: candidates[n]["sweep"])

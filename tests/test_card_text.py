@@ -31,3 +31,16 @@ def test_restoration_verdict_meets_and_misses():
     assert "**not met**" in card_text.restoration_verdict(_card(30.95, 65.0)).splitlines()[0]
     assert "**not met** (num_feat=36)" in card_text.restoration_verdict(_card(30.99, 65.0, narrow_db=20.5))
     assert "**not met** (0.7->1)" in card_text.restoration_verdict(_card(30.99, 65.0, budget_dbs=(30, 31.2, 31.0)))
+
+
+def test_restoration_verdict_judges_the_knob_as_users_run_it():
+    """With a ceiling sweep measured, monotone is judged on it; the forced (target) sweep's fall is
+    reported, not hidden."""
+    card = _card(30.99, 65.0, budget_dbs=(30, 31.2, 31.0))
+    card["knob"] = {f"ClassSR budget <= {b:g}": _row(db, f) for b, db, f in ((0.4, 30.0, 40), (0.7, 30.99, 65),
+                                                                              (1.0, 30.99, 65))}
+    text = card_text.restoration_verdict(card)
+    assert "runs it (ceiling" in text and "0.4: 30.00, 0.7: 30.99, 1: 30.99 dB): **met**" in text
+    assert "falls 0.7->1" in text
+    card["knob"]["ClassSR budget <= 1"] = _row(30.5, 65)
+    assert "**not met** (0.7->1)" in card_text.restoration_verdict(card)

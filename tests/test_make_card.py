@@ -1,0 +1,32 @@
+"""scripts/make_card.py's bookkeeping: the wall times a card reports per recipe step."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+import make_card  # noqa: E402
+
+
+def _log(path, stamps):
+    with open(path, "w") as f:
+        f.writelines(f"2026-12-07 {t},123 INFO: line\n" for t in stamps)
+
+
+def test_walltimes_redone_step_replaces_and_resumed_training_adds_up(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "logs" / "walltimes.txt").write_text(
+        "data_denoise 282 s (finished 2026-12-07 13:13:07)\n"
+        "oracle_denoise 479 s (finished 2026-12-07 16:41:05)\n"
+        "oracle_denoise 507 s (finished 2026-12-07 20:31:40)\n"       # done again: replaces, not 986
+        "DnCNN_denoise_O 938 s (finished 2026-12-07 15:56:21)\n"      # the last launch only
+        "oracle_lap 121 s (finished 2026-12-07 10:23:33)\n")          # another recipe's step
+    exp = run / "experiments" / "DnCNN_denoise_O"
+    exp.mkdir(parents=True)
+    _log(exp / "train_DnCNN_denoise_O_1.log", ["14:45:20", "14:50:00", "15:00:20"])  # parked: 900 s
+    _log(exp / "train_DnCNN_denoise_O_2.log", ["15:40:48", "15:56:20"])              # resumed: 932 s
+    (exp / "train_DnCNN_denoise_O_3.log").write_text("no timestamps\n")
+    monkeypatch.setattr(make_card, "_earlier_card", lambda spec: {"wall_seconds": {"difficulty_denoise": 226.0}})
+    got = make_card.walltimes(make_card.SPECS["dncnn-s25"], str(run))
+    assert got == {"data_denoise": 282.0, "oracle_denoise": 507.0, "DnCNN_denoise_O": 1832.0,
+                   "difficulty_denoise": 226.0}
+    assert make_card.training_seconds(str(tmp_path / "absent")) == 0.0
