@@ -374,9 +374,10 @@ def main(argv=None):
     shipped = weights.CATALOGUE[spec.key]
     model, ref = load(shipped.path), load(shipped.reference)
     out = _shipped_eval(spec, run)
-    rep = _eval(spec, run, model, out, budgets=sorted(set(budgets) | set(low if model.zero_class else ())),
-                reference=ref, reference_name=spec.base_name,
-                oracle_tols=[float(t) for t in (args.oracle or spec.oracle).split(",")])
+    source = os.path.join(CKPT, candidates[best]["file"])
+    kw = dict(budgets=sorted(set(budgets) | set(low if model.zero_class else ())), reference_name=spec.base_name,
+              oracle_tols=[float(t) for t in (args.oracle or spec.oracle).split(",")])
+    rep = _same_run(out, source, kw) or _remember(out, source, kw, _eval(spec, run, model, out, reference=ref, **kw))
     os.makedirs(DOCS, exist_ok=True)
     shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, spec.plot))
     stem = f"classmap_{spec.map_photo}" + ("" if spec.key == "fsrcnn" else f"_{spec.key}")
@@ -386,7 +387,9 @@ def main(argv=None):
     card = card_facts(spec, run, model, ref, next(iter(rep["folders"].values())), candidates, best, shipped_shared,
                       class_map_picture(model, lr, map_path, half), map_path)
     if spec.knob:  # the target sweep forces tiles onto wider branches; users' default never passes the router
-        knob = _eval(spec, run, model, out + "_knob", mode="ceiling", budgets=budgets)
+        kw = dict(budgets=budgets)
+        knob = (_same_run(out + "_knob", source, kw)
+                or _remember(out + "_knob", source, kw, _eval(spec, run, model, out + "_knob", mode="ceiling", **kw)))
         card["knob"] = {k: r for k, r in next(iter(knob["folders"].values()))["rows"].items()
                         if k.startswith("ClassSR budget")}
     zeros = [n for n, c in candidates.items() if c["zero_class"]]
@@ -398,6 +401,28 @@ def main(argv=None):
     write_card(spec, card, out)
     print(f"shipped router: {best}; shared weights shipped too: {shipped_shared}")
     return 0
+
+
+def _same_run(out, source, kw):
+    """The shipped model's evaluation in `out` if it was made from this checkpoint (unchanged since)
+    with these settings: a re-run after a new candidate that does not win measures nothing twice."""
+    try:
+        with open(os.path.join(out, "made_from.json")) as f:
+            made = json.load(f)
+        with open(os.path.join(out, "eval.json")) as f:
+            rep = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if made != {"file": os.path.basename(source), "mtime": os.path.getmtime(source), **kw}:
+        return None
+    print(f"{out}: evaluated from {os.path.basename(source)} with the same settings, reused")
+    return rep
+
+
+def _remember(out, source, kw, rep):
+    with open(os.path.join(out, "made_from.json"), "w") as f:
+        json.dump({"file": os.path.basename(source), "mtime": os.path.getmtime(source), **kw}, f)
+    return rep
 
 
 def _shipped_eval(spec, run):

@@ -30,3 +30,20 @@ def test_walltimes_redone_step_replaces_and_resumed_training_adds_up(tmp_path, m
     assert got == {"data_denoise": 282.0, "oracle_denoise": 507.0, "DnCNN_denoise_O": 1832.0,
                    "difficulty_denoise": 226.0}
     assert make_card.training_seconds(str(tmp_path / "absent")) == 0.0
+
+
+def test_shipped_evaluation_is_reused_only_from_the_same_checkpoint_and_settings(tmp_path):
+    out, ckpt = tmp_path / "shipped", tmp_path / "router.pth"
+    out.mkdir()
+    ckpt.write_bytes(b"weights")
+    (out / "eval.json").write_text('{"folders": {}}')
+    kw = {"budgets": [0.4, 1.0], "oracle_tols": [0.0, 3e-06]}
+    assert make_card._same_run(str(out), str(ckpt), kw) is None  # never recorded
+    make_card._remember(str(out), str(ckpt), kw, None)
+    assert make_card._same_run(str(out), str(ckpt), kw) == {"folders": {}}
+    assert make_card._same_run(str(out), str(ckpt), {**kw, "budgets": [0.6, 1.0]}) is None
+    other = tmp_path / "other.pth"
+    other.write_bytes(b"weights")
+    assert make_card._same_run(str(out), str(other), kw) is None
+    os.utime(ckpt, (1, 1))  # the checkpoint written again
+    assert make_card._same_run(str(out), str(ckpt), kw) is None
