@@ -36,19 +36,20 @@ Reserved for an independent evaluation and skipped by name: {skipped}.
 def verdict(card):
     """The Results issue's targets, checked on the held-out numbers."""
     rows = card["heldout"]
-    cs, ref, bic = rows["ClassSR"], rows["FSRCNN-O"], rows["bicubic"]
+    base = card.get("base_name", "FSRCNN-O")
+    cs, ref, bic = rows["ClassSR"], rows[base], rows["bicubic"]
     d = cs["psnr"] - ref["psnr"]
     budgets = {k: r for k, r in rows.items() if k.startswith("ClassSR budget")}
     below = [k for k, r in budgets.items() if r["psnr"] < bic["psnr"]]
     limit = 60 if card["classsr"].get("zero_class") else 70  # the zero class's issue asks for less
     ok = d >= -0.02 and cs["flops_percent"] <= limit
-    lines = [f"- ClassSR at its own routing: {d:+.3f} dB against FSRCNN-O on the same tiles, at "
+    lines = [f"- ClassSR at its own routing: {d:+.3f} dB against {base} on the same tiles, at "
              f"{cs['flops_percent']:.1f}% of its FLOPs (target: at least -0.02 dB at no more than {limit}%): "
              f"**{'met' if ok else 'not met'}**."]
-    whole = rows.get("FSRCNN-O, whole image")
+    whole = rows.get(f"{base}, whole image")
     regions = next((r for k, r in rows.items() if k.startswith("ClassSR, regions")), None)
     if whole and regions:  # the FLOPs the base needs without tile overlap: the fair CPU yardstick
-        lines.append(f"- Against FSRCNN-O run on the whole image (no tile overlap: {whole['flops_percent']:.1f}% of "
+        lines.append(f"- Against {base} run on the whole image (no tile overlap: {whole['flops_percent']:.1f}% of "
                      f"its tiled FLOPs, {whole['psnr']:.2f} dB): ClassSR per tile needs "
                      f"{100 * cs['flops_percent'] / whole['flops_percent']:.1f}% of its FLOPs, ClassSR in regions "
                      f"{100 * regions['flops_percent'] / whole['flops_percent']:.1f}% at {regions['psnr']:.2f} dB"
@@ -76,22 +77,39 @@ def _candidates_table(card, names, label):
     return "\n".join(lines)
 
 
-ROUTERS = ("edge score", "Laplacian score", "supervised", "paper", "zero, edge score", "zero, nested edge score",
-           "zero, Laplacian score", "zero, nested Laplacian score", "zero, supervised", "zero, paper")
-
-
 def _router_table(card):
-    return _candidates_table(card, ROUTERS, "router")
+    """Every router the recipe made (shared weights have their own table)."""
+    return _candidates_table(card, [n for n in card["candidates"] if n != "shared"], "router")
 
 
-def _zero(card):
+class SR:
+    """What an SR model's card says of its base network and recipe (the rest is measured)."""
+    def __init__(self, base, name, make, recipe, protocol, about, narrow, zero, plot):
+        self.base, self.name, self.make, self.recipe = base, name, make, recipe
+        self.protocol, self.about, self.zero, self.plot = protocol, about, zero, plot
+        self.narrow = narrow  # widths -> the narrow branches' widths in words
+
+
+FSRCNN = SR("FSRCNN-O", "ClassSR-FSRCNN", "make weights", "scripts/recipe_fsrcnn_x4.sh",
+            "FSRCNN-O (d=56, with a bicubic skip: `residual: true`)",
+            "FSRCNN (d=56, s=12, m=4) x4 with a bicubic skip (`residual: true`: the network\n  learns what bicubic "
+            "misses)", lambda w: f"d={w[0]},\n  {w[1]}", "FSRCNN-O's bicubic skip, no network call",
+            "psnr_vs_flops_fsrcnn_x4.png")
+MSRRESNET = SR("MSRResNet-O", "ClassSR-MSRResNet", "make weights MODEL=msrresnet", "scripts/recipe_msrresnet_x4.sh",
+               "MSRResNet-O (BasicSR's MSRResNet: 64 features, 16 blocks, the arch unchanged)",
+               "BasicSR's MSRResNet (num_feat 64, num_block 16) x4, the arch unchanged",
+               lambda w: f"{w[0]},\n  {w[1]} features", "bicubic upsampling, no network call",
+               "psnr_vs_flops_msrresnet_x4.png")
+
+
+def _zero(card, t=FSRCNN):
     """A sentence on the zero class: shipped or not."""
     if not any(c.get("zero_class") for c in card["candidates"].values()):
         return "(the recipe's `zero` step did not run)"
     if card["classsr"].get("zero_class"):
         return ("The best zero-class router is at least as good as the best plain one over the budget sweep "
                 "(equal FLOPs) and costs less at its own routing, within 0.02 dB of it: it ships (class 0: "
-                "FSRCNN-O's bicubic skip, no network call).")
+                f"{t.zero}).")
     zero = max((n for n, c in card["candidates"].items() if c.get("zero_class")),
                key=lambda n: card["candidates"][n]["sweep"])
     z, p = card["candidates"][zero], card["candidates"][card["classsr"]["router"]]
@@ -120,20 +138,19 @@ def _walltimes(card):
     return ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["wall_seconds"].items())
 
 
-def readme_block(card, table):
+def readme_block(card, table, t=FSRCNN):
     train, held, by_pkg = _photos(card)
     cm = card["class_map"]
     return f"""
-Both are trained on this 2-core CPU by `make weights` (scripts/recipe_fsrcnn_x4.sh, resumable
+Both are trained on this 2-core CPU by `{t.make}` ({t.recipe}, resumable
 steps, then scripts/make_card.py, which measured everything below and wrote this section).
 
 - Photos (`classsr photos`): {len(train)} for training ({', '.join(f'{n} {k}' for k, n in sorted(by_pkg.items()))}),
   {len(held)} held out, never trained on: {', '.join(p['id'] for p in held)}. The photographs reserved for
   an independent evaluation are skipped by name. Full list in `classsr_plugin/weights/MODEL_CARD.md`.
-- Protocol: FSRCNN-O (d=56, with a bicubic skip: `residual: true`) is trained first; ClassSR's widest
-  branch *is* FSRCNN-O, frozen, so every
-  dB ClassSR loses comes from routing and the narrow branches (d={card['classsr']['widths'][0]},
-  {card['classsr']['widths'][1]}: sliced from it, trained on their difficulty class with FSRCNN-O's output
+- Protocol: {t.protocol} is trained first; ClassSR's widest
+  branch *is* {t.base}, frozen, so every
+  dB ClassSR loses comes from routing and the narrow branches ({t.narrow(card['classsr']['widths'])}: sliced from it, trained on their difficulty class with {t.base}'s output
   as a second target). Router: **{card['classsr']['router']}** (compared below).
 - Wall time: {_walltimes(card)}.
 
@@ -150,7 +167,7 @@ thresholds fitted to the branches' errors on the training sub-images, `classsr l
 mean, on which a linear ramp scores 0: `--score laplacian`); supervised (the paper's classifier by cross-entropy to each training sub-image's cheapest branch
 within an MSE tolerance of the widest); paper (the classifier by L1 + Class-Loss + Average-Loss,
 hard routing). "zero, ...": the same three ways over the same branches behind a class that
-costs nothing (`zero_class: true`: FSRCNN-O's bicubic skip, no network call), which alone
+costs nothing (`zero_class: true`: {t.zero}), which alone
 reach budgets below the cheapest branch's floor; "nested edge score": the edge-score router's
 thresholds with the zero-class edge router's lowest one below them (scripts/nest_zero.py: only
 the flattest cells change, to the zero class; "nested Laplacian score" the same with Laplacian scores). The budget sweep shifts each router's decisions
@@ -158,19 +175,25 @@ by its logits, so the routers spread their tiles differently at the same budget:
 
 {_router_table(card)}
 
-{_zero(card)}
-
-Separate branches against shared weights (one network's parameters, trained by the sandwich
-rule from FSRCNN-O for about the same wall time, with the supervised router), same photos:
-
-{_shared_table(card)}
-
-![PSNR vs FLOPs](docs/psnr_vs_flops_fsrcnn_x4.png)
+{_zero(card, t)}
+{_shared_section(card, t)}
+![PSNR vs FLOPs](docs/{t.plot})
 
 Class map of a held-out 2K photo ({cm['photo']}; 32 px cells per class {cm['counts']}, as `restore_image` runs by default: in regions):
 
 ![class map]({cm['path']})
 {_zero_map(card)}"""
+
+
+def _shared_section(card, t):
+    if "shared" not in card["candidates"]:
+        return ""
+    return f"""
+Separate branches against shared weights (one network's parameters, trained by the sandwich
+rule from {t.base} for about the same wall time, with the supervised router), same photos:
+
+{_shared_table(card)}
+"""
 
 
 def _zero_map(card):
@@ -185,23 +208,22 @@ The same photo routed by the best zero-class router ({z['router']}; not shipped;
 """
 
 
-def model_card(card, table):
+def model_card(card, table, t=FSRCNN):
     d = card["demo_photo"]
-    return f"""# Model card: ClassSR-FSRCNN x4 and FSRCNN-O (shipped weights)
+    return f"""# Model card: {t.name} x4 and {t.base} (shipped weights)
 
-Made by `make weights` (scripts/recipe_fsrcnn_x4.sh, then scripts/make_card.py); every number
+Made by `{t.make}` ({t.recipe}, then scripts/make_card.py); every number
 below was measured by that run on this machine. card.json holds the same facts for the tests.
 
-- FSRCNN-O: FSRCNN (d=56, s=12, m=4) x4 with a bicubic skip (`residual: true`: the network
-  learns what bicubic misses), trained first on all training sub-images.
-- ClassSR-FSRCNN: {"a zero class (FSRCNN-O's bicubic skip, no network call: 0 FLOPs) and " if card['classsr'].get('zero_class') else ""}3 branches, d = {card['classsr']['widths']}; the widest is FSRCNN-O unchanged
+- {t.base}: {t.about}, trained first on all training sub-images.
+- {t.name}: {f"a zero class ({t.zero}: 0 FLOPs) and " if card['classsr'].get('zero_class') else ""}3 branches, {"d" if t is FSRCNN else "features"} = {card['classsr']['widths']}; the widest is {t.base} unchanged
   (frozen in every phase); classifier {card['classsr']['classifier']}; router: {card['classsr']['router']}.
 - Sub-images (LR 32x32, HR 128x128; scales 1, 0.75, 0.5; stride 16), per class: {card['sub_images']}.
 - Wall time: {_walltimes(card)}.
 - Hardware: {card['hardware']}.
 - Demo photo (ships in the package, held out): {d['name']}, {d['size'][1]}x{d['size'][0]}:
-  bicubic {d['bicubic_psnr']:.2f} dB, FSRCNN-O {d['fsrcnn_o_psnr']:.2f} dB, ClassSR {d['classsr_psnr']:.2f} dB at
-  {d['classsr_flops_percent']:.1f}% of FSRCNN-O's FLOPs on the whole image (in regions, the default; 32 px cells per
+  bicubic {d['bicubic_psnr']:.2f} dB, {t.base} {d['fsrcnn_o_psnr']:.2f} dB, ClassSR {d['classsr_psnr']:.2f} dB at
+  {d['classsr_flops_percent']:.1f}% of {t.base}'s FLOPs on the whole image (in regions, the default; 32 px cells per
   class {d['classsr_counts']}).
 
 ## Held-out photos
@@ -213,7 +235,7 @@ below was measured by that run on this machine. card.json holds the same facts f
 
 {_router_table(card)}
 
-{_zero(card)}
+{_zero(card, t)}
 
 ## Shared weights
 
@@ -346,4 +368,6 @@ same facts for the tests.
 {_photos_section(card, f", centre {card['crop']} px crops")}"""
 
 
-CARDS = {"fsrcnn": (model_card, readme_block), "dncnn-s25": (restoration_card, restoration_block)}
+CARDS = {"fsrcnn": (model_card, readme_block), "dncnn-s25": (restoration_card, restoration_block),
+         "msrresnet": (lambda card, table: model_card(card, table, MSRRESNET),
+                       lambda card, table: readme_block(card, table, MSRRESNET))}

@@ -91,6 +91,17 @@ SPECS = {s.key: s for s in [
                        "zero, Laplacian score, per-photo fit": "classsr_zero_lap_photo_x4.pth",
                        "zero, supervised": "classsr_zero_supervised_x4.pth", "zero, paper": "classsr_zero_paper_x4.pth"},
          extra={"shared": "classsr_shared_x4.pth"}),
+    # scripts/recipe_msrresnet_x4.sh: both width sets' routers compete under the same rule
+    Spec("msrresnet", "MSRResNet-O", "msrresnet_o_x4.pth",
+         routers={f"{w}, {name}": f"classsr_msrresnet_{w.replace('/', '_')}_{file}_x4.pth"
+                  for w in ("36/52/64", "32/48/64")
+                  for name, file in (("gradient score", "gradient"), ("Laplacian score", "laplacian"),
+                                     ("supervised", "supervised"), ("paper", "paper"))},
+         zero_routers={f"{w}, zero, {name}": f"classsr_msrresnet_{w.replace('/', '_')}_zero_{file}_x4.pth"
+                       for w in ("36/52/64", "32/48/64")
+                       for name, file in (("gradient score", "gradient"), ("Laplacian score", "laplacian"))},
+         plot="psnr_vs_flops_msrresnet_x4.png", block="results-msrresnet", eval_by_file=True,
+         steps=r"photos|data|data_heldout|MSRResNet_x4_O|difficulty_msrresnet|ClassSR_MSRResNet_.*|oracle_msrresnet_.*"),
     # scripts/recipe_dncnn_x1.sh (TASK=denoise): held-out = centre crops of the same held-out photos, noise seeded
     Spec("dncnn-s25", "DnCNN-O", "dncnn_denoise_o.pth",
          routers={f"{s} score": f"classsr_dncnn_denoise_{s.lower()}.pth" for s in ("gradient", "Laplacian", "coarse")}
@@ -330,8 +341,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="RUN folder of the model's recipe")
     ap.add_argument("--model", default="fsrcnn", choices=sorted(SPECS),
-                    help="which shipped model: fsrcnn (scripts/recipe_fsrcnn_x4.sh), dncnn-s25 "
-                         "(scripts/recipe_dncnn_x1.sh, TASK=denoise)")
+                    help="which shipped model: fsrcnn (scripts/recipe_fsrcnn_x4.sh), msrresnet "
+                         "(scripts/recipe_msrresnet_x4.sh), dncnn-s25 (scripts/recipe_dncnn_x1.sh, TASK=denoise)")
     ap.add_argument("--budgets", help="the sweep every candidate reaches (its mean compares them at equal FLOPs; "
                                       "default per model)")
     ap.add_argument("--low-budgets", help="budgets below the cheapest branch's floor: zero-class candidates only")

@@ -44,3 +44,21 @@ def test_restoration_verdict_judges_the_knob_as_users_run_it():
     assert "falls 0.7->1" in text
     card["knob"]["ClassSR budget <= 1"] = _row(30.5, 65)
     assert "**not met** (0.7->1)" in card_text.restoration_verdict(card)
+
+
+def test_msrresnet_card_names_its_own_base_everywhere():
+    """The SR card text written for FSRCNN, rendered for MSRResNet from the same kind of facts: no
+    FSRCNN word may leak into another model's card."""
+    import json
+    from classsr_plugin import weights
+    card = json.load(open(weights.CATALOGUE["fsrcnn"].facts_path))
+    card = json.loads(json.dumps(card).replace("FSRCNN-O", "MSRResNet-O"))
+    card["base_name"] = "MSRResNet-O"
+    card["candidates"].pop("shared")
+    card["classsr"]["widths"] = [36, 52, 64]
+    card["wall_seconds"] = {"MSRResNet_x4_O": 12392.0}
+    card_md, block = card_text.CARDS["msrresnet"]
+    for text in (card_md(card, "TABLE"), block(card, "TABLE")):
+        assert "FSRCNN" not in text and "fsrcnn" not in text, [ln for ln in text.splitlines() if "FSRCNN" in ln]
+        assert "MSRResNet-O" in text and "36,\n  52 features" in text or "features = [36, 52, 64]" in text
+    assert "Separate branches against shared weights" not in block(card, "TABLE")

@@ -46,6 +46,8 @@ CATALOGUE = {m.key: m for m in [
     Shipped("dncnn-s25", "ClassSR-DnCNN", "classsr_dncnn_s25.pth", "DnCNN-O", "dncnn_o_s25.pth",
             "colour denoising, Gaussian sigma 25", card="MODEL_CARD_dncnn.md", facts="card_dncnn.json",
             degradation={"task": "denoise", "sigma": "25"}),
+    Shipped("msrresnet", "ClassSR-MSRResNet", "classsr_msrresnet_x4.pth", "MSRResNet-O", "msrresnet_o_x4.pth",
+            "x4 super-resolution, BasicSR's MSRResNet", card="MODEL_CARD_msrresnet.md", facts="card_msrresnet.json"),
 ]}
 DEFAULT = "fsrcnn"
 # what --model takes: the default (an untrained stand-in runs the demo without its files) and every
