@@ -40,6 +40,7 @@ from classsr_plugin.weights import demo_photo
 from classsr_plugin.compat import alias_torchvision_for_basicsr
 from classsr_plugin.data.prepare import read_meta
 from classsr_plugin.evaluate import bicubic_pair, evaluate
+from classsr_plugin.execution import Execution
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
@@ -66,6 +67,7 @@ class Spec:
     plot: str = "psnr_vs_flops_fsrcnn_x4.png"
     block: str = "results"    # README's <!-- BLOCK:start --> ... <!-- BLOCK:end -->
     eval_by_file: bool = False  # candidates' evaluations in RUN/eval/<file stem> (as the recipe's eval step writes)
+    stride: int = 28          # the tiles' stride (32 px tiles): the paper's 28; scale 1 overlaps more (24, README)
     knob: bool = False        # also measure the budget sweep as `--budget` runs it by default (ceiling mode)
     steps: str = r"photos|data|data_heldout|FSRCNN_.*|difficulty|ClassSR_FSRCNN_.*|oracle(_shared|_zero)?(_lap)?(_photo)?"
     # ... the names its recipe's steps log in RUN/logs/walltimes.txt (other recipes log there too)
@@ -110,7 +112,7 @@ SPECS = {s.key: s for s in [
             "paper": "classsr_dncnn_denoise_paper.pth"},
          data="train_denoise", heldout="data/heldout_denoise/hr", heldout_lr="data/heldout_denoise/lr",
          budgets="0.4,0.6,0.8,1", low_budgets="", oracle="0,3e-6", plot="psnr_vs_flops_dncnn_s25.png",
-         block="results-dncnn", eval_by_file=True, knob=True,
+         block="results-dncnn", eval_by_file=True, knob=True, stride=24,
          steps=r"data_denoise|data_heldout_denoise|DnCNN_denoise_.*|difficulty_denoise|ClassSR_DnCNN_denoise_.*|"
                r"oracle_denoise(_tol.*)?"),
 ]}
@@ -213,7 +215,7 @@ def n_params(model) -> int:
 def _eval(spec, run, model, out, mode="target", **kw):
     hr = os.path.join(run, spec.heldout)
     lr = os.path.join(run, spec.heldout_lr) if spec.heldout_lr else None
-    return evaluate(model, [hr], [lr], out, budget_mode=mode, **kw)
+    return evaluate(model, [hr], [lr], out, budget_mode=mode, ex=Execution(mode="tiles", stride=spec.stride), **kw)
 
 
 def compare(spec, run, budgets, low_budgets=()):
@@ -229,7 +231,7 @@ def compare(spec, run, budgets, low_budgets=()):
         model = load(path)
         mine = sorted(set(budgets) | (set(low_budgets) if model.zero_class else set()))
         folder = spec.folder(run, name, file)
-        rep = _cached(folder, path, mine)
+        rep = _cached(folder, path, mine, spec.stride)
         if rep is None:  # a PSNR-vs-FLOPs curve over the whole sweep
             rep = _eval(spec, run, model, folder, budgets=mine)
         rows = next(iter(rep["folders"].values()))["rows"]
@@ -241,16 +243,16 @@ def compare(spec, run, budgets, low_budgets=()):
     return out
 
 
-def _cached(out, ckpt, budgets):
-    """A candidate's earlier evaluation, if newer than its checkpoint and over the same budgets
-    (a re-run resumes: each candidate takes minutes on 2 cores)."""
+def _cached(out, ckpt, budgets, stride):
+    """A candidate's earlier evaluation, if newer than its checkpoint and over the same budgets and
+    tile grid (a re-run resumes: each candidate takes minutes on 2 cores)."""
     path = os.path.join(out, "eval.json")
     if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(ckpt):
         return None
     with open(path) as f:
         rep = json.load(f)
     rows = next(iter(rep["folders"].values()))["rows"]
-    if any(f"ClassSR budget {b:g}" not in rows for b in budgets):
+    if any(f"ClassSR budget {b:g}" not in rows for b in budgets) or rep["model"].get("stride") != stride:
         return None
     print(f"{out}: evaluated after {os.path.basename(ckpt)} was written, reused")
     return rep
@@ -388,7 +390,8 @@ def main(argv=None):
     source = os.path.join(CKPT, candidates[best]["file"])
     kw = dict(budgets=sorted(set(budgets) | set(low if model.zero_class else ())), reference_name=spec.base_name,
               oracle_tols=[float(t) for t in (args.oracle or spec.oracle).split(",")])
-    rep = _same_run(out, source, kw) or _remember(out, source, kw, _eval(spec, run, model, out, reference=ref, **kw))
+    made = {**kw, "stride": spec.stride}
+    rep = _same_run(out, source, made) or _remember(out, source, made, _eval(spec, run, model, out, reference=ref, **kw))
     os.makedirs(DOCS, exist_ok=True)
     shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, spec.plot))
     stem = f"classmap_{spec.map_photo}" + ("" if spec.key == "fsrcnn" else f"_{spec.key}")
@@ -398,9 +401,10 @@ def main(argv=None):
     card = card_facts(spec, run, model, ref, next(iter(rep["folders"].values())), candidates, best, shipped_shared,
                       class_map_picture(model, lr, map_path, half), map_path)
     if spec.knob:  # the target sweep forces tiles onto wider branches; users' default never passes the router
-        kw = dict(budgets=budgets)
-        knob = (_same_run(out + "_knob", source, kw)
-                or _remember(out + "_knob", source, kw, _eval(spec, run, model, out + "_knob", mode="ceiling", **kw)))
+        made = {"budgets": budgets, "stride": spec.stride}
+        knob = (_same_run(out + "_knob", source, made)
+                or _remember(out + "_knob", source, made, _eval(spec, run, model, out + "_knob", mode="ceiling",
+                                                                budgets=budgets)))
         card["knob"] = {k: r for k, r in next(iter(knob["folders"].values()))["rows"].items()
                         if k.startswith("ClassSR budget")}
     zeros = [n for n, c in candidates.items() if c["zero_class"]]

@@ -1,6 +1,7 @@
-"""The DnCNN recipe's committed weights (ClassSR-DnCNN phase 1, sigma 25; not shipped yet: README
-"In training: ClassSR-DnCNN"): the protocol (the widest branch is DnCNN-O) and seams at scale 1
-with trained weights. The shipped model's card numbers get their test when make_card ships it."""
+"""The DnCNN recipe's committed weights (ClassSR-DnCNN, sigma 25): the protocol (the widest branch
+is DnCNN-O) and seams at scale 1 with trained weights; the shipped model (dncnn-s25): its files,
+the router its card names, and the card's demo numbers, reproduced."""
+import json
 import os
 
 import pytest
@@ -50,3 +51,24 @@ def test_seams_at_scale_1(noisy):
     rows, cols = [int(y) for y in cells.ys[1:]], [int(x) for x in cells.xs[1:]]
     regions = model.restore_image(lr).image
     assert seam_ratio(regions.clamp(0, 1), rows, cols, 1) < seam_ratio(whole, rows, cols, 1) * 1.03
+
+
+def test_shipped_denoiser_matches_its_card(noisy):
+    """The files make_card.py shipped: the widest branch is the shipped DnCNN-O bit for bit, the
+    router is the one the card names, and the demo crop gives the card's PSNR, classes and FLOPs."""
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils import tensor2img
+    assert SHIPPED.present(), f"missing {SHIPPED.path} or {SHIPPED.reference}"
+    card = json.load(open(SHIPPED.facts_path))
+    model, ref = load(SHIPPED.path), load(SHIPPED.reference)
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.branches[-1].state_dict()[k], v), k
+    assert model.widths == card["classsr"]["widths"] and model.config["classifier"] == card["classsr"]["classifier"]
+    edge = card["classsr"]["router"].endswith("score")
+    assert card["classsr"]["classifier"]["type"] == ("EdgeScore" if edge else "ClassModule")
+    d = card["demo_photo"]
+    res = model.restore_image(noisy[0])
+    psnr = calculate_psnr(tensor2img(res.image), tensor2img(noisy[1]), crop_border=0)
+    assert abs(psnr - d["classsr_psnr"]) < 0.01, (psnr, d)
+    assert res.counts == d["classsr_counts"] and abs(res.flops_percent - d["classsr_flops_percent"]) < 0.01
+    assert card["degradation"] == str(SHIPPED.degrade())
