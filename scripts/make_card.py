@@ -463,10 +463,11 @@ def _sub_images(spec, run):
     """Sub-images per class of each label file; files this run lacks (a later session may prepare
     the data again without every step's labels) keep the counts the previous card recorded."""
     earlier = _earlier_card(spec).get("sub_images", {})
-    out = {}
-    for name in ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt", "meta_info_oracle_zero.txt"):
-        out[name] = _meta_counts(os.path.join(run, "data", spec.data, name)) or earlier.get(name)
-    return out
+    data = os.path.join(run, "data", spec.data)
+    names = ["meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt", "meta_info_oracle_zero.txt"]
+    names += sorted(os.path.basename(p) for p in glob.glob(os.path.join(data, "meta_info_oracle_tol*.txt")))
+    out = {name: _meta_counts(os.path.join(data, name)) or earlier.get(name) for name in names}
+    return {name: counts for name, counts in out.items() if counts}  # a label file no step made: not listed
 
 
 def _meta_counts(path):
