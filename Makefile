@@ -55,12 +55,13 @@ PHOTO_PACKAGES := opencv-doc libjxl-testdata lomiri-wallpapers-16.04 lomiri-wall
 photo-packages:
 	apt-get install -y --no-install-recommends $(PHOTO_PACKAGES)
 
-# MODEL=msrresnet: scripts/recipe_msrresnet_x4.sh (its card is not generated yet); MODEL=dncnn:
+# MODEL=msrresnet: scripts/recipe_msrresnet_x4.sh (hours of CPU: resumable), then its card; MODEL=dncnn:
 # scripts/recipe_dncnn_x1.sh (TASK=denoise, the shipped dncnn-s25 and its card; or TASK=deblur, up to
 # the held-out table)
 weights: $(STAMP)
 ifeq ($(MODEL),msrresnet)
 	RUN=$(WEIGHTS_RUN) scripts/recipe_msrresnet_x4.sh
+	$(PY) scripts/make_card.py --model msrresnet --run $(WEIGHTS_RUN)
 else ifeq ($(MODEL),dncnn)
 	RUN=$(WEIGHTS_RUN) TASK=$(or $(TASK),denoise) scripts/recipe_dncnn_x1.sh
 	$(if $(filter-out denoise,$(or $(TASK),denoise)),,$(PY) scripts/make_card.py --model dncnn-s25 --run $(WEIGHTS_RUN))
