@@ -56,7 +56,23 @@ def verdict(card):
                      + (" (the zero class's target: at most 55%)." if card["classsr"].get("zero_class") else "."))
     lines.append(f"- Budgets at or above bicubic ({bic['psnr']:.2f} dB): "
                  + ("every one measured." if not below else f"**not** {', '.join(below)}."))
+    lines += _monotone(card, base)
     return "\n".join(lines)
+
+
+def _monotone(card, base):
+    """PSNR never falls as the budget grows: judged on the knob as `--budget` runs it by default
+    (ceiling) where the card measured it, with the forced (target) sweep reported beside it."""
+    rows, knob = card["heldout"], card.get("knob")
+    falls, sweep = _falls(knob or rows)
+    if not knob:
+        return [f"- Budgets monotone ({sweep} dB): " + ("**met**." if not falls else f"**not met** ({', '.join(falls)}).")]
+    forced, swept = _falls(rows)
+    return [f"- Budgets monotone, the knob as `classsr infer --budget` runs it (ceiling: never costlier than the "
+            f"router's own routing; {sweep} dB): " + ("**met**." if not falls else f"**not met** ({', '.join(falls)})."),
+            f"- Forced towards each budget (target mode, the routers' comparison at equal FLOPs; {swept} dB): "
+            + (f"falls {', '.join(forced)}: more tiles on {base} is not always better, its narrow branches beat it "
+               "on the easiest tiles." if forced else "monotone too.")]
 
 
 def _candidates_table(card, names, label):
@@ -269,19 +285,7 @@ def restoration_verdict(card):
                  + ("**met** (" + "; ".join(f"{c['name']}: {c['branches'][c['class']]:.2f} dB vs input "
                                             f"{c['bicubic']:.2f}" for c in narrow) + ")." if not worse
                     else f"**not met** ({', '.join(worse)})."))
-    knob = card.get("knob")  # the sweep as `--budget` runs it by default (ceiling), where measured
-    falls, sweep = _falls(knob or rows)
-    if knob:
-        lines.append(f"- Budgets monotone, the knob as `classsr infer --budget` runs it (ceiling: never costlier "
-                     f"than the router's own routing; {sweep} dB): "
-                     + ("**met**." if not falls else f"**not met** ({', '.join(falls)})."))
-        forced, swept = _falls(rows)
-        lines.append(f"- Forced towards each budget (target mode, the routers' comparison at equal FLOPs; {swept} "
-                     f"dB): " + (f"falls {', '.join(forced)}: more tiles on {base} is not always better, its "
-                                 "narrow branches beat it on the easiest tiles." if forced else "monotone too."))
-    else:
-        lines.append(f"- Budgets monotone ({sweep} dB): "
-                     + ("**met**." if not falls else f"**not met** ({', '.join(falls)})."))
+    lines += _monotone(card, base)
     lines.append(f"- Noisy input: {inp['psnr']:.2f} dB.")
     return "\n".join(lines)
 

@@ -92,7 +92,7 @@ SPECS = {s.key: s for s in [
                        "zero, nested Laplacian score": "classsr_zero_nested_lap_x4.pth",
                        "zero, Laplacian score, per-photo fit": "classsr_zero_lap_photo_x4.pth",
                        "zero, supervised": "classsr_zero_supervised_x4.pth", "zero, paper": "classsr_zero_paper_x4.pth"},
-         extra={"shared": "classsr_shared_x4.pth"}),
+         extra={"shared": "classsr_shared_x4.pth"}, knob=True),
     # scripts/recipe_msrresnet_x4.sh: both width sets' routers compete under the same rule
     Spec("msrresnet", "MSRResNet-O", "msrresnet_o_x4.pth",
          routers={f"{w}, {name}": f"classsr_msrresnet_{w.replace('/', '_')}_{file}_x4.pth"
@@ -102,7 +102,7 @@ SPECS = {s.key: s for s in [
          zero_routers={f"{w}, zero, {name}": f"classsr_msrresnet_{w.replace('/', '_')}_zero_{file}_x4.pth"
                        for w in ("36/52/64", "32/48/64")
                        for name, file in (("gradient score", "gradient"), ("Laplacian score", "laplacian"))},
-         plot="psnr_vs_flops_msrresnet_x4.png", block="results-msrresnet", eval_by_file=True,
+         plot="psnr_vs_flops_msrresnet_x4.png", block="results-msrresnet", eval_by_file=True, knob=True,
          steps=r"photos|data|data_heldout|MSRResNet_x4_O|difficulty_msrresnet|ClassSR_MSRResNet_.*|oracle_msrresnet_.*"),
     # scripts/recipe_dncnn_x1.sh (TASK=denoise): held-out = centre crops of the same held-out photos, noise seeded
     Spec("dncnn-s25", "DnCNN-O", "dncnn_denoise_o.pth",
