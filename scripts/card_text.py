@@ -150,6 +150,18 @@ def _shared_table(card):
     return _candidates_table(card, (sep, "shared"), "branches") + "\n\n" + times + " " + verdict
 
 
+def _storage(card):
+    """fp16 storage, where make_card.py measured it (a line of its own), else nothing."""
+    st = card.get("storage")
+    if not st:
+        return ""
+    change = ", ".join(f"{k} {d:+.4f} dB" for k, d in st["psnr_change"].items())
+    sizes = ", ".join(f"{f} {a / 2**20:.1f} -> {b / 2**20:.1f} MiB" for f, (a, b) in st["bytes_fp32_fp16"].items())
+    verdict = "shipped as fp16 (they load as fp32)" if st["fp16"] else "kept fp32"
+    return (f"\n- Storage: fp16 weights change the held-out PSNR by {change} (tolerance {st['tolerance_db']} dB): "
+            f"{verdict}; {sizes}. The held-out tables are the fp32 weights'.")
+
+
 def _walltimes(card):
     return ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["wall_seconds"].items())
 
@@ -236,7 +248,7 @@ below was measured by that run on this machine. card.json holds the same facts f
   (frozen in every phase); classifier {card['classsr']['classifier']}; router: {card['classsr']['router']}.
 - Sub-images (LR 32x32, HR 128x128; scales 1, 0.75, 0.5; stride 16), per class: {card['sub_images']}.
 - Wall time: {_walltimes(card)}.
-- Hardware: {card['hardware']}.
+- Hardware: {card['hardware']}.{_storage(card)}
 - Demo photo (ships in the package, held out): {d['name']}, {d['size'][1]}x{d['size'][0]}:
   bicubic {d['bicubic_psnr']:.2f} dB, {t.base} {d['fsrcnn_o_psnr']:.2f} dB, ClassSR {d['classsr_psnr']:.2f} dB at
   {d['classsr_flops_percent']:.1f}% of {t.base}'s FLOPs on the whole image (in regions, the default; 32 px cells per

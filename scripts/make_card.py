@@ -34,7 +34,7 @@ import torch
 
 import classsr_plugin.registry.basicsr  # noqa: F401  (BasicSR's archs for checkpoint.load)
 from classsr_plugin import weights
-from classsr_plugin.checkpoint import load
+from classsr_plugin.checkpoint import load, save
 from classsr_plugin.imageio import read_picture, write_picture
 from classsr_plugin.weights import demo_photo
 from classsr_plugin.compat import alias_torchvision_for_basicsr
@@ -46,6 +46,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
 CKPT = os.path.join(REPO, "scripts", "checkpoints")
 TOLERANCE = 0.02  # dB the zero class's own routing may lose against the plain router's
+HALF_TOLERANCE = 0.005  # dB fp16 storage may change the held-out PSNR (ClassSR, the base on the whole image)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Spec:
     block: str = "results"    # README's <!-- BLOCK:start --> ... <!-- BLOCK:end -->
     eval_by_file: bool = False  # candidates' evaluations in RUN/eval/<file stem> (as the recipe's eval step writes)
     stride: int = 28          # the tiles' stride (32 px tiles): the paper's 28; scale 1 overlaps more (24, README)
+    half: bool = False        # ship fp16 weights if they keep the held-out PSNR within HALF_TOLERANCE (store_half)
     knob: bool = False        # also measure the budget sweep as `--budget` runs it by default (ceiling mode)
     steps: str = r"photos|data|data_heldout|FSRCNN_.*|difficulty|ClassSR_FSRCNN_.*|oracle(_shared|_zero)?(_lap)?(_photo)?"
     # ... the names its recipe's steps log in RUN/logs/walltimes.txt (other recipes log there too)
@@ -102,7 +104,7 @@ SPECS = {s.key: s for s in [
          zero_routers={f"{w}, zero, {name}": f"classsr_msrresnet_{w.replace('/', '_')}_zero_{file}_x4.pth"
                        for w in ("36/52/64", "32/48/64")
                        for name, file in (("gradient score", "gradient"), ("Laplacian score", "laplacian"))},
-         plot="psnr_vs_flops_msrresnet_x4.png", block="results-msrresnet", eval_by_file=True, knob=True,
+         plot="psnr_vs_flops_msrresnet_x4.png", block="results-msrresnet", eval_by_file=True, knob=True, half=True,
          steps=r"photos|data|data_heldout|MSRResNet_x4_O|difficulty_msrresnet|ClassSR_MSRResNet_.*|oracle_msrresnet_.*"),
     # scripts/recipe_dncnn_x1.sh (TASK=denoise): held-out = centre crops of the same held-out photos, noise seeded
     Spec("dncnn-s25", "DnCNN-O", "dncnn_denoise_o.pth",
@@ -392,6 +394,10 @@ def main(argv=None):
               oracle_tols=[float(t) for t in (args.oracle or spec.oracle).split(",")])
     made = {**kw, "stride": spec.stride}
     rep = _same_run(out, source, made) or _remember(out, source, made, _eval(spec, run, model, out, reference=ref, **kw))
+    storage = None
+    if spec.half:  # the held-out table stays the fp32 weights'; the demo numbers and class map are the shipped files'
+        storage = store_half(spec, run, model, ref, next(iter(rep["folders"].values()))["rows"], out + "_fp16")
+        model, ref = load(shipped.path), load(shipped.reference)
     os.makedirs(DOCS, exist_ok=True)
     shutil.copyfile(os.path.join(out, "psnr_vs_flops.png"), os.path.join(DOCS, spec.plot))
     stem = f"classmap_{spec.map_photo}" + ("" if spec.key == "fsrcnn" else f"_{spec.key}")
@@ -400,6 +406,8 @@ def main(argv=None):
     half = model.scale > 1  # a held-out crop at scale 1 is small already
     card = card_facts(spec, run, model, ref, next(iter(rep["folders"].values())), candidates, best, shipped_shared,
                       class_map_picture(model, lr, map_path, half), map_path)
+    if storage:
+        card["storage"] = storage
     if spec.knob:  # the target sweep forces tiles onto wider branches; users' default never passes the router
         made = {"budgets": budgets, "stride": spec.stride}
         knob = (_same_run(out + "_knob", source, made)
@@ -416,6 +424,31 @@ def main(argv=None):
     write_card(spec, card, out)
     print(f"shipped router: {best}; shared weights shipped too: {shipped_shared}")
     return 0
+
+
+def store_half(spec, run, model, ref, rows, out):
+    """Store the shipped files' networks as fp16 (half the download) if that keeps the held-out PSNR
+    of ClassSR at its own routing and of the base network on the whole image within HALF_TOLERANCE dB
+    of `rows` (the fp32 evaluation); else leave them fp32. -> the measured facts, for the card."""
+    shipped = weights.CATALOGUE[spec.key]
+    paths = (shipped.path, shipped.reference)
+    for net, path in zip((model, ref), paths):
+        save(net, path + ".fp16", half=True)
+    rep = _eval(spec, run, load(paths[0] + ".fp16"), out, reference=load(paths[1] + ".fp16"),
+                reference_name=spec.base_name)
+    half_rows = next(iter(rep["folders"].values()))["rows"]
+    whole = f"{spec.base_name}, whole image"
+    change = {k: half_rows[k]["psnr"] - rows[k]["psnr"] for k in ("ClassSR", whole)}
+    ok = all(abs(d) <= HALF_TOLERANCE for d in change.values())
+    sizes = {os.path.basename(p): [os.path.getsize(p), os.path.getsize(p + ".fp16")] for p in paths}
+    for path in paths:
+        if ok:
+            os.replace(path + ".fp16", path)
+        else:
+            os.remove(path + ".fp16")
+    print(f"fp16 storage: PSNR change {', '.join(f'{k} {d:+.4f} dB' for k, d in change.items())} -> "
+          f"{'fp16' if ok else 'fp32'} (tolerance {HALF_TOLERANCE} dB)")
+    return {"fp16": ok, "psnr_change": change, "bytes_fp32_fp16": sizes, "tolerance_db": HALF_TOLERANCE}
 
 
 def _same_run(out, source, kw):

@@ -62,3 +62,16 @@ def test_msrresnet_card_names_its_own_base_everywhere():
         assert "FSRCNN" not in text and "fsrcnn" not in text, [ln for ln in text.splitlines() if "FSRCNN" in ln]
         assert "MSRResNet-O" in text and "36,\n  52 features" in text or "features = [36, 52, 64]" in text
     assert "Separate branches against shared weights" not in block(card, "TABLE")
+
+
+def test_storage_line_only_where_measured():
+    import json
+    from classsr_plugin import weights
+    card = json.load(open(weights.CATALOGUE["fsrcnn"].facts_path))
+    card_md = card_text.CARDS["fsrcnn"][0]
+    assert "Storage:" not in card_md(card, "TABLE")
+    card["storage"] = {"fp16": True, "psnr_change": {"ClassSR": -0.0012, "FSRCNN-O, whole image": 0.0003},
+                       "bytes_fp32_fp16": {"c.pth": [2 * 2**20, 2**20]}, "tolerance_db": 0.005}
+    text = card_md(card, "TABLE")
+    assert "ClassSR -0.0012 dB, FSRCNN-O, whole image +0.0003 dB (tolerance 0.005 dB): shipped as fp16" in text
+    assert "c.pth 2.0 -> 1.0 MiB" in text

@@ -1,6 +1,9 @@
-"""scripts/make_card.py's bookkeeping: the wall times a card reports per recipe step."""
+"""scripts/make_card.py's bookkeeping: the wall times a card reports per recipe step, reusing an
+evaluation, and fp16 storage of the shipped files."""
 import os
 import sys
+
+import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 import make_card  # noqa: E402
@@ -47,3 +50,35 @@ def test_shipped_evaluation_is_reused_only_from_the_same_checkpoint_and_settings
     assert make_card._same_run(str(out), str(other), kw) is None
     os.utime(ckpt, (1, 1))  # the checkpoint written again
     assert make_card._same_run(str(out), str(ckpt), kw) is None
+
+
+def test_fp16_storage_ships_only_within_its_tolerance(tmp_path, monkeypatch):
+    """store_half: the shipped files become fp16 (smaller, loading as fp32) when the held-out PSNR of
+    ClassSR and of the base on the whole image moves by at most HALF_TOLERANCE, else stay as they were."""
+    import shutil
+    from classsr_plugin import weights
+    from classsr_plugin.checkpoint import load
+    from classsr_plugin.imageio import write_picture
+    run = tmp_path / "run"
+    (run / "photos" / "heldout").mkdir(parents=True)
+    write_picture(str(run / "photos" / "heldout" / "crop.png"), weights.demo_photo()[:, 600:760, 900:1060])
+    spec = make_card.Spec("tiny", "FSRCNN-O", "unused.pth", routers={})
+    files = {}
+    for name, src in (("classsr", weights.MODEL), ("reference", weights.REFERENCE)):
+        files[name] = str(tmp_path / f"{name}.pth")
+        shutil.copyfile(src, files[name])
+    monkeypatch.setitem(weights.CATALOGUE, "tiny", weights.Shipped("tiny", "ClassSR-FSRCNN", files["classsr"],
+                                                                   "FSRCNN-O", files["reference"], "x4"))
+    model, ref = load(files["classsr"]), load(files["reference"])
+    rows = next(iter(make_card._eval(spec, str(run), model, str(tmp_path / "fp32"), reference=ref,
+                                     reference_name="FSRCNN-O")["folders"].values()))["rows"]
+    before = {k: os.path.getsize(p) for k, p in files.items()}
+    monkeypatch.setattr(make_card, "HALF_TOLERANCE", -1.0)  # nothing can pass: the files stay
+    facts = make_card.store_half(spec, str(run), model, ref, rows, str(tmp_path / "fp16"))
+    assert not facts["fp16"] and {k: os.path.getsize(p) for k, p in files.items()} == before
+    assert not any(f.endswith(".fp16") for f in os.listdir(tmp_path))
+    monkeypatch.setattr(make_card, "HALF_TOLERANCE", 0.005)
+    facts = make_card.store_half(spec, str(run), model, ref, rows, str(tmp_path / "fp16"))
+    assert facts["fp16"] and all(abs(d) <= 0.005 for d in facts["psnr_change"].values()), facts
+    assert all(os.path.getsize(p) < 0.75 * before[k] for k, p in files.items())
+    assert load(files["classsr"]).branches[-1].last.weight.dtype == torch.float32
