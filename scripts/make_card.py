@@ -95,8 +95,10 @@ SPECS = {s.key: s for s in [
                        "zero, Laplacian score, per-photo fit": "classsr_zero_lap_photo_x4.pth",
                        "zero, supervised": "classsr_zero_supervised_x4.pth", "zero, paper": "classsr_zero_paper_x4.pth"},
          extra={"shared": "classsr_shared_x4.pth"}, knob=True),
-    # scripts/recipe_msrresnet_x4.sh: both width sets' routers compete under the same rule
-    Spec("msrresnet", "MSRResNet-O", "msrresnet_o_x4.pth",
+    # scripts/recipe_msrresnet_x4.sh: both width sets' routers compete under the same rule. A shorter sweep
+    # than FSRCNN's: MSRResNet-O takes about 15 s a 2K photo here, so each budget costs minutes per candidate
+    Spec("msrresnet", "MSRResNet-O", "msrresnet_o_x4.pth", budgets="0.5,0.7,1", low_budgets="0.2,0.3,0.4",
+         oracle="0,3e-6",
          routers={f"{w}, {name}": f"classsr_msrresnet_{w.replace('/', '_')}_{file}_x4.pth"
                   for w in ("36/52/64", "32/48/64")
                   for name, file in (("gradient score", "gradient"), ("Laplacian score", "laplacian"),
