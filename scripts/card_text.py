@@ -361,7 +361,7 @@ dncnn-s25`); every number below was measured by that run on this machine. card_d
 same facts for the tests.
 
 - Task: colour denoising, additive Gaussian noise, {card['degradation']} (on 0-255), noise seeded per
-  image; scale 1. `classsr infer --model dncnn-s25 -i NOISY -o OUT`; `make demo MODEL=dncnn-s25`.
+  image; scale 1. `classsr infer --model dncnn-s25 NOISY.png -o OUT`; `make demo TASK=denoise`.
 - {base}: DnCNN ({c['base']}), {card['base_params']:,} parameters, trained first on all training sub-images.
 - ClassSR-DnCNN: 3 branches, features = {c['widths']}; the widest is {base} unchanged (frozen in every
   phase); classifier {c['classifier']}; router: {c['router']}.
