@@ -54,25 +54,30 @@ class TileStats:
     mse: torch.Tensor       # [n, M] each branch's output (clipped) vs HR
     bicubic: torch.Tensor   # [n] bicubic upsampling of the whole LR image, the same pixels
     logits: torch.Tensor    # [n, M] the classifier's
+    outputs: Optional[torch.Tensor] = None  # [n, M, C, t*s, t*s] each branch's output (unclipped), if kept
 
 
 @torch.no_grad()
 def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor, tile: int = 32,
-               stride: int = 28, batch: int = 256) -> TileStats:
+               stride: int = 28, batch: int = 256, keep: bool = False) -> TileStats:
+    """`keep`: also keep every branch's output of every tile, from which any routing on this grid
+    is merged without running a branch again (memory: about 0.6 GB for a 4K photo at x4)."""
     s = model.scale
     grid = _grid(lr, tile, stride, s)
     # the HR tile of every LR tile: the same layout at scale 1 on the HR image
     hr_grid = TileGrid(hr.shape[1], hr.shape[2], tile * s, stride * s, 1)
     # images smaller than a tile are padded alike at both scales
     lr, hr, bicubic = grid.pad(lr), hr_grid.pad(hr), hr_grid.pad(bicubic)
-    mse, bic, logits = [], [], []
+    mse, bic, logits, outs = [], [], [], []
     for ids in torch.arange(len(grid)).split(batch):
         x, y = grid.windows(lr, ids), hr_grid.windows(hr, ids)
-        mse.append(torch.stack([(model.path(k)(model.to_branch_format(x)).clamp(0, 1) - y).pow(2).mean((1, 2, 3))
-                                for k in range(model.num_classes)], 1))
+        out = torch.stack([model.path(k)(model.to_branch_format(x)).float() for k in range(model.num_classes)], 1)
+        mse.append((out.clamp(0, 1) - y[:, None]).pow(2).mean((2, 3, 4)))
         bic.append((hr_grid.windows(bicubic, ids) - y).pow(2).mean((1, 2, 3)))
         logits.append(model.classifier(x))
-    return TileStats(torch.cat(mse), torch.cat(bic), torch.cat(logits))
+        if keep:
+            outs.append(out.contiguous())
+    return TileStats(torch.cat(mse), torch.cat(bic), torch.cat(logits), torch.cat(outs) if keep else None)
 
 
 def _psnr(mse: torch.Tensor) -> float:
@@ -102,10 +107,12 @@ def _classsr_run(model, ex: Execution, device, oracle_tol=None, **kw):
         if oracle_tol is not None:  # the cheapest branch within tol of the widest, knowing the HR
             from .data.label import oracle_classes
             force = torch.from_numpy(oracle_classes(stats.mse.double().numpy(), oracle_tol))
-        res = model.restore_image(lr.to(device), ex, **{**kw, "force_class": force})
+        # on the grid the statistics come from, every tile's outputs are there already: merged, not re-run
+        reuse = stats.outputs if ex.mode == "tiles" else None
+        res = model.restore_image(lr.to(device), ex, **{**kw, "force_class": force}, tile_outputs=reuse)
         # an oracle stands in for a router, which would pay the classifier
         per_tile = model.tile_cost(ex.tile).per_tile(res.counts, True) if oracle_tol is not None else res.flops_per_tile
-        return res.image.cpu(), res.counts, per_tile * sum(res.counts), res.seconds
+        return res.image.cpu(), res.counts, per_tile * sum(res.counts), None if reuse is not None else res.seconds
     return run
 
 
@@ -177,12 +184,15 @@ def _folder_names(hr_dirs) -> List[str]:
 def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
              budgets: Sequence[float] = (), ex: Execution = Execution(mode="tiles"), device: str = "cpu",
              reference=None, reference_name: str = "reference", oracle_tols: Sequence[float] = (),
-             budget_mode: str = "ceiling"):
+             budget_mode: str = "ceiling", reuse: bool = True):
     """`ex`: how ClassSR runs (default: the paper's tiles 32/28; a regions row is added beside
     the reference). `reference`: an optional plain network (same scale), run on the same tiles
     and on the whole image, e.g. the base network trained alone. `oracle_tols`: rows routed by
     the oracle (each tile to the cheapest branch within that MSE of the widest, the HR known).
-    `budget_mode`: "ceiling" or "target" (ClassSR.restore_image)."""
+    `budget_mode`: "ceiling" or "target" (ClassSR.restore_image). `reuse`: every branch runs once on
+    every tile of the grid (for the statistics) and the ClassSR rows on that grid are merged from
+    those outputs, not run again (the same numbers, a fraction of the time; their time column is
+    then empty: time is measured by benchmarks/inference_speed.py)."""
     alias_torchvision_for_basicsr()
     s = model.scale
     runs = _runs(model, ex, device, reference, reference_name, budgets, budget_mode, oracle_tols)
@@ -191,7 +201,7 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     os.makedirs(out, exist_ok=True)
     md = []
     for name, hr_dir, lr_dir in zip(_folder_names(hr_dirs), hr_dirs, lr_dirs):
-        rows, classes, skipped, listed = _eval_folder(model, name, hr_dir, lr_dir, runs, ex, device)
+        rows, classes, skipped, listed = _eval_folder(model, name, hr_dir, lr_dir, runs, ex, device, reuse)
         done = max((r["images"] for r in rows.values()), default=0)
         report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped, "images": listed,
                                    "evaluated": done}
@@ -206,7 +216,7 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     return report
 
 
-def _eval_image(model, path, lr_dir, runs, ex: Execution, device):
+def _eval_image(model, path, lr_dir, runs, ex: Execution, device, reuse=True):
     """One HR image through every run -> (its tile statistics, tiles, the base network's FLOPs
     run as ClassSR runs, {label: (PSNR, PSNR-Y, class counts, FLOPs, seconds)})."""
     from basicsr.metrics import calculate_psnr
@@ -226,8 +236,8 @@ def _eval_image(model, path, lr_dir, runs, ex: Execution, device):
     lr = _lr_for(path, lr_dir, hr, s)
     gt = tensor2img(hr)
     st = tile_stats(model.to(device), lr.to(device), hr.to(device),
-                    (imresize(lr, s).clamp(0, 1) if s > 1 else lr).to(device), ex.tile, ex.stride)
-    st = TileStats(*(t.cpu() for t in (st.mse, st.bicubic, st.logits)))
+                    (imresize(lr, s).clamp(0, 1) if s > 1 else lr).to(device), ex.tile, ex.stride, keep=reuse)
+    st = TileStats(*(None if t is None else t.cpu() for t in (st.mse, st.bicubic, st.logits, st.outputs)))
     tiles = len(_grid(lr, ex.tile, ex.stride, s))
     # the base network run as this table runs ClassSR: on the same tiles, or on the whole image
     base = model.tile_cost(ex.tile).base * (tiles if ex.mode == "tiles" else lr.shape[1] * lr.shape[2] / ex.tile ** 2)
@@ -240,19 +250,19 @@ def _eval_image(model, path, lr_dir, runs, ex: Execution, device):
     return st, tiles, base, results
 
 
-def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device):
+def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device, reuse=True):
     acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
            for label, _ in runs}
     skipped, stats, base_flops = [], [], 0.0
     paths = list_images(hr_dir)
     for path in tqdm(paths, desc=f"eval {name}", unit="image", disable=None):
         try:  # an image counts in no row or in every row
-            st, tiles, base, results = _eval_image(model, path, lr_dir, runs, ex, device)
+            st, tiles, base, results = _eval_image(model, path, lr_dir, runs, ex, device, reuse)
         except Exception as err:  # MemoryError too: report the image and go on
             skipped.append(describe(err) if path in str(err) else f"{path}: {describe(err)}")
             tqdm.write(f"skipped {skipped[-1]}")
             continue
-        stats.append(st)
+        stats.append(replace(st, outputs=None))  # the per-class table needs only the MSEs
         base_flops += base
         for label, (psnr, psnr_y, counts, flops, seconds) in results.items():
             a = acc[label]
@@ -260,7 +270,8 @@ def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device):
             a["psnr_y"].append(psnr_y)
             if counts is not None:
                 a["counts"] = counts if a["counts"] is None else [x + y for x, y in zip(a["counts"], counts)]
-            a["seconds"] += seconds
+            # rows merged from kept tile outputs have no time of their own
+            a["seconds"] = None if seconds is None or a["seconds"] is None else a["seconds"] + seconds
             a["flops"] += flops
             a["tiles"] += tiles
     rows = {}
@@ -295,9 +306,10 @@ def _table(name, rows, ex: Execution, done: int, listed: int) -> str:
              "| method | PSNR | PSNR-Y | GFLOPs / tile | % of base | time (s) | classes (narrow..wide) |",
              "|---|---|---|---|---|---|---|"]
     for label, r in rows.items():
+        secs = "-" if r["seconds"] is None else f"{r['seconds']:.2f}"
         share = "-" if r["class_share"] is None else " / ".join(f"{100 * c:.0f}%" for c in r["class_share"])
         lines.append(f"| {label} | {r['psnr']:.2f} | {r['psnr_y']:.2f} | {r['flops_per_tile'] / 1e9:.4f} | "
-                     f"{r['flops_percent']:.1f}% | {r['seconds']:.2f} | {share} |")
+                     f"{r['flops_percent']:.1f}% | {secs} | {share} |")
     return "\n".join(lines) + "\n"
 
 

@@ -362,7 +362,8 @@ class ClassSR(nn.Module):
     def restore_image(self, img: torch.Tensor, execution: Union[str, Execution, None] = None, *,
                       force_class=None, logit_bias: Optional[torch.Tensor] = None,
                       budget: Optional[float] = None, budget_mode: str = "ceiling",
-                      progress: bool = False, dtype: torch.dtype = torch.float32, **settings) -> Restored:
+                      progress: bool = False, dtype: torch.dtype = torch.float32,
+                      tile_outputs: Optional[torch.Tensor] = None, **settings) -> Restored:
         """Super-resolve (or restore, at scale 1) a whole LR image of any size.
 
         img: [C, H, W] or [1, C, H, W] float tensor.
@@ -379,7 +380,10 @@ class ClassSR(nn.Module):
         force_class: one class for every tile, or one per tile (row-major over `class_map`).
         dtype: of the output: float32, or uint8 (0..255, what an image file holds): in regions
         only a few blocks of rows are ever in float, so a large output needs about 3 bytes a
-        pixel instead of 12 (tiles: converted at the end)."""
+        pixel instead of 12 (tiles: converted at the end).
+        tile_outputs: tiles mode only, [n_tiles, classes, C, t*s, t*s]: every class's output of every
+        tile of this image's grid, computed once (evaluate routes one image many ways): routing and
+        merging run as always, the branches do not."""
         start = time.perf_counter()
         ex = self.execution(execution, **settings)
         batched = torch.is_tensor(img) and img.dim() == 4
@@ -392,13 +396,18 @@ class ClassSR(nn.Module):
         if budget_mode not in BUDGET_MODES:
             raise ValueError(f"budget_mode: {budget_mode!r} is not one of {', '.join(BUDGET_MODES)}")
         routing = _Routing(force_class, logit_bias, budget, budget_mode)
+        if tile_outputs is not None and ex.mode != "tiles":
+            raise ValueError(f"tile_outputs: precomputed tile outputs serve execution 'tiles', not {ex.mode!r}")
         was = self.training
         self.eval()
         try:
             with Workers(ex.n_workers()) as workers, \
                     tqdm(desc=ex.mode, unit="call", disable=None if progress else True, leave=False) as bar:
-                run = self._restore_tiles if ex.mode == "tiles" else self._restore_regions
-                image, idx, shape, layout, flops = run(img.float(), ex, workers, routing, bar.update, dtype)
+                if ex.mode == "tiles":
+                    res = self._restore_tiles(img.float(), ex, workers, routing, bar.update, dtype, tile_outputs)
+                else:
+                    res = self._restore_regions(img.float(), ex, workers, routing, bar.update, dtype)
+                image, idx, shape, layout, flops = res
         finally:
             self.train(was)
         counts = torch.bincount(idx, minlength=self.num_classes).tolist()
@@ -440,8 +449,12 @@ class ClassSR(nn.Module):
         """Jobs that each return the classifier's logits of a batch of windows."""
         return [lambda w=w: self.classifier(w).float().cpu() for w in windows.split(ex.tile_batch * 4)]
 
-    def _restore_tiles(self, img, ex: Execution, workers: Workers, routing, tick, dtype):
+    def _restore_tiles(self, img, ex: Execution, workers: Workers, routing, tick, dtype, outputs=None):
         grid = TileGrid(img.shape[-2], img.shape[-1], ex.tile, ex.stride, self.scale)
+        size = ex.tile * self.scale
+        if outputs is not None and tuple(outputs.shape) != (len(grid), self.num_classes, self.out_ch, size, size):
+            raise ValueError(f"tile_outputs of shape {tuple(outputs.shape)}: this image's {ex.tile}/{ex.stride} grid "
+                             f"needs {(len(grid), self.num_classes, self.out_ch, size, size)}")
         padded = grid.pad(img)
         all_ids = torch.arange(len(grid))
         cost = self.tile_cost(ex.tile)
@@ -457,7 +470,10 @@ class ClassSR(nn.Module):
 
         def job(k_ids):
             k, ids = k_ids
-            y = self.path(k)(self.to_branch_format(grid.windows(padded, ids)))
+            if outputs is not None:
+                y = outputs[ids, k]
+            else:
+                y = self.path(k)(self.to_branch_format(grid.windows(padded, ids)))
             with workers.lock:
                 grid.add(out, y, ids)
             tick(1)

@@ -224,3 +224,43 @@ def test_infer_formats_quality_and_failed_writes(ckpt, tmp_path, capsys):
     assert f"FAILED {src / 'a.png'}" in captured.out + captured.err
     assert "1 of 2 images failed" in captured.err
     assert cv2.imread(str(out / "b_x4.png")).shape == (192, 320, 3)
+
+
+@pytest.mark.parametrize("zero_class", [False, True])
+def test_eval_rows_merged_from_kept_tile_outputs_match_rows_run_again(ckpt, tmp_path, zero_class):
+    """evaluate(reuse=True) merges its ClassSR rows on the statistics' grid from the branch outputs
+    it kept: the same images (PSNR, FLOPs, shares) as running each routing again."""
+    from skimage import data
+    from classsr_plugin.evaluate import evaluate
+    from classsr_plugin.execution import Execution
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    cv2.imwrite(str(hr / "coffee.png"), data.coffee()[:150, :190, ::-1])
+    cv2.imwrite(str(hr / "astronaut.png"), data.astronaut()[:130, :170, ::-1])
+    if zero_class:
+        torch.manual_seed(1)
+        model = ClassSR(base=dict(type="FSRCNN", d=56, upscale=4), zero_class=True)
+        with torch.no_grad():
+            model.classifier.fc.weight.normal_(0, 3)
+    else:
+        model = ClassSR.from_checkpoint(ckpt)
+    kw = dict(budgets=[0.3, 0.6, 1], budget_mode="target", oracle_tols=[0, 1e-4], ex=Execution(mode="tiles"))
+    fast = evaluate(model, [str(hr)], [None], str(tmp_path / "fast"), reuse=True, **kw)["folders"]["hr"]["rows"]
+    slow = evaluate(model, [str(hr)], [None], str(tmp_path / "slow"), reuse=False, **kw)["folders"]["hr"]["rows"]
+    assert fast.keys() == slow.keys()
+    merged = [k for k in fast if k.startswith(("ClassSR", "widest", "oracle"))]
+    assert len(merged) == 7
+    for k in merged:
+        assert fast[k]["psnr"] == pytest.approx(slow[k]["psnr"], abs=1e-4), k
+        assert fast[k]["flops_percent"] == pytest.approx(slow[k]["flops_percent"], rel=1e-9), k
+        assert fast[k]["class_share"] == slow[k]["class_share"], k
+        assert fast[k]["seconds"] is None and slow[k]["seconds"] > 0, k
+    shares = {tuple(fast[k]["class_share"]) for k in merged}
+    assert len(shares) >= 4  # the routings differ: a merge that ignored them would fail above
+    assert "| - |" in (tmp_path / "fast" / "eval.md").read_text()
+    # outputs of another grid are refused by shape
+    lr = torch.rand(3, 40, 40)
+    with pytest.raises(ValueError, match="tile_outputs of shape"):
+        model.restore_image(lr, "tiles", tile_outputs=torch.zeros(2, model.num_classes, 3, 128, 128))
+    with pytest.raises(ValueError, match="serve execution 'tiles'"):
+        model.restore_image(lr, "regions", tile_outputs=torch.zeros(4, model.num_classes, 3, 128, 128))
