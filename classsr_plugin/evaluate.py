@@ -80,6 +80,43 @@ def tile_stats(model, lr: torch.Tensor, hr: torch.Tensor, bicubic: torch.Tensor,
     return TileStats(torch.cat(mse), torch.cat(bic), torch.cat(logits), torch.cat(outs) if keep else None)
 
 
+@torch.no_grad()
+def tile_logits(model, lr: torch.Tensor, tile: int = 32, stride: int = 28, batch: int = 256) -> torch.Tensor:
+    """The classifier's logits of every tile of the grid -> [n, M] (as tile_stats computes them)."""
+    grid = _grid(lr, tile, stride, model.scale)
+    lr = grid.pad(lr)
+    return torch.cat([model.classifier(grid.windows(lr, ids)) for ids in torch.arange(len(grid)).split(batch)])
+
+
+class TileCache:
+    """Each image's tile statistics (branch outputs and errors), kept between evaluations of models
+    whose classes run the same weights, e.g. the routers over one set of branches that
+    scripts/make_card.py compares: the branches run once an image, each classifier on its own.
+    Memory: the kept outputs of every image (about 0.2 GB a 2K photo at x4 with three classes)."""
+
+    def __init__(self):
+        self._stats = {}
+
+    @staticmethod
+    def _digest(head: str, tensors) -> str:
+        import hashlib
+        h = hashlib.sha1(head.encode())
+        for name, t in tensors:
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
+    def stats(self, model, lr, hr, compute, tile: int, stride: int) -> TileStats:
+        """`compute()`'s TileStats of this LR/HR pair, or the kept ones with this model's logits."""
+        paths = [(f"{k}.{n}", t) for k in range(model.num_classes) for n, t in model.path(k).state_dict().items()]
+        key = (tile, stride, self._digest(f"{model.scale} {model.class_names}", paths),
+               self._digest("", [("lr", lr), ("hr", hr)]))
+        if key not in self._stats:
+            self._stats[key] = compute()
+            return self._stats[key]
+        return replace(self._stats[key], logits=tile_logits(model, lr, tile, stride).cpu())
+
+
 def _psnr(mse: torch.Tensor) -> float:
     from .data.prepare import psnr
     return float(psnr(mse.mean()))  # nan for no tiles
@@ -184,7 +221,7 @@ def _folder_names(hr_dirs) -> List[str]:
 def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], out: str,
              budgets: Sequence[float] = (), ex: Execution = Execution(mode="tiles"), device: str = "cpu",
              reference=None, reference_name: str = "reference", oracle_tols: Sequence[float] = (),
-             budget_mode: str = "ceiling", reuse: bool = True):
+             budget_mode: str = "ceiling", reuse: bool = True, cache: Optional[TileCache] = None):
     """`ex`: how ClassSR runs (default: the paper's tiles 32/28; a regions row is added beside
     the reference). `reference`: an optional plain network (same scale), run on the same tiles
     and on the whole image, e.g. the base network trained alone. `oracle_tols`: rows routed by
@@ -192,7 +229,8 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     `budget_mode`: "ceiling" or "target" (ClassSR.restore_image). `reuse`: every branch runs once on
     every tile of the grid (for the statistics) and the ClassSR rows on that grid are merged from
     those outputs, not run again (the same numbers, a fraction of the time; their time column is
-    then empty: time is measured by benchmarks/inference_speed.py)."""
+    then empty: time is measured by benchmarks/inference_speed.py). `cache`: a TileCache shared by
+    evaluations of models with the same branches."""
     alias_torchvision_for_basicsr()
     s = model.scale
     runs = _runs(model, ex, device, reference, reference_name, budgets, budget_mode, oracle_tols)
@@ -201,7 +239,7 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     os.makedirs(out, exist_ok=True)
     md = []
     for name, hr_dir, lr_dir in zip(_folder_names(hr_dirs), hr_dirs, lr_dirs):
-        rows, classes, skipped, listed = _eval_folder(model, name, hr_dir, lr_dir, runs, ex, device, reuse)
+        rows, classes, skipped, listed = _eval_folder(model, name, hr_dir, lr_dir, runs, ex, device, reuse, cache)
         done = max((r["images"] for r in rows.values()), default=0)
         report["folders"][name] = {"rows": rows, "per_class": classes, "skipped": skipped, "images": listed,
                                    "evaluated": done}
@@ -216,7 +254,7 @@ def evaluate(model, hr_dirs: Sequence[str], lr_dirs: Sequence[Optional[str]], ou
     return report
 
 
-def _eval_image(model, path, lr_dir, runs, ex: Execution, device, reuse=True):
+def _eval_image(model, path, lr_dir, runs, ex: Execution, device, reuse=True, cache=None):
     """One HR image through every run -> (its tile statistics, tiles, the base network's FLOPs
     run as ClassSR runs, {label: (PSNR, PSNR-Y, class counts, FLOPs, seconds)})."""
     from basicsr.metrics import calculate_psnr
@@ -235,9 +273,13 @@ def _eval_image(model, path, lr_dir, runs, ex: Execution, device, reuse=True):
         tqdm.write(note)
     lr = _lr_for(path, lr_dir, hr, s)
     gt = tensor2img(hr)
-    st = tile_stats(model.to(device), lr.to(device), hr.to(device),
-                    (imresize(lr, s).clamp(0, 1) if s > 1 else lr).to(device), ex.tile, ex.stride, keep=reuse)
-    st = TileStats(*(None if t is None else t.cpu() for t in (st.mse, st.bicubic, st.logits, st.outputs)))
+
+    def compute():
+        st = tile_stats(model.to(device), lr.to(device), hr.to(device),
+                        (imresize(lr, s).clamp(0, 1) if s > 1 else lr).to(device), ex.tile, ex.stride, keep=reuse)
+        return TileStats(*(None if t is None else t.cpu() for t in (st.mse, st.bicubic, st.logits, st.outputs)))
+    st = compute() if cache is None or not reuse else cache.stats(model.to(device), lr.to(device), hr, compute,
+                                                                  ex.tile, ex.stride)
     tiles = len(_grid(lr, ex.tile, ex.stride, s))
     # the base network run as this table runs ClassSR: on the same tiles, or on the whole image
     base = model.tile_cost(ex.tile).base * (tiles if ex.mode == "tiles" else lr.shape[1] * lr.shape[2] / ex.tile ** 2)
@@ -250,14 +292,14 @@ def _eval_image(model, path, lr_dir, runs, ex: Execution, device, reuse=True):
     return st, tiles, base, results
 
 
-def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device, reuse=True):
+def _eval_folder(model, name, hr_dir, lr_dir, runs, ex: Execution, device, reuse=True, cache=None):
     acc = {label: {"psnr": [], "psnr_y": [], "counts": None, "seconds": 0.0, "flops": 0.0, "tiles": 0}
            for label, _ in runs}
     skipped, stats, base_flops = [], [], 0.0
     paths = list_images(hr_dir)
     for path in tqdm(paths, desc=f"eval {name}", unit="image", disable=None):
         try:  # an image counts in no row or in every row
-            st, tiles, base, results = _eval_image(model, path, lr_dir, runs, ex, device, reuse)
+            st, tiles, base, results = _eval_image(model, path, lr_dir, runs, ex, device, reuse, cache)
         except Exception as err:  # MemoryError too: report the image and go on
             skipped.append(describe(err) if path in str(err) else f"{path}: {describe(err)}")
             tqdm.write(f"skipped {skipped[-1]}")

@@ -39,13 +39,15 @@ from classsr_plugin.imageio import read_picture, write_picture
 from classsr_plugin.weights import demo_photo
 from classsr_plugin.compat import alias_torchvision_for_basicsr
 from classsr_plugin.data.prepare import read_meta
-from classsr_plugin.evaluate import bicubic_pair, evaluate
+from classsr_plugin.evaluate import TileCache, bicubic_pair, evaluate
 from classsr_plugin.execution import Execution
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
 CKPT = os.path.join(REPO, "scripts", "checkpoints")
 TOLERANCE = 0.02  # dB the zero class's own routing may lose against the plain router's
+# routers over the same branches (and the shipped copy of one) share their branches' tile outputs
+CACHE = TileCache()
 HALF_TOLERANCE = 0.005  # dB fp16 storage may change the held-out PSNR (ClassSR, the base on the whole image)
 
 
@@ -219,7 +221,8 @@ def n_params(model) -> int:
 def _eval(spec, run, model, out, mode="target", **kw):
     hr = os.path.join(run, spec.heldout)
     lr = os.path.join(run, spec.heldout_lr) if spec.heldout_lr else None
-    return evaluate(model, [hr], [lr], out, budget_mode=mode, ex=Execution(mode="tiles", stride=spec.stride), **kw)
+    return evaluate(model, [hr], [lr], out, budget_mode=mode, ex=Execution(mode="tiles", stride=spec.stride),
+                    cache=CACHE, **kw)
 
 
 def compare(spec, run, budgets, low_budgets=()):

@@ -264,3 +264,39 @@ def test_eval_rows_merged_from_kept_tile_outputs_match_rows_run_again(ckpt, tmp_
         model.restore_image(lr, "tiles", tile_outputs=torch.zeros(2, model.num_classes, 3, 128, 128))
     with pytest.raises(ValueError, match="serve execution 'tiles'"):
         model.restore_image(lr, "regions", tile_outputs=torch.zeros(4, model.num_classes, 3, 128, 128))
+
+
+def test_tile_cache_runs_shared_branches_once_and_keeps_each_classifier(ckpt, tmp_path, monkeypatch):
+    """Two routers over the same branches (make_card's candidates): with a TileCache the second
+    evaluation runs no branch, and its rows are its own classifier's, as without the cache; a
+    model with other branch weights is not served the first one's outputs."""
+    from skimage import data
+    from classsr_plugin import evaluate as ev
+    from classsr_plugin.execution import Execution
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    cv2.imwrite(str(hr / "coffee.png"), data.coffee()[:150, :190, ::-1])
+    first = ClassSR.from_checkpoint(ckpt)
+    second = ClassSR.from_checkpoint(ckpt)
+    with torch.no_grad():
+        second.classifier.fc.weight.copy_(torch.randn_like(second.classifier.fc.weight) * 3)  # another router
+        second.classifier.fc.bias.copy_(torch.tensor([2.0, 0.0, -2.0]))
+    other = ClassSR.from_checkpoint(ckpt)
+    with torch.no_grad():
+        other.branches[0].parameters().__next__().mul_(0.5)
+    calls = []
+    real = ev.tile_stats
+    monkeypatch.setattr(ev, "tile_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    kw = dict(budgets=[0.5, 1], budget_mode="target", ex=Execution(mode="tiles"))
+    cache = ev.TileCache()
+    rows = {}
+    for name, model in (("first", first), ("second", second), ("other", other)):
+        rows[name] = ev.evaluate(model, [str(hr)], [None], str(tmp_path / name), cache=cache, **kw)["folders"]["hr"]
+    assert len(calls) == 2  # first and other: second's branches are first's
+    plain = ev.evaluate(second, [str(hr)], [None], str(tmp_path / "plain"), **kw)["folders"]["hr"]
+    assert rows["second"]["rows"]["ClassSR"]["class_share"] == plain["rows"]["ClassSR"]["class_share"]
+    assert rows["second"]["rows"]["ClassSR"]["class_share"] != rows["first"]["rows"]["ClassSR"]["class_share"]
+    for k, r in plain["rows"].items():
+        assert rows["second"]["rows"][k]["psnr"] == pytest.approx(r["psnr"], abs=1e-9), k
+    assert json.dumps(rows["second"]["per_class"]) == json.dumps(plain["per_class"])  # nan: an empty class
+    assert rows["other"]["per_class"][0]["branches"][0] != rows["first"]["per_class"][0]["branches"][0]
