@@ -12,15 +12,22 @@ from .execution import Execution, flops_basis
 from .visual import add_legend, class_overlay, side_by_side
 
 
-def _best_of_two(fn):
-    """(result, seconds) of the faster of two calls: the first pays one-off set-up."""
-    best = None
-    for _ in range(2):
-        start = time.perf_counter()
-        out = fn()
-        took = time.perf_counter() - start
-        best = (out, took) if best is None or took < best[1] else best
+def _timed(fn, warm=None, again_below: float = 3.0):
+    """(result, seconds) of fn() -> (result, seconds): `warm()` first pays the one-off set-up on a
+    small input, then one timed call; a second one (the faster kept) where a call is cheap, so that
+    a large network (MSRResNet: 10-15 s a 2K photo here) keeps the demo under a minute."""
+    if warm is not None:
+        warm()
+    best = fn()
+    if best[1] < again_below:
+        best = min(best, fn(), key=lambda r: r[1])
     return best
+
+
+def _clock(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
 
 
 def _demo_models(scale, key=None):
@@ -69,7 +76,9 @@ def run(input_path=None, out_dir="results/demo", ex: Execution = Execution(), mo
     else:
         (hr, lr), name = bicubic_pair(weights.demo_photo(), scale), "BytheWater"
     os.makedirs(out_dir, exist_ok=True)
-    res = min((model.restore_image(lr, ex) for _ in range(2)), key=lambda r: r.seconds)
+    small = lr[:, :64, :64]  # warms each path up: its first call pays one-off set-up
+    res, _ = _timed(lambda: (lambda r: (r, r.seconds))(model.restore_image(lr, ex)),
+                    lambda: model.restore_image(small, ex))
     out = {"classsr": res.image}
     paths = [os.path.join(out_dir, f"{name}_classsr_x{scale}.png"), os.path.join(out_dir, f"{name}_classmap.png")]
     write_picture(paths[0], res.image)
@@ -84,11 +93,12 @@ def run(input_path=None, out_dir="results/demo", ex: Execution = Execution(), mo
     if ref is not None:
         cl = lambda t: t.contiguous(memory_format=torch.channels_last)  # noqa: E731
         with torch.no_grad():
-            out[slug], t_whole = _best_of_two(lambda: ref(cl(lr[None]))[0])
+            out[slug], t_whole = _timed(lambda: _clock(lambda: ref(cl(lr[None]))[0]), lambda: ref(cl(small[None])))
         # the same engine without routing: the base network is ClassSR's widest branch, forced everywhere
-        t_engine = min(model.restore_image(lr, ex, force_class=m - 1).seconds for _ in range(2))
+        _, t_engine = _timed(lambda: (None, model.restore_image(lr, ex, force_class=m - 1).seconds),
+                             lambda: model.restore_image(small, ex, force_class=m - 1))
         write_picture(os.path.join(out_dir, f"{name}_{slug}_x{scale}.png"), out[slug])
-        print(f"time, best of two runs each: ClassSR {res.seconds:.2f} s; {base} on the whole image "
+        print(f"time (after a warm-up; the better of two runs where one takes under 3 s): ClassSR {res.seconds:.2f} s; {base} on the whole image "
               f"{t_whole:.2f} s; {base} through the same {ex.mode} engine (every cell to {model.width_key}="
               f"{model.widths[-1]}) {t_engine:.2f} s.\nClassSR's speed-up: {t_whole / res.seconds:.2f}x over {base} "
               f"on the whole image, "
