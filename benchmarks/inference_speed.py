@@ -110,30 +110,44 @@ def kw_std(model, lr) -> dict:
     return dict(force_class=std_thirds(CellGrid(lr.shape[1], lr.shape[2], 32).windows(lr), model.num_classes))
 
 
-def runs_for(model, lr, routing, tiles: bool, variants: bool = True, budgets=()):
-    """The runs timed on one LR image: name -> function."""
+def runs_for(model, lr, routing, tiles: bool, variants: bool = True, budgets=(), classes: bool = True,
+             layout=None):
+    """The runs timed on one LR image: name -> function; and the base network's memory layout on
+    the whole image (`layout`: the one chosen on an earlier photo of the same size; None: the faster
+    of the two here, medians of 2)."""
     m = model.num_classes
     base = model.build_base().eval()
     whole_cl = (lambda: base.to(memory_format=CL)(lr[None].contiguous(memory_format=CL))[0])
     whole_nc = (lambda: base.to(memory_format=torch.contiguous_format)(lr[None])[0])
-    t_cl, _ = medians({"cl": whole_cl}, 2)
-    t_nc, _ = medians({"nc": whole_nc}, 2)
+    if layout is None:
+        t_cl, _ = medians({"cl": whole_cl}, 2)
+        t_nc, _ = medians({"nc": whole_nc}, 2)
+        layout = "cl" if t_cl["cl"] <= t_nc["nc"] else "nc"
     kw = {}
     if routing == "std":  # forced routing skips the classifier; the FLOPs add it back below
         kw = kw_std(model, lr)
-    runs = {"base, whole image": whole_cl if t_cl["cl"] <= t_nc["nc"] else whole_nc,
+    runs = {"base, whole image": whole_cl if layout == "cl" else whole_nc,
             "ClassSR, regions": lambda: model.restore_image(lr, **kw),
             "engine unrouted (widest everywhere)": lambda: model.restore_image(lr, force_class=m - 1)}
     if variants:
         runs["ClassSR, regions, workers 1"] = lambda: model.restore_image(lr, workers=1, **kw)
         runs["ClassSR, regions, 1 thread"] = one_thread(lambda: model.restore_image(lr, workers=1, **kw))
-    runs.update({f"class {k} alone": (lambda k=k: model.restore_image(lr, force_class=k)) for k in range(m - 1)})
+    if classes:
+        runs.update({f"class {k} alone": (lambda k=k: model.restore_image(lr, force_class=k)) for k in range(m - 1)})
     if routing != "std":  # the budget knob's operating points (target: towards the budget either way)
         runs.update({f"ClassSR, regions, budget {b:g}": (lambda b=b: model.restore_image(lr, budget=b, budget_mode="target"))
                      for b in budgets})
     if tiles and routing != "std":
         runs["ClassSR, tiles"] = lambda: model.restore_image(lr, "tiles")
-    return runs
+    return runs, layout
+
+
+def whole_flops(model, lr) -> float:
+    """The base network's FLOPs on the whole LR image, from a 64 px crop scaled by area: a conv
+    net's cost is per pixel (counting the whole image would cost one more run of it)."""
+    crop = lr[None, :, :64, :64]
+    f, _ = count_flops(model.build_base().eval(), crop)
+    return f * lr.shape[1] * lr.shape[2] / (crop.shape[2] * crop.shape[3])
 
 
 def score(out, hr, scale=4) -> float:
@@ -145,22 +159,26 @@ def score(out, hr, scale=4) -> float:
     return calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale if scale > 1 else 0)
 
 
-def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True, budgets=()):
-    """Summed medians over the photos, FLOPs, the latency efficiency's ideal time and (psnr) the
-    mean PSNR of each run over the photos."""
-    secs, flops, ideal, counts, quality = {}, {}, [0.0, 0.0], [0] * model.num_classes, {}
+def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True, budgets=(), classes=True):
+    """Summed medians over the photos, FLOPs, the latency efficiency's ideal time (None without
+    `classes`) and (psnr) the mean PSNR of each run over the photos."""
+    secs, flops, ideal, counts, quality = {}, {}, [0.0, 0.0] if classes else None, [0] * model.num_classes, {}
     cls = model.tile_cost(32).classifier
+    layout = None
     for hr, lr in photos:
         with torch.inference_mode():
-            t, out = medians(runs_for(model, lr, routing, tiles, variants, budgets), repeats)
-            f_whole, _ = count_flops(model.build_base().eval(), lr[None])
+            runs, layout = runs_for(model, lr, routing, tiles, variants, budgets, classes, layout)
+            t, out = medians(runs, repeats)
+            f_whole = whole_flops(model, lr)
         n_cells = len(CellGrid(lr.shape[1], lr.shape[2], 32))
         own = out["ClassSR, regions"]
-        alone = [t[f"class {k} alone"] for k in range(model.num_classes - 1)] + [t["engine unrouted (widest everywhere)"]]
-        # shares of cells as they ran (the cover may move cells to wider classes) and as routed
-        routed = model.restore_image(lr, coarsen=False, **({} if routing != "std" else kw_std(model, lr))).counts
-        for i, shares in enumerate((own.counts, routed)):
-            ideal[i] += sum(a * c / n_cells for a, c in zip(alone, shares))
+        if classes:
+            alone = ([t[f"class {k} alone"] for k in range(model.num_classes - 1)]
+                     + [t["engine unrouted (widest everywhere)"]])
+            # shares of cells as they ran (the cover may move cells to wider classes) and as routed
+            routed = model.restore_image(lr, coarsen=False, **({} if routing != "std" else kw_std(model, lr))).counts
+            for i, shares in enumerate((own.counts, routed)):
+                ideal[i] += sum(a * c / n_cells for a, c in zip(alone, shares))
         counts = [a + b for a, b in zip(counts, own.counts)]
         for k, v in t.items():
             secs[k] = secs.get(k, 0.0) + v
@@ -192,10 +210,13 @@ def report(name, size, load, secs, flops, ideal, counts, quality):
                  "FLOPs, % of base on the whole image", "FLOPs-predicted vs base"]
                 + (["PSNR (dB, mean over photos)"] if quality else []), rows))
     predicted = flops["engine unrouted (widest everywhere)"] / flops["ClassSR, regions"]
-    print(f"\ncells per class {counts}; own routing vs the engine unrouted: measured {unrouted / own:.2f}x, "
-          f"FLOPs-predicted {predicted:.2f}x; latency efficiency {ideal[0] / own:.2f} (each class alone, weighted "
-          f"by its share of cells as they ran: {ideal[0]:.2f} s, against {own:.2f} s; by the shares as routed, "
-          f"before the cover moved cells to wider classes: {ideal[1] / own:.2f})")
+    line = (f"\ncells per class {counts}; own routing vs the engine unrouted: measured {unrouted / own:.2f}x, "
+            f"FLOPs-predicted {predicted:.2f}x")
+    if ideal is not None:
+        line += (f"; latency efficiency {ideal[0] / own:.2f} (each class alone, weighted by its share of cells as "
+                 f"they ran: {ideal[0]:.2f} s, against {own:.2f} s; by the shares as routed, before the cover moved "
+                 f"cells to wider classes: {ideal[1] / own:.2f})")
+    print(line)
 
 
 def crops_degraded(paths, crop, degradation):
@@ -238,6 +259,8 @@ def main():
                                                      "use their own)")
     ap.add_argument("--sigma", default="25", help="... its noise level")
     ap.add_argument("--no-variants", action="store_true", help="leave out the workers-1 and 1-thread rows")
+    ap.add_argument("--no-classes", action="store_true",
+                    help="leave out each class alone (and the latency efficiency): MSRResNet's shorter run")
     ap.add_argument("--budgets", default="", help="also time the budget knob at these fractions of the base's "
                                                   "FLOPs (target mode; with --psnr: speed against quality along it)")
     args = ap.parse_args()
@@ -269,7 +292,7 @@ def main():
             for load in args.load.split(","):
                 with Busy(load == "busy"):
                     res = bench(model, photos, routing, args.repeats, not args.no_tiles, args.psnr, not args.no_variants,
-                                [float(b) for b in args.budgets.split(",") if b])
+                                [float(b) for b in args.budgets.split(",") if b], not args.no_classes)
                 report(label, size, load, *res)
     print(f"\nTotal run time: {time.perf_counter() - start:.0f} s")
 
