@@ -3,6 +3,7 @@ evaluation, and fp16 storage of the shipped files."""
 import os
 import sys
 
+import pytest
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
@@ -72,13 +73,17 @@ def test_fp16_storage_ships_only_within_its_tolerance(tmp_path, monkeypatch):
     model, ref = load(files["classsr"]), load(files["reference"])
     rows = next(iter(make_card._eval(spec, str(run), model, str(tmp_path / "fp32"), reference=ref,
                                      reference_name="FSRCNN-O")["folders"].values()))["rows"]
+    # the check's own measurement is the evaluation's, row for row
+    alone = make_card.held_out_psnr(spec, str(run), model, ref)
+    assert alone.keys() == {"ClassSR", "FSRCNN-O, whole image"}
+    assert all(v == pytest.approx(rows[k]["psnr"], abs=1e-4) for k, v in alone.items()), (alone, rows)
     before = {k: os.path.getsize(p) for k, p in files.items()}
     monkeypatch.setattr(make_card, "HALF_TOLERANCE", -1.0)  # nothing can pass: the files stay
-    facts = make_card.store_half(spec, str(run), model, ref, rows, str(tmp_path / "fp16"))
+    facts = make_card.store_half(spec, str(run), model, ref, rows)
     assert not facts["fp16"] and {k: os.path.getsize(p) for k, p in files.items()} == before
     assert not any(f.endswith(".fp16") for f in os.listdir(tmp_path))
     monkeypatch.setattr(make_card, "HALF_TOLERANCE", 0.005)
-    facts = make_card.store_half(spec, str(run), model, ref, rows, str(tmp_path / "fp16"))
+    facts = make_card.store_half(spec, str(run), model, ref, rows)
     assert facts["fp16"] and all(abs(d) <= 0.005 for d in facts["psnr_change"].values()), facts
     assert all(os.path.getsize(p) < 0.75 * before[k] for k, p in files.items())
     assert load(files["classsr"]).branches[-1].last.weight.dtype == torch.float32
