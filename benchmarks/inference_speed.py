@@ -8,7 +8,8 @@ narrowest: a deterministic stand-in for a trained classifier). Photos: the shipp
 or every photo in --photos; each at 2K (LR = HR / 4) and at 4K (the photo upscaled x1.5 by
 bicubic first, then / 4). Per model, size and load, times summed over the photos:
 
-- base, whole image: the plain network on the whole LR image (the faster memory layout);
+- base, whole image: the plain network on the whole LR image (the faster memory layout, medians
+  of 2 on the first photo of each size, under the first load);
 - ClassSR, regions (the default): own routing; "workers 1": one call at a time on torch's
   threads (the engine before inter-op workers); "1 thread": the same on one thread;
 - engine unrouted: ClassSR forced to its widest branch (= the base network) through the same
@@ -159,12 +160,12 @@ def score(out, hr, scale=4) -> float:
     return calculate_psnr(tensor2img(img), tensor2img(hr), crop_border=scale if scale > 1 else 0)
 
 
-def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True, budgets=(), classes=True):
+def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True, budgets=(), classes=True, layout=None):
     """Summed medians over the photos, FLOPs, the latency efficiency's ideal time (None without
-    `classes`) and (psnr) the mean PSNR of each run over the photos."""
+    `classes`) and (psnr) the mean PSNR of each run over the photos; and the base's memory layout
+    (`layout`: chosen already, at this size; None: the faster on the first photo)."""
     secs, flops, ideal, counts, quality = {}, {}, [0.0, 0.0] if classes else None, [0] * model.num_classes, {}
     cls = model.tile_cost(32).classifier
-    layout = None
     for hr, lr in photos:
         with torch.inference_mode():
             runs, layout = runs_for(model, lr, routing, tiles, variants, budgets, classes, layout)
@@ -193,7 +194,7 @@ def bench(model, photos, routing, repeats, tiles, psnr=False, variants=True, bud
             flops[k] = None if f is None else flops.get(k, 0.0) + f
             if psnr:
                 quality[k] = quality.get(k, 0.0) + score(out[k], hr, model.scale) / len(photos)
-    return secs, flops, ideal, counts, quality
+    return (secs, flops, ideal, counts, quality), layout
 
 
 def report(name, size, load, secs, flops, ideal, counts, quality):
@@ -289,10 +290,12 @@ def main():
         sizes = args.sizes.split(",") if model.scale > 1 else [f"{args.crop} px centre crops, {degradation}"]
         for size in sizes:
             photos = photos_at(sources, size) if model.scale > 1 else crops_degraded(sources, args.crop, degradation)
+            layout = None  # the base's memory layout, chosen once a size (idle first: on a quiet machine)
             for load in args.load.split(","):
                 with Busy(load == "busy"):
-                    res = bench(model, photos, routing, args.repeats, not args.no_tiles, args.psnr, not args.no_variants,
-                                [float(b) for b in args.budgets.split(",") if b], not args.no_classes)
+                    res, layout = bench(model, photos, routing, args.repeats, not args.no_tiles, args.psnr,
+                                        not args.no_variants, [float(b) for b in args.budgets.split(",") if b],
+                                        not args.no_classes, layout)
                 report(label, size, load, *res)
     print(f"\nTotal run time: {time.perf_counter() - start:.0f} s")
 
