@@ -2,9 +2,10 @@
 from one run, medians of --repeats interleaved runs, on an idle machine and with one competing
 CPU-bound process that this script starts itself (and kills by its pid when done).
 
-Models: ClassSR-FSRCNN (the shipped weights, its own classifier) and ClassSR-MSRResNet (paper
-widths 36/52/64, untrained; cells routed in equal thirds by standard deviation, smooth ->
-narrowest: a deterministic stand-in for a trained classifier). Photos: the shipped demo photo,
+Models: shipped ones by name (fsrcnn, msrresnet: the shipped weights, each its own classifier),
+and `msrresnet-untrained`: ClassSR-MSRResNet (--msrresnet-widths, untrained; cells routed in equal
+thirds by standard deviation, smooth -> narrowest: a deterministic stand-in for a trained
+classifier). Photos: the shipped demo photo,
 or every photo in --photos; each at 2K (LR = HR / 4) and at 4K (the photo upscaled x1.5 by
 bicubic first, then / 4). Per model, size and load, times summed over the photos:
 
@@ -265,6 +266,10 @@ def main():
     ap.add_argument("--budgets", default="", help="also time the budget knob at these fractions of the base's "
                                                   "FLOPs (target mode; with --psnr: speed against quality along it)")
     args = ap.parse_args()
+    for name in args.models.split(","):  # before minutes of timing
+        if name not in weights.MODELS and not os.path.isfile(name) and name != "msrresnet-untrained":
+            ap.error(f"--models: {name!r} is not a shipped model ({', '.join(weights.MODELS)}), a checkpoint file "
+                     "or msrresnet-untrained")
     torch.set_num_threads(args.threads)
     sources = list_images(args.photos) if args.photos else [weights.demo_photo()]
     start = time.perf_counter()
@@ -279,11 +284,12 @@ def main():
         elif os.path.isfile(name):
             model, routing = checkpoint.load(name), "classifier"
             label = f"ClassSR {os.path.basename(name)}" + (" (zero class)" if model.zero_class else "")
-        else:
+        elif name == "msrresnet-untrained":
             torch.manual_seed(0)
             widths = [int(w) for w in args.msrresnet_widths.split(",")]
             model = ClassSR(base=MSRRESNET, widths=widths).eval()
             routing, label = "std", f"ClassSR-MSRResNet {'/'.join(map(str, widths))} (untrained, std thirds)"
+
         if model.scale == 1:
             from classsr_plugin.data.degrade import Degradation
             degradation = degradation or Degradation(args.task, 1, sigma=args.sigma)

@@ -195,13 +195,18 @@ def walltimes(spec, run):
 
 def training_seconds(folder) -> float:
     """The wall time of a BasicSR run from its logs: one train_*.log per launch, each timed from its
-    first timestamped line to its last (0 without logs: a run made on another machine)."""
+    first timestamped line to its last (0 without logs: a run made on another machine), less the
+    time it stood paused (SIGSTOP while another job had the CPU): a gap between two lines longer
+    than 3x the median gap between its progress lines counts as 3x that median."""
     total = 0.0
     for log in sorted(glob.glob(os.path.join(folder, "train_*.log"))):
-        stamps = [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") for line in open(log, errors="replace")
-                  if (m := re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ ", line))]
-        if stamps:
-            total += (stamps[-1] - stamps[0]).total_seconds()
+        lines = [(datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S"), " iter:" in line)
+                 for line in open(log, errors="replace")
+                 if (m := re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ ", line))]
+        progress = [t for t, is_progress in lines if is_progress]
+        steps = sorted((b - a).total_seconds() for a, b in zip(progress, progress[1:]))
+        cap = 3 * steps[len(steps) // 2] if len(steps) >= 3 else float("inf")
+        total += sum(min((b[0] - a[0]).total_seconds(), cap) for a, b in zip(lines, lines[1:]))
     return total
 
 

@@ -34,6 +34,14 @@ def test_walltimes_redone_step_replaces_and_resumed_training_adds_up(tmp_path, m
     assert got == {"data_denoise": 282.0, "oracle_denoise": 507.0, "DnCNN_denoise_O": 1832.0,
                    "difficulty_denoise": 226.0}
     assert make_card.training_seconds(str(tmp_path / "absent")) == 0.0
+    # a run paused (SIGSTOP) between two progress lines: the pause counts as 3x the median step
+    paused = tmp_path / "paused"
+    paused.mkdir()
+    with open(paused / "train_x.log", "w") as f:
+        f.write("2026-12-07 10:00:00,1 INFO: start\n")
+        f.writelines(f"2026-12-07 {t},1 INFO: [epoch:  1, iter:   {i}00, lr:(1e-4,)] l_pix: 0.1\n"
+                     for i, t in enumerate(["10:01:40", "10:03:20", "10:05:00", "11:05:00", "11:06:40"], 1))
+    assert make_card.training_seconds(str(paused)) == 100 * 4 + 300
 
 
 def test_shipped_evaluation_is_reused_only_from_the_same_checkpoint_and_settings(tmp_path):
