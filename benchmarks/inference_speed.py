@@ -289,7 +289,6 @@ def main():
             widths = [int(w) for w in args.msrresnet_widths.split(",")]
             model = ClassSR(base=MSRRESNET, widths=widths).eval()
             routing, label = "std", f"ClassSR-MSRResNet {'/'.join(map(str, widths))} (untrained, std thirds)"
-
         if model.scale == 1:
             from classsr_plugin.data.degrade import Degradation
             degradation = degradation or Degradation(args.task, 1, sigma=args.sigma)

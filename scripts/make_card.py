@@ -70,6 +70,9 @@ class Spec:
     plot: str = "psnr_vs_flops_fsrcnn_x4.png"
     block: str = "results"    # README's <!-- BLOCK:start --> ... <!-- BLOCK:end -->
     eval_by_file: bool = False  # candidates' evaluations in RUN/eval/<file stem> (as the recipe's eval step writes)
+    # its recipe's label files in RUN/data/<data> (globs; files of other recipes share the folder)
+    labels: tuple = ("meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt", "meta_info_oracle_zero.txt",
+                     "meta_info_oracle_tol*.txt")
     stride: int = 28          # the tiles' stride (32 px tiles): the paper's 28; scale 1 overlaps more (24, README)
     half: bool = False        # ship fp16 weights if they keep the held-out PSNR within HALF_TOLERANCE (store_half)
     knob: bool = False        # also measure the budget sweep as `--budget` runs it by default (ceiling mode)
@@ -109,6 +112,7 @@ SPECS = {s.key: s for s in [
                        for w in ("36/52/64", "32/48/64")
                        for name, file in (("gradient score", "gradient"), ("Laplacian score", "laplacian"))},
          plot="psnr_vs_flops_msrresnet_x4.png", block="results-msrresnet", eval_by_file=True, knob=True, half=True,
+         labels=("meta_info.txt", "meta_info_difficulty_msrresnet.txt", "meta_info_oracle_msrresnet_*.txt"),
          steps=r"photos|data|data_heldout|MSRResNet_x4_O|difficulty_msrresnet|ClassSR_MSRResNet_.*|oracle_msrresnet_.*"),
     # scripts/recipe_dncnn_x1.sh (TASK=denoise): held-out = centre crops of the same held-out photos, noise seeded
     Spec("dncnn-s25", "DnCNN-O", "dncnn_denoise_o.pth",
@@ -385,6 +389,7 @@ def main(argv=None):
         if not card:
             ap.error(f"--render: no card of {args.model} yet ({weights.CATALOGUE[args.model].facts_path})")
         card["wall_seconds"] = walltimes(spec, run)
+        card["sub_images"] = _sub_images(spec, run)  # counted, not measured
         write_card(spec, card, _shipped_eval(spec, run))
         return 0
     candidates = compare(spec, run, budgets, low)
@@ -527,8 +532,8 @@ def _sub_images(spec, run):
     the data again without every step's labels) keep the counts the previous card recorded."""
     earlier = _earlier_card(spec).get("sub_images", {})
     data = os.path.join(run, "data", spec.data)
-    names = ["meta_info.txt", "meta_info_difficulty.txt", "meta_info_oracle.txt", "meta_info_oracle_zero.txt"]
-    names += sorted(os.path.basename(p) for p in glob.glob(os.path.join(data, "meta_info_oracle_tol*.txt")))
+    names = [n for pattern in spec.labels for n in
+             (sorted(os.path.basename(p) for p in glob.glob(os.path.join(data, pattern))) if "*" in pattern else [pattern])]
     out = {name: _meta_counts(os.path.join(data, name)) or earlier.get(name) for name in names}
     return {name: counts for name, counts in out.items() if counts}  # a label file no step made: not listed
 
